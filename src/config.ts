@@ -1,0 +1,110 @@
+/** Validates the environment once at start-up into one typed, immutable Config. */
+import { z } from 'zod'
+
+const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max).default(def)
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()))
+
+const EnvSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: int(8001, 0, 65535),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Public origin(s) allowed to open WebSockets, comma separated. Empty → the server's own origin and localhost. */
+  ALLOWED_ORIGINS: optionalString,
+  TRUST_PROXY: z.stringbool().default(false),
+
+  OPENAI_API_KEY: optionalString,
+  OPENAI_BASE_URL: optionalString.pipe(z.url().optional()),
+  LLM_PROVIDER: z.enum(['openai', 'offline']).optional(),
+  LLM_MODEL: z.string().min(1).default('gpt-4o-mini'),
+  LLM_TEMPERATURE: z.coerce.number().min(0).max(2).optional(),
+  LLM_MAX_TOKENS: z.coerce.number().int().positive().optional(),
+  LLM_TIMEOUT_MS: int(30_000, 100),
+  LLM_MAX_RETRIES: int(2, 0, 10),
+  SYSTEM_PROMPT: optionalString,
+  HISTORY_TOKEN_BUDGET: int(6_000, 100),
+
+  OFFLINE_TOKEN_DELAY_MS: int(30, 0, 10_000),
+  /** Fault knob for the offline model: none | fail | slow:<ms> | cut:<n> (see README). */
+  OFFLINE_FAULT: z
+    .string()
+    .regex(/^(none|fail|slow:\d+|cut:\d+)$/, 'expected none, fail, slow:<ms> or cut:<tokens>')
+    .default('none'),
+
+  STORAGE: z.enum(['memory', 'postgres', 'supabase']).default('memory'),
+  DATABASE_URL: optionalString,
+  DATABASE_POOL_MAX: int(5, 1, 100),
+  SUPABASE_URL: optionalString.pipe(z.url().optional()),
+  SUPABASE_SERVICE_ROLE_KEY: optionalString,
+  SUPABASE_KEY: optionalString,
+
+  MAX_MESSAGE_BYTES: int(64 * 1024, 256),
+  MAX_MESSAGE_CHARS: int(8_000, 1),
+  MAX_TOOL_STEPS: int(5, 1, 50),
+  TOOL_TIMEOUT_MS: int(10_000, 10),
+  DISCONNECT_GRACE_MS: int(10_000, 0),
+  RATE_MESSAGES_PER_MIN: int(30, 1),
+  RATE_FRAMES_PER_MIN: int(600, 1),
+  MAX_SOCKETS_PER_SESSION: int(8, 1),
+  MAX_SEND_BUFFER_BYTES: int(4 * 1024 * 1024, 1024),
+  HEARTBEAT_MS: int(30_000, 0),
+
+  WRITER_BATCH_SIZE: int(256, 1),
+  WRITER_FLUSH_MS: int(20, 0, 50),
+  WRITER_MAX_PENDING: int(50_000, 10),
+  DURABLE_WAIT_MS: int(3_000, 10),
+
+  SUMMARY_POLL_MS: int(500, 10),
+  SUMMARY_LEASE_MS: int(30_000, 100, 60_000),
+  SUMMARY_MAX_ATTEMPTS: int(3, 1, 20),
+  SHUTDOWN_TIMEOUT_MS: int(10_000, 100)
+})
+
+type Env = z.infer<typeof EnvSchema>
+
+export interface Config extends Omit<Env, 'SUPABASE_KEY' | 'LLM_PROVIDER'> {
+  LLM_PROVIDER: 'openai' | 'offline'
+  /** Resolved origins allowed to open a WebSocket; empty → same origin and localhost only. */
+  allowedOrigins: string[]
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+/** Pure: reads the given environment, never process.env directly, and throws one readable ConfigError. */
+export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
+  const parsed = EnvSchema.safeParse(env)
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')
+    throw new ConfigError(`Invalid configuration: ${issues}`)
+  }
+  const { SUPABASE_KEY, LLM_PROVIDER, ...rest } = parsed.data
+  const provider = LLM_PROVIDER ?? (rest.OPENAI_API_KEY ? 'openai' : 'offline')
+  const config: Config = {
+    ...rest,
+    LLM_PROVIDER: provider,
+    SUPABASE_SERVICE_ROLE_KEY: rest.SUPABASE_SERVICE_ROLE_KEY ?? SUPABASE_KEY,
+    allowedOrigins: (rest.ALLOWED_ORIGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+  }
+  const missing = (name: string, why: string) => { throw new ConfigError(`Invalid configuration: ${name}: ${why}`) }
+  if (provider === 'openai' && !config.OPENAI_API_KEY && !config.OPENAI_BASE_URL) {
+    missing('OPENAI_API_KEY', 'required when LLM_PROVIDER=openai (or set OPENAI_BASE_URL for a keyless local endpoint)')
+  }
+  if (config.STORAGE === 'postgres' && !config.DATABASE_URL) missing('DATABASE_URL', 'required when STORAGE=postgres')
+  if (config.STORAGE === 'supabase') {
+    if (!config.SUPABASE_URL) missing('SUPABASE_URL', 'required when STORAGE=supabase')
+    if (!config.SUPABASE_SERVICE_ROLE_KEY) missing('SUPABASE_SERVICE_ROLE_KEY', 'required when STORAGE=supabase (SUPABASE_KEY is accepted too)')
+  }
+  return Object.freeze(config)
+}
+
+/** Config for tests and tools: the embedded defaults plus overrides. */
+export function testConfig (overrides: Partial<Record<keyof Env, string>> = {}): Config {
+  return loadConfig({ LOG_LEVEL: 'silent', PORT: '0', LLM_PROVIDER: 'offline', OFFLINE_TOKEN_DELAY_MS: '0', ...overrides })
+}

@@ -1,0 +1,14 @@
+/** The error catalogue: HTTP errors the routes throw, and the WebSocket error frames the chat layer sends. */
+import createError from '@fastify/error'
+import type { ErrorCode, ErrorFrame } from './protocol.js'
+
+export const SessionNotFound = createError('SESSION_NOT_FOUND', 'Session %s not found', 404)
+export const InvalidSessionId = createError('INVALID_SESSION_ID', 'Invalid session id: must match ^[A-Za-z0-9_-]{1,64}$', 400)
+export const StoreUnavailable = createError('STORE_UNAVAILABLE', 'Storage is unavailable: %s', 503)
+
+const retryableCodes: ReadonlySet<ErrorCode> = new Set(['busy', 'rate_limited', 'store_unavailable', 'llm_unavailable'])
+
+/** Builds an `error` frame; `retryable` follows the code unless given. */
+export function errorFrame (code: ErrorCode, message: string, extra: Partial<Omit<ErrorFrame, 'type' | 'code' | 'message'>> = {}): ErrorFrame {
+  return { type: 'error', code, message, retryable: extra.retryable ?? retryableCodes.has(code), ...extra }
+}

@@ -1,0 +1,106 @@
+/** The storage port: one SessionRepository interface that the memory, Postgres and Supabase stores implement. */
+import type { StoredEvent } from '../protocol.js'
+
+export type StoreKind = 'memory' | 'postgres' | 'supabase'
+export type SessionStatus = 'active' | 'ended'
+export type SummaryStatus = 'none' | 'pending' | 'ready' | 'failed'
+
+/** A session row as the REST API shows it. Timestamps are ISO-8601 strings. */
+export interface SessionRecord {
+  id: string
+  status: SessionStatus
+  startedAt: string
+  endedAt: string | null
+  durationMs: number | null
+  summary: string | null
+  summaryStatus: SummaryStatus
+  summaryError: string | null
+  /** user_message + assistant_message events stored so far. */
+  messageCount: number
+  /** Highest stored seq (0 = no events). */
+  lastSeq: number
+  /** First user message, cut to 120 characters: the title the page's session list shows. */
+  title: string | null
+  /** Turn id of a user_message that has no assistant_message yet (a turn left open by a crash). */
+  openTurnId: string | null
+  /** Bumped by every endSession; a summary job belongs to one version. */
+  version: number
+}
+
+/** One event bound for a session's log. The store keeps `event` whole as the row's payload. */
+export interface AppendEvent {
+  sessionId: string
+  event: StoredEvent
+}
+
+/** A claimed summary job: the worker holds it until leaseUntil. */
+export interface SummaryJob {
+  sessionId: string
+  version: number
+  /** Attempts including this one. */
+  attempts: number
+  leaseUntil: string
+}
+
+export interface UserProfile {
+  userId: string
+  name: string
+  email: string
+  plan: string
+  createdAt: string
+  preferences: Record<string, unknown>
+}
+
+/** Thrown (or rejected) by a store when the backend cannot be reached or refuses; `retryable` drives the writer's backoff. */
+export class StoreError extends Error {
+  override name = 'StoreError'
+  constructor (message: string, readonly retryable: boolean, options?: { cause?: unknown }) {
+    super(message, options)
+  }
+}
+
+/**
+ * Every backend gives the same semantics (see DESIGN §6 and the shared contract test suite):
+ * appends are idempotent on (sessionId, seq) and create the session row on first sight;
+ * ending a session and queueing its summary job is one atomic step; a job is claimed by one
+ * worker at a time under a lease, and completed at most once per session version.
+ */
+export interface SessionRepository {
+  readonly kind: StoreKind
+  /** Connects and checks the schema; throws a StoreError saying what is missing. */
+  init (): Promise<void>
+  /** Cheap liveness probe for /health. */
+  ping (): Promise<void>
+  close (): Promise<void>
+
+  /**
+   * Stores a batch (possibly spanning sessions) in one round trip. Creates missing session rows
+   * (status active, startedAt = first event's ts); appending to an ended session makes it active
+   * again. Idempotent: an event whose (sessionId, seq) is already stored is skipped.
+   * Maintains lastSeq, messageCount, title and openTurnId.
+   */
+  appendEvents (batch: AppendEvent[]): Promise<void>
+  getSession (id: string): Promise<SessionRecord | null>
+  /** Most recent first (by startedAt, then id); `before` is a startedAt ISO cursor. */
+  listSessions (opts: { limit: number; before?: string; status?: SessionStatus }): Promise<SessionRecord[]>
+  /** Events with seq > after, ascending, at most limit. */
+  listEvents (sessionId: string, opts: { after: number; limit: number }): Promise<StoredEvent[]>
+
+  /**
+   * Ends an active session: endedAt, durationMs = endedAt − startedAt, version + 1, summary
+   * status pending with the job due now — atomically. Returns false when the session is unknown
+   * or already ended (no new job).
+   */
+  endSession (opts: { sessionId: string; endedAt: string }): Promise<boolean>
+  /** Claims up to `limit` due jobs (pending, due, lease free or expired) for `leaseMs`, incrementing attempts. */
+  claimSummaryJobs (opts: { workerId: string; limit: number; leaseMs: number }): Promise<SummaryJob[]>
+  /** Stores the summary if this worker still holds the lease on this version; false otherwise. */
+  completeSummaryJob (opts: { job: SummaryJob; workerId: string; summary: string }): Promise<boolean>
+  /**
+   * Records a failed attempt: due again after retryInMs, or status failed (error kept) once
+   * attempts reached maxAttempts. 'lost' when the lease was no longer this worker's.
+   */
+  failSummaryJob (opts: { job: SummaryJob; workerId: string; error: string; retryInMs: number; maxAttempts: number }): Promise<'retry' | 'failed' | 'lost'>
+
+  getProfile (userId: string): Promise<UserProfile | null>
+}
