@@ -1,0 +1,21 @@
+/** The logger type the non-HTTP layers receive (Fastify's logger and a bare pino instance both fit). */
+import type { BaseLogger } from 'pino'
+
+export type Logger = BaseLogger
+
+/** Paths pino must never print: keys, service-role secrets, auth headers. */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["sec-websocket-protocol"]',
+  'config.OPENAI_API_KEY',
+  'config.SUPABASE_SERVICE_ROLE_KEY',
+  'config.DATABASE_URL',
+  'apiKey',
+  'OPENAI_API_KEY',
+  'SUPABASE_SERVICE_ROLE_KEY',
+  'SUPABASE_KEY',
+  'DATABASE_URL',
+  '*.apiKey',
+  '*.password'
+]
