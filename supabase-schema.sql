@@ -1,0 +1,304 @@
+-- Realtime AI Backend: tables, indexes, row level security and the rtb_* functions that hold every
+-- storage rule the postgres and supabase stores share (DESIGN §6). Schema version 1.
+--
+-- Apply to any Postgres 15+ database:   psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -f supabase-schema.sql
+-- or on Supabase: paste the whole file into Dashboard → SQL Editor → Run.
+-- Idempotent: applying it again is harmless (if not exists / create or replace / drop policy if exists).
+-- The server connects as the table owner (DATABASE_URL) or with the service-role key (SUPABASE_*):
+-- both bypass row level security; anon and authenticated get no access at all.
+
+set client_min_messages = warning; -- keep re-runs quiet ("already exists, skipping")
+
+create table if not exists public.sessions (
+  id                  text primary key,
+  owner               text null,
+  status              text not null default 'active' check (status in ('active', 'ended')),
+  started_at          timestamptz not null default now(),
+  ended_at            timestamptz null,
+  duration_ms         bigint null,
+  summary             text null,
+  summary_status      text not null default 'none' check (summary_status in ('none', 'pending', 'ready', 'failed')),
+  summary_error       text null,
+  summary_due_at      timestamptz null,
+  summary_lease_owner text null,
+  summary_lease_until timestamptz null,
+  summary_attempts    integer not null default 0,
+  version             integer not null default 0,
+  last_seq            integer not null default 0,
+  message_count       integer not null default 0,
+  title               text null,
+  open_turn_id        text null,
+  metadata            jsonb not null default '{}'::jsonb,
+  updated_at          timestamptz not null default now()
+);
+
+create table if not exists public.session_events (
+  session_id text not null references public.sessions (id) on delete cascade,
+  seq        integer not null check (seq > 0),
+  type       text not null,
+  turn_id    text null,
+  payload    jsonb not null,
+  created_at timestamptz not null default now(),
+  primary key (session_id, seq)
+);
+
+create table if not exists public.profiles (
+  user_id     text primary key,
+  name        text not null,
+  email       text not null,
+  plan        text not null default 'free',
+  created_at  timestamptz not null default now(),
+  preferences jsonb not null default '{}'::jsonb
+);
+
+insert into public.profiles (user_id, name, email, plan, created_at, preferences) values
+  ('alice',   'Alice Martin', 'alice@example.com', 'pro',        '2024-01-15T09:30:00Z', '{"language": "en", "tone": "concise"}'),
+  ('bob',     'Bob Okafor',   'bob@example.com',   'free',       '2024-03-02T14:05:00Z', '{"language": "en", "tone": "friendly"}'),
+  ('demo',    'Demo User',    'demo@example.com',  'free',       '2024-06-01T00:00:00Z', '{"language": "en"}'),
+  ('user-42', 'Ada Lovelace', 'ada@example.com',   'enterprise', '2023-11-20T08:00:00Z', '{"language": "en", "timezone": "Europe/London"}')
+on conflict (user_id) do nothing;
+
+-- The page's session list: most recent first, keyset cursor on started_at.
+create index if not exists sessions_started_at_idx on public.sessions (started_at desc, id desc);
+-- The summary workers' claim: only pending jobs are indexed, in due order.
+create index if not exists sessions_summary_due_idx on public.sessions (summary_due_at, id)
+  where summary_status = 'pending';
+
+alter table public.sessions enable row level security;
+alter table public.session_events enable row level security;
+alter table public.profiles enable row level security;
+-- Deliberately no policies: with RLS enabled and none defined, anon/authenticated see no rows.
+
+-- ── helpers ────────────────────────────────────────────────────────────────────
+create or replace function public.rtb_iso(p_ts timestamptz) returns text
+language sql immutable security invoker set search_path = public
+as $$ select to_char(p_ts at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') $$;
+
+-- The one place a sessions row becomes the SessionRecord shape (camelCase, ISO-8601 UTC timestamps).
+create or replace function public.rtb_session_json(s public.sessions) returns jsonb
+language sql stable security invoker set search_path = public
+as $$
+  select jsonb_build_object(
+    'id', s.id, 'status', s.status, 'startedAt', rtb_iso(s.started_at), 'endedAt', rtb_iso(s.ended_at),
+    'durationMs', s.duration_ms, 'summary', s.summary, 'summaryStatus', s.summary_status,
+    'summaryError', s.summary_error, 'messageCount', s.message_count, 'lastSeq', s.last_seq,
+    'title', s.title, 'openTurnId', s.open_turn_id, 'version', s.version)
+$$;
+
+create or replace function public.rtb_schema_version() returns integer
+language sql immutable security invoker set search_path = public
+as $$ select 1 $$;
+
+-- ── event log ──────────────────────────────────────────────────────────────────
+-- p_events: [{session_id, seq, type, turn_id, payload, created_at}, …]. Returns the number of events
+-- actually inserted; counters move only for those, so a retried batch changes nothing.
+create or replace function public.rtb_append_events(p_events jsonb) returns integer
+language plpgsql volatile security invoker set search_path = public
+as $$
+declare
+  v_inserted integer;
+  v_touched  text[];
+begin
+  if p_events is null or jsonb_typeof(p_events) <> 'array' then
+    raise exception 'rtb_append_events: p_events must be a JSON array' using errcode = '22023';
+  end if;
+
+  insert into sessions (id, status, started_at)
+  select e.session_id, 'active', min(coalesce(e.created_at, now()))
+  from jsonb_to_recordset(p_events) as e(session_id text, created_at timestamptz)
+  group by e.session_id
+  order by e.session_id -- a stable lock order across concurrent batches
+  on conflict (id) do nothing;
+
+  with ins as (
+    insert into session_events (session_id, seq, type, turn_id, payload, created_at)
+    select e.session_id, e.seq, e.type, e.turn_id, e.payload, coalesce(e.created_at, now())
+    from jsonb_to_recordset(p_events)
+      as e(session_id text, seq integer, type text, turn_id text, payload jsonb, created_at timestamptz)
+    order by e.session_id, e.seq
+    on conflict (session_id, seq) do nothing
+    returning session_id, seq, type
+  ), agg as (
+    select session_id, max(seq) as max_seq, count(*) as n,
+           count(*) filter (where type in ('user_message', 'assistant_message')) as messages
+    from ins group by session_id
+  ), upd as (
+    update sessions s set
+      last_seq = greatest(s.last_seq, agg.max_seq),
+      message_count = s.message_count + agg.messages,
+      status = 'active',
+      updated_at = now()
+    from agg where s.id = agg.session_id
+    returning s.id, agg.n, agg.messages
+  )
+  select coalesce(sum(n), 0), array_agg(id) filter (where messages > 0) into v_inserted, v_touched from upd;
+
+  -- Title and open turn are read back from the log (this statement sees the rows inserted above),
+  -- so a batch retried out of order still leaves the latest turn's state.
+  if v_touched is not null then
+    update sessions s set
+      title = coalesce(s.title, (
+        select left(ev.payload ->> 'content', 120) from session_events ev
+        where ev.session_id = s.id and ev.type = 'user_message' order by ev.seq limit 1)),
+      open_turn_id = (
+        select case when ev.type = 'user_message' then ev.turn_id end from session_events ev
+        where ev.session_id = s.id and ev.type in ('user_message', 'assistant_message')
+        order by ev.seq desc limit 1)
+    where s.id = any (v_touched);
+  end if;
+  return v_inserted;
+end
+$$;
+
+create or replace function public.rtb_list_events(p_session_id text, p_after integer, p_limit integer) returns jsonb
+language sql stable security invoker set search_path = public
+as $$
+  select coalesce(jsonb_agg(t.payload order by t.seq), '[]'::jsonb)
+  from (
+    select ev.seq, ev.payload from session_events ev
+    where ev.session_id = p_session_id and ev.seq > coalesce(p_after, 0)
+    order by ev.seq limit greatest(coalesce(p_limit, 100), 0)
+  ) t
+$$;
+
+-- ── sessions ───────────────────────────────────────────────────────────────────
+create or replace function public.rtb_get_session(p_id text) returns jsonb
+language sql stable security invoker set search_path = public
+as $$ select rtb_session_json(s) from sessions s where s.id = p_id $$;
+
+create or replace function public.rtb_list_sessions(p_limit integer, p_before timestamptz, p_status text) returns jsonb
+language sql stable security invoker set search_path = public
+as $$
+  select coalesce(jsonb_agg(rtb_session_json(t.s) order by t.started_at desc, t.id desc), '[]'::jsonb)
+  from (
+    select s, s.started_at, s.id from sessions s
+    where (p_before is null or s.started_at < p_before) and (p_status is null or s.status = p_status)
+    order by s.started_at desc, s.id desc limit greatest(coalesce(p_limit, 20), 0)
+  ) t
+$$;
+
+-- Ending and queueing the summary job are one statement: one version, one job.
+create or replace function public.rtb_end_session(p_session_id text, p_ended_at timestamptz) returns boolean
+language sql volatile security invoker set search_path = public
+as $$
+  with upd as (
+    update sessions s set
+      status = 'ended', ended_at = p_ended_at,
+      duration_ms = greatest(0, round(extract(epoch from (p_ended_at - s.started_at)) * 1000))::bigint,
+      version = s.version + 1,
+      summary_status = 'pending', summary_error = null, summary_due_at = now(), summary_attempts = 0,
+      summary_lease_owner = null, summary_lease_until = null, updated_at = now()
+    where s.id = p_session_id and s.status = 'active'
+    returning 1
+  )
+  select exists (select 1 from upd)
+$$;
+
+-- ── summary jobs ───────────────────────────────────────────────────────────────
+create or replace function public.rtb_claim_summary_jobs(p_worker text, p_limit integer, p_lease_ms integer)
+returns table (session_id text, version integer, attempts integer, lease_until timestamptz)
+language sql volatile security invoker set search_path = public
+as $$
+  with due as (
+    select s.id from sessions s
+    where s.summary_status = 'pending' and s.summary_due_at <= now()
+      and (s.summary_lease_until is null or s.summary_lease_until <= now())
+    order by s.summary_due_at, s.id
+    limit greatest(coalesce(p_limit, 1), 0)
+    for update skip locked
+  )
+  update sessions s set
+    summary_lease_owner = p_worker,
+    summary_lease_until = now() + make_interval(secs => p_lease_ms / 1000.0),
+    summary_attempts = s.summary_attempts + 1,
+    updated_at = now()
+  from due where s.id = due.id
+  returning s.id, s.version, s.summary_attempts, s.summary_lease_until
+$$;
+
+create or replace function public.rtb_complete_summary_job(p_session_id text, p_version integer, p_worker text, p_summary text)
+returns boolean
+language sql volatile security invoker set search_path = public
+as $$
+  with upd as (
+    update sessions s set
+      summary = p_summary, summary_status = 'ready', summary_error = null, summary_due_at = null,
+      summary_lease_owner = null, summary_lease_until = null, updated_at = now()
+    where s.id = p_session_id and s.version = p_version and s.summary_status = 'pending'
+      and s.summary_lease_owner = p_worker and s.summary_lease_until > now()
+    returning 1
+  )
+  select exists (select 1 from upd)
+$$;
+
+create or replace function public.rtb_fail_summary_job(
+  p_session_id text, p_version integer, p_worker text, p_error text, p_retry_in_ms integer, p_max_attempts integer
+) returns text
+language plpgsql volatile security invoker set search_path = public
+as $$
+declare
+  v_attempts integer;
+begin
+  select s.summary_attempts into v_attempts from sessions s
+  where s.id = p_session_id and s.version = p_version and s.summary_status = 'pending'
+    and s.summary_lease_owner = p_worker and s.summary_lease_until > now()
+  for update;
+  if not found then
+    return 'lost';
+  end if;
+  if v_attempts >= p_max_attempts then
+    update sessions s set summary_status = 'failed', summary_error = p_error, summary_due_at = null,
+      summary_lease_owner = null, summary_lease_until = null, updated_at = now()
+    where s.id = p_session_id;
+    return 'failed';
+  end if;
+  update sessions s set summary_error = p_error,
+    summary_due_at = now() + make_interval(secs => greatest(p_retry_in_ms, 0) / 1000.0),
+    summary_lease_owner = null, summary_lease_until = null, updated_at = now()
+  where s.id = p_session_id;
+  return 'retry';
+end
+$$;
+
+-- ── profiles (the user_profile tool) ───────────────────────────────────────────
+create or replace function public.rtb_get_profile(p_user_id text) returns jsonb
+language sql stable security invoker set search_path = public
+as $$
+  select jsonb_build_object('userId', p.user_id, 'name', p.name, 'email', p.email, 'plan', p.plan,
+    'createdAt', rtb_iso(p.created_at), 'preferences', p.preferences)
+  from profiles p where p.user_id = p_user_id
+$$;
+
+-- ── privileges ─────────────────────────────────────────────────────────────────
+-- Functions are executable by PUBLIC by default and Supabase also grants anon/authenticated
+-- explicitly: take both away, keep service_role. The roles only exist on Supabase, hence the guards.
+do $$
+declare
+  fn   regprocedure;
+  role text;
+begin
+  for fn in
+    select p.oid::regprocedure from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+    where n.nspname = 'public' and p.proname like 'rtb\_%'
+  loop
+    execute format('revoke all on function %s from public', fn);
+    foreach role in array array['anon', 'authenticated'] loop
+      if exists (select 1 from pg_roles where rolname = role) then
+        execute format('revoke all on function %s from %I', fn, role);
+      end if;
+    end loop;
+    if exists (select 1 from pg_roles where rolname = 'service_role') then
+      execute format('grant execute on function %s to service_role', fn);
+    end if;
+  end loop;
+
+  foreach role in array array['anon', 'authenticated'] loop
+    if exists (select 1 from pg_roles where rolname = role) then
+      execute format('revoke all on public.sessions, public.session_events, public.profiles from %I', role);
+    end if;
+  end loop;
+  if exists (select 1 from pg_roles where rolname = 'service_role') then
+    grant select, insert, update, delete on public.sessions, public.session_events, public.profiles to service_role;
+  end if;
+end
+$$;
