@@ -1,0 +1,186 @@
+/** ChatModel over any OpenAI-compatible Chat Completions endpoint, through the official `openai` SDK. */
+import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai'
+import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming, ChatCompletionMessageParam } from 'openai/resources/chat/completions'
+import type { Logger } from '../logger.js'
+import type { ModelInfo } from '../protocol.js'
+import { accumulateChunk, completedToolCalls, emptyAccumulator } from './accumulate.js'
+import { ModelError, type ChatMessage, type ChatModel, type ModelEvent, type ModelFinishReason, type StreamRequest } from './types.js'
+
+export interface OpenAIModelOptions {
+  apiKey: string
+  /** Unset → api.openai.com. */
+  baseURL?: string
+  model: string
+  temperature?: number
+  maxTokens?: number
+  /** Per attempt: time to response headers (the SDK retries), then to the first chunk and between chunks. */
+  timeoutMs: number
+  /** SDK retries for connection errors, timeouts, 408/409/429/5xx before the stream starts. */
+  maxRetries: number
+  logger: Logger
+  fetch?: typeof fetch
+}
+
+type ErrorEvent = Extract<ModelEvent, { type: 'error' }>
+
+const RETRYABLE_STATUS = (s: number) => s === 408 || s === 409 || s === 429 || s >= 500
+
+/** 'openai' for the official endpoint, 'azure-openai' for Azure, else 'openai-compatible'. */
+export function providerLabel (baseURL?: string): string {
+  if (!baseURL) return 'openai'
+  let host = ''
+  try { host = new URL(baseURL).hostname } catch { return 'openai-compatible' }
+  if (host === 'api.openai.com') return 'openai'
+  if (host.endsWith('.openai.azure.com')) return 'azure-openai'
+  return 'openai-compatible'
+}
+
+const detail = (err: APIError): string => {
+  const inner = (err.error as { message?: unknown } | undefined)?.message
+  const text = typeof inner === 'string' && inner ? inner : err.message
+  return text.replace(/^\d{3}\s+/, '').slice(0, 300)
+}
+
+/** Maps a failure that happened before any output (request refused or never answered). */
+export function mapStartError (err: unknown, opts: { timeoutMs: number; maxRetries: number }): ErrorEvent {
+  const tries = opts.maxRetries > 0 ? ` (after ${opts.maxRetries} ${opts.maxRetries === 1 ? 'retry' : 'retries'})` : ''
+  if (err instanceof APIConnectionTimeoutError) {
+    return { type: 'error', code: 'llm_unavailable', retryable: true, message: `model endpoint timed out after ${opts.timeoutMs} ms${tries}` }
+  }
+  if (err instanceof APIConnectionError) {
+    return { type: 'error', code: 'llm_unavailable', retryable: true, message: `could not reach the model endpoint${tries}: ${err.message}` }
+  }
+  if (err instanceof APIError && typeof err.status === 'number') {
+    if (RETRYABLE_STATUS(err.status)) {
+      return { type: 'error', code: 'llm_unavailable', retryable: true, message: `model endpoint unavailable (${err.status})${tries}: ${detail(err)}` }
+    }
+    return { type: 'error', code: 'llm_unavailable', retryable: false, message: `model endpoint refused the request (${err.status}): ${detail(err)}` }
+  }
+  const message = err instanceof Error ? err.message : String(err)
+  return { type: 'error', code: 'llm_unavailable', retryable: false, message: `model request failed: ${message}` }
+}
+
+/** Maps a failure while reading the stream. */
+function mapStreamError (err: unknown, outputBegan: boolean): ErrorEvent {
+  const cause = err instanceof Error && err.cause instanceof Error ? ` (${err.cause.message})` : ''
+  const what = err instanceof SyntaxError
+    ? `malformed chunk from the model endpoint: ${err.message}`
+    : err instanceof APIError ? `model endpoint sent an error mid-stream: ${detail(err)}` : `model stream broke: ${err instanceof Error ? err.message : String(err)}${cause}`
+  return outputBegan
+    ? { type: 'error', code: 'llm_error', retryable: true, message: what }
+    : { type: 'error', code: 'llm_unavailable', retryable: true, message: what }
+}
+
+const finishReason = (raw: string | null, hasToolCalls: boolean): ModelFinishReason =>
+  hasToolCalls ? 'tool_calls' : raw === 'length' ? 'length' : 'stop'
+
+/** The SDK's own log lines, kept off the info level and without their detail objects (they may carry prompts). */
+const sdkLogger = (logger: Logger) => ({
+  error: (msg: string) => logger.warn({ component: 'openai-sdk' }, msg),
+  warn: (msg: string) => logger.warn({ component: 'openai-sdk' }, msg),
+  info: (msg: string) => logger.debug({ component: 'openai-sdk' }, msg),
+  debug: (msg: string) => logger.trace({ component: 'openai-sdk' }, msg)
+})
+
+export function createOpenAIModel (opts: OpenAIModelOptions): ChatModel {
+  const { model, timeoutMs, maxRetries, logger } = opts
+  const client = new OpenAI({
+    apiKey: opts.apiKey,
+    baseURL: opts.baseURL ?? 'https://api.openai.com/v1',
+    timeout: timeoutMs,
+    maxRetries,
+    logger: sdkLogger(logger),
+    logLevel: 'info',
+    ...(opts.fetch ? { fetch: opts.fetch } : {})
+  })
+  const info: ModelInfo = { provider: providerLabel(opts.baseURL), name: model, offline: false }
+  // OpenAI's own endpoint wants max_completion_tokens (reasoning models refuse max_tokens); compatible servers know max_tokens.
+  const limit = opts.maxTokens === undefined ? {} : info.provider === 'openai' ? { max_completion_tokens: opts.maxTokens } : { max_tokens: opts.maxTokens }
+  const common = { model, ...limit, ...(opts.temperature === undefined ? {} : { temperature: opts.temperature }) }
+  const toParams = (messages: ChatMessage[]) => messages as ChatCompletionMessageParam[]
+
+  async function * stream ({ messages, tools, signal }: StreamRequest): AsyncGenerator<ModelEvent> {
+    if (signal.aborted) return
+    const body: ChatCompletionCreateParamsStreaming = {
+      ...common,
+      messages: toParams(messages),
+      ...(tools.length > 0 ? { tools } : {}),
+      stream: true,
+      stream_options: { include_usage: true }
+    }
+    let upstream: AsyncIterable<ChatCompletionChunk> & { controller: AbortController }
+    try {
+      upstream = await client.chat.completions.create(body, { signal })
+    } catch (err) {
+      if (signal.aborted || err instanceof APIUserAbortError) return
+      const event = mapStartError(err, { timeoutMs, maxRetries })
+      logger.warn({ code: event.code, status: err instanceof APIError ? err.status : undefined }, event.message)
+      yield event
+      return
+    }
+
+    // LLM_TIMEOUT_MS also bounds the wait for the first chunk and every gap between chunks.
+    let acc = emptyAccumulator()
+    let timedOut = false
+    let timer: NodeJS.Timeout | undefined
+    const arm = () => {
+      clearTimeout(timer)
+      timer = setTimeout(() => { timedOut = true; upstream.controller.abort() }, timeoutMs)
+    }
+    const outputBegan = () => acc.text.length > 0 || acc.toolCalls.length > 0
+    arm()
+    try {
+      for await (const chunk of upstream) {
+        clearTimeout(timer)
+        const step = accumulateChunk(acc, chunk)
+        acc = step.state
+        if (step.text) yield { type: 'text', text: step.text }
+        if (signal.aborted) return
+        arm()
+      }
+    } catch (err) {
+      if (signal.aborted) return
+      const event = mapStreamError(err, outputBegan())
+      logger.warn({ code: event.code, chunks: acc.chunks }, event.message)
+      yield event
+      return
+    } finally {
+      clearTimeout(timer)
+    }
+    if (signal.aborted) return
+    if (timedOut) {
+      const began = outputBegan()
+      const message = began || acc.chunks > 0
+        ? `model stream stalled: no chunk for ${timeoutMs} ms`
+        : `model endpoint sent no data within ${timeoutMs} ms`
+      logger.warn({ chunks: acc.chunks }, message)
+      yield { type: 'error', code: began ? 'llm_error' : 'llm_unavailable', retryable: true, message }
+      return
+    }
+    if (acc.finishReason === null) {
+      // The body ended cleanly but the answer did not: a proxy closed it, or the server stopped before [DONE].
+      const message = 'model stream ended without a finish reason'
+      yield { type: 'error', code: outputBegan() ? 'llm_error' : 'llm_unavailable', retryable: true, message }
+      return
+    }
+    const calls = completedToolCalls(acc)
+    for (const call of calls) yield { type: 'tool_call', call }
+    yield { type: 'finish', reason: finishReason(acc.finishReason, calls.length > 0), ...(acc.usage ? { usage: acc.usage } : {}) }
+  }
+
+  async function complete ({ messages, signal }: { messages: ChatMessage[]; signal?: AbortSignal }): Promise<string> {
+    try {
+      const res = await client.chat.completions.create({ ...common, messages: toParams(messages) }, signal ? { signal } : {})
+      const text = res.choices?.[0]?.message?.content?.trim() ?? ''
+      if (!text) throw new ModelError('llm_error', 'model returned an empty completion', true)
+      return text
+    } catch (err) {
+      if (err instanceof ModelError) throw err
+      if (err instanceof APIUserAbortError) throw new ModelError('llm_unavailable', 'request was cancelled', true, { cause: err })
+      const event = mapStartError(err, { timeoutMs, maxRetries })
+      throw new ModelError(event.code, event.message, event.retryable, { cause: err })
+    }
+  }
+
+  return { info, stream, complete }
+}

@@ -1,0 +1,122 @@
+/**
+ * One turn of conversation: stream the model, run the tool calls of a step in parallel, feed the
+ * results back, repeat. At most `maxSteps` model requests: when the last allowed step still asks
+ * for tools, those run (each call gets its result) and the turn ends with `tool_limit`.
+ */
+import type { ToolRegistry } from '../tools/registry.js'
+import type { ToolOutcome } from '../tools/types.js'
+import type { Usage } from '../protocol.js'
+import type { ChatMessage, ChatModel, ToolCall } from './types.js'
+
+export interface TurnCallbacks {
+  /** Every text delta in order, across all steps. */
+  onText (text: string): void
+  /** Before the call runs; args = parsed JSON, or the raw string when it is not valid JSON. */
+  onToolCall (call: ToolCall, args: unknown): void
+  onToolResult (call: ToolCall, outcome: ToolOutcome): void
+}
+
+export interface TurnResult {
+  /** All text given to onText in this turn, concatenated. */
+  content: string
+  finishReason: 'stop' | 'length' | 'tool_limit' | 'cancelled' | 'error'
+  /** Summed over steps. */
+  usage?: Usage
+  error?: { code: 'llm_unavailable' | 'llm_error'; message: string; retryable: boolean }
+  /** Model requests made. */
+  steps: number
+}
+
+export interface ToolLoopOptions {
+  model: ChatModel
+  tools: ToolRegistry
+  /** Context for the first step; not modified (the loop works on a copy). */
+  messages: ChatMessage[]
+  signal: AbortSignal
+  /** MAX_TOOL_STEPS: model requests per turn. */
+  maxSteps: number
+  sessionId: string
+  callbacks: TurnCallbacks
+}
+
+/** The tool message content the model reads: the result as JSON, or `Error: <reason>`. */
+export function toolMessageContent (outcome: ToolOutcome): string {
+  if (!outcome.ok) return `Error: ${outcome.error}`
+  try {
+    return JSON.stringify(outcome.result ?? null) ?? 'null'
+  } catch (err) {
+    return `Error: result is not serialisable (${err instanceof Error ? err.message : String(err)})`
+  }
+}
+
+const parseArgs = (raw: string): unknown => {
+  if (raw.trim() === '') return {}
+  try { return JSON.parse(raw) } catch { return raw }
+}
+
+const addUsage = (a: Usage | undefined, b: Usage | undefined): Usage | undefined =>
+  !b ? a : !a ? { ...b } : {
+    promptTokens: a.promptTokens + b.promptTokens,
+    completionTokens: a.completionTokens + b.completionTokens,
+    totalTokens: a.totalTokens + b.totalTokens
+  }
+
+/** Never throws: a model failure is `finishReason: 'error'`, a thrown callback or model bug too. */
+export async function runToolLoop (opts: ToolLoopOptions): Promise<TurnResult> {
+  const { model, tools, signal, maxSteps, sessionId, callbacks } = opts
+  const messages = [...opts.messages]
+  const specs = tools.specs()
+  let content = ''
+  let usage: Usage | undefined
+  let steps = 0
+  const done = (finishReason: TurnResult['finishReason'], error?: TurnResult['error']): TurnResult =>
+    ({ content, finishReason, ...(usage ? { usage } : {}), ...(error ? { error } : {}), steps })
+
+  try {
+    while (true) {
+      if (signal.aborted) return done('cancelled')
+      steps++
+      let stepText = ''
+      const calls: ToolCall[] = []
+      let reason: 'stop' | 'length' | 'tool_calls' | undefined
+      for await (const event of model.stream({ messages, tools: specs, signal })) {
+        if (signal.aborted) break
+        if (event.type === 'text') {
+          stepText += event.text
+          content += event.text
+          callbacks.onText(event.text)
+        } else if (event.type === 'tool_call') {
+          calls.push(event.call)
+        } else if (event.type === 'finish') {
+          reason = event.reason
+          usage = addUsage(usage, event.usage)
+        } else {
+          return done('error', { code: event.code, message: event.message, retryable: event.retryable })
+        }
+      }
+      if (signal.aborted) return done('cancelled')
+      if (calls.length === 0) {
+        if (reason === undefined) return done('error', { code: 'llm_error', message: 'model stream ended without a finish event', retryable: true })
+        return done(reason === 'length' ? 'length' : 'stop')
+      }
+
+      messages.push({
+        role: 'assistant',
+        content: stepText || null,
+        tool_calls: calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }))
+      })
+      for (const call of calls) callbacks.onToolCall(call, parseArgs(call.arguments))
+      const outcomes = await Promise.all(calls.map(async (call) => {
+        const outcome = await tools.run({ name: call.name, arguments: call.arguments }, { signal, sessionId })
+        callbacks.onToolResult(call, outcome)
+        return outcome
+      }))
+      calls.forEach((call, i) => messages.push({ role: 'tool', tool_call_id: call.id, content: toolMessageContent(outcomes[i]) }))
+      if (signal.aborted) return done('cancelled')
+      if (steps >= maxSteps) return done('tool_limit')
+    }
+  } catch (err) {
+    if (signal.aborted) return done('cancelled')
+    return done('error', { code: 'llm_error', message: `turn failed: ${err instanceof Error ? err.message : String(err)}`, retryable: true })
+  }
+}
