@@ -1,0 +1,302 @@
+/** The batching, retrying EventWriter in front of every store: accepts now, stores soon, never drops, never rejects. */
+import type { Logger } from '../logger.js'
+import type { StoredEvent } from '../protocol.js'
+import { StoreError, type AppendEvent, type SessionRepository } from './types.js'
+
+export interface EventWriterOptions {
+  store: SessionRepository
+  logger: Logger
+  /** Events per store round trip (a batch may span sessions). */
+  batchSize: number
+  /** Longest wait after the first queued event before a batch goes out (0 = next tick). */
+  flushMs: number
+  /** hasRoom() turns false beyond this many events not yet stored. */
+  maxPending: number
+  retryMinMs?: number
+  retryMaxMs?: number
+}
+
+interface EventItem { kind: 'event'; sessionId: string; event: StoredEvent; done: () => void }
+interface EndItem { kind: 'end'; sessionId: string; endedAt: string; done: (ended: boolean) => void }
+type Item = EventItem | EndItem
+
+/** A write given up because the writer was closed while the store was failing. */
+const ABANDONED = Symbol('abandoned')
+
+const WARN_EVERY_MS = 5_000
+/** A store refusing one event outright (not a transient failure) gets this many tries before it is dropped. */
+const PERMANENT_TRIES = 3
+
+export class EventWriter {
+  private readonly opts: Required<EventWriterOptions>
+  private queue: Item[] = []
+  private head = 0
+  private queuedEvents = 0
+  private inFlightEvents = 0
+  private writing = false
+  private flushDue = false
+  private flushTimer: NodeJS.Timeout | null = null
+  private retryTimer: NodeJS.Timeout | null = null
+  private wakeRetry: (() => void) | null = null
+  private closed = false
+  private accepted = 0
+  private completed = 0
+  private waiters: Array<{ target: number; resolve: () => void }> = []
+  private failures = 0
+  private lastWarnAt = -Infinity
+  private failingSince = 0
+  private _healthy = true
+  private _lastError: string | null = null
+
+  constructor (opts: EventWriterOptions) {
+    this.opts = { retryMinMs: 50, retryMaxMs: 2_000, ...opts }
+  }
+
+  /** Events accepted but not yet stored. */
+  get pending (): number { return this.queuedEvents + this.inFlightEvents }
+  /** False from a failed write until a write succeeds. */
+  get healthy (): boolean { return this._healthy }
+  get lastError (): string | null { return this._lastError }
+  /** Callers refuse new turns when false; running turns keep appending. */
+  hasRoom (n = 1): boolean { return this.pending + n <= this.opts.maxPending }
+
+  /** Accepted at once; resolves once the event is durable. Never rejects, never blocks. */
+  append (sessionId: string, event: StoredEvent): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.enqueue({ kind: 'event', sessionId, event, done: resolve })
+      this.queuedEvents++
+      if (this.queuedEvents >= this.opts.batchSize) this.markDue()
+    })
+  }
+
+  /** Ends the session after every event queued before it; resolves with store.endSession's answer. Never rejects. */
+  end (sessionId: string, endedAt: string): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      this.enqueue({ kind: 'end', sessionId, endedAt, done: resolve })
+      this.markDue()
+    })
+  }
+
+  /** True once everything accepted so far is durable; false on timeout. */
+  flush (timeoutMs?: number): Promise<boolean> {
+    if (this.completed >= this.accepted) return Promise.resolve(true)
+    if (this.closed) return Promise.resolve(false)
+    this.markDue()
+    if (this.wakeRetry !== null) this.wakeRetry() // a flush (shutdown) retries now rather than sitting out a long backoff
+    return new Promise<boolean>((resolve) => {
+      let timer: NodeJS.Timeout | undefined
+      const waiter = { target: this.accepted, resolve: () => { clearTimeout(timer); resolve(true) } }
+      this.waiters.push(waiter)
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          this.waiters = this.waiters.filter((w) => w !== waiter)
+          resolve(false)
+        }, timeoutMs)
+      }
+    })
+  }
+
+  /** Flushes, then stops its timers. Later appends are kept in memory only (and logged). */
+  async close (timeoutMs: number): Promise<boolean> {
+    const ok = await this.flush(timeoutMs)
+    this.closed = true
+    this.clearTimers()
+    if (!ok) this.opts.logger.error({ pending: this.pending }, 'event writer closed with events not stored')
+    return ok
+  }
+
+  private enqueue (item: Item): void {
+    this.accepted++
+    this.queue.push(item)
+    if (this.closed) {
+      this.warn({ sessionId: item.sessionId }, 'event writer is closed: event kept in memory, not stored')
+      return
+    }
+    if (this.flushTimer === null && !this.flushDue) {
+      // The first queued item starts the clock; later ones ride along.
+      this.flushTimer = this.opts.flushMs > 0
+        ? setTimeout(this.onFlushTimer, this.opts.flushMs)
+        : setImmediate(this.onFlushTimer) as unknown as NodeJS.Timeout
+    }
+  }
+
+  private readonly onFlushTimer = (): void => {
+    this.flushTimer = null
+    this.markDue()
+  }
+
+  private markDue (): void {
+    if (this.closed || this.queue.length === this.head) return
+    this.flushDue = true
+    if (!this.writing) {
+      this.writing = true
+      queueMicrotask(() => { this.run().catch((err) => this.opts.logger.error({ err }, 'event writer loop failed')) })
+    }
+  }
+
+  /** The one write loop: a single store call in flight at a time keeps every session's order. */
+  private async run (): Promise<void> {
+    try {
+      while (this.flushDue && !this.closed && this.queue.length > this.head) {
+        const first = this.queue[this.head]
+        if (first.kind === 'end') {
+          this.take(1)
+          const ended = await this.endWithRetry(first)
+          if (ended === ABANDONED) return
+          first.done(ended)
+          this.settled(1)
+          continue
+        }
+        const items = this.takeEvents()
+        if (await this.writeWithRetry(items) === ABANDONED) return
+        for (const item of items) item.done()
+        this.settled(items.length)
+      }
+    } finally {
+      this.writing = false
+      if (this.queue.length === this.head) {
+        this.flushDue = false
+        this.compact()
+      } else if (this.flushDue) {
+        this.markDue()
+      }
+    }
+  }
+
+  private take (n: number): void {
+    this.head += n
+    if (this.head > 1024 && this.head * 2 > this.queue.length) this.compact()
+    if (this.queue.length === this.head) this.flushDue = false
+  }
+
+  private takeEvents (): EventItem[] {
+    const items: EventItem[] = []
+    for (let i = this.head; i < this.queue.length && items.length < this.opts.batchSize; i++) {
+      const item = this.queue[i]
+      if (item.kind !== 'event') break
+      items.push(item)
+    }
+    this.queuedEvents -= items.length
+    this.inFlightEvents += items.length
+    this.take(items.length)
+    return items
+  }
+
+  private compact (): void {
+    this.queue = this.queue.slice(this.head)
+    this.head = 0
+  }
+
+  private settled (n: number): void {
+    this.completed += n
+    if (this.waiters.length === 0) return
+    const ready = this.waiters.filter((w) => w.target <= this.completed)
+    if (ready.length === 0) return
+    this.waiters = this.waiters.filter((w) => w.target > this.completed)
+    for (const w of ready) w.resolve()
+  }
+
+  /** Retries until stored; a batch that did commit before failing is harmless to resend (idempotent store). */
+  private async writeWithRetry (items: EventItem[]): Promise<void | typeof ABANDONED> {
+    const batch: AppendEvent[] = items.map((i) => ({ sessionId: i.sessionId, event: i.event }))
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.opts.store.appendEvents(batch)
+        this.succeeded()
+        this.inFlightEvents -= items.length
+        return
+      } catch (err) {
+        this.failed(err)
+        if (isPermanent(err)) {
+          // One bad event must not stall every session: store the batch one event at a time.
+          if (items.length > 1) {
+            for (const item of items) {
+              if (await this.writeWithRetry([item]) === ABANDONED) return ABANDONED
+            }
+            return
+          }
+          if (attempt >= PERMANENT_TRIES) {
+            const { sessionId, event } = items[0]
+            this.opts.logger.error({ err, sessionId, seq: event.seq, type: event.type }, 'store refused an event; dropped')
+            this.inFlightEvents -= 1
+            return
+          }
+        }
+        await this.backoff(attempt)
+        if (this.closed) return ABANDONED
+      }
+    }
+  }
+
+  private async endWithRetry (item: EndItem): Promise<boolean | typeof ABANDONED> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const ended = await this.opts.store.endSession({ sessionId: item.sessionId, endedAt: item.endedAt })
+        this.succeeded()
+        return ended
+      } catch (err) {
+        this.failed(err)
+        if (isPermanent(err) && attempt >= PERMANENT_TRIES) {
+          this.opts.logger.error({ err, sessionId: item.sessionId }, 'store refused to end a session')
+          return false
+        }
+        await this.backoff(attempt)
+        if (this.closed) return ABANDONED
+      }
+    }
+  }
+
+  private succeeded (): void {
+    if (!this._healthy) {
+      this.opts.logger.info({ failures: this.failures, outageMs: Date.now() - this.failingSince }, 'store writes recovered')
+    }
+    this._healthy = true
+    this._lastError = null
+    this.failures = 0
+  }
+
+  private failed (err: unknown): void {
+    if (this._healthy) this.failingSince = Date.now()
+    this._healthy = false
+    this._lastError = err instanceof Error ? err.message : String(err)
+    this.failures++
+    this.warn({ err, pending: this.pending, failures: this.failures }, 'store write failed; retrying')
+  }
+
+  private warn (obj: Record<string, unknown>, msg: string): void {
+    const now = Date.now()
+    if (now - this.lastWarnAt < WARN_EVERY_MS) return
+    this.lastWarnAt = now
+    this.opts.logger.warn(obj, msg)
+  }
+
+  /** Exponential backoff with jitter; flush() cuts it short. */
+  private backoff (attempt: number): Promise<void> {
+    const { retryMinMs, retryMaxMs } = this.opts
+    const cap = Math.min(retryMaxMs, retryMinMs * 2 ** Math.min(attempt - 1, 30))
+    const ms = cap / 2 + Math.random() * cap / 2
+    return new Promise<void>((resolve) => {
+      const wake = (): void => {
+        if (this.retryTimer !== null) clearTimeout(this.retryTimer)
+        this.retryTimer = null
+        this.wakeRetry = null
+        resolve()
+      }
+      this.wakeRetry = wake
+      this.retryTimer = setTimeout(wake, ms)
+    })
+  }
+
+  private clearTimers (): void {
+    if (this.flushTimer !== null) {
+      clearTimeout(this.flushTimer)
+      clearImmediate(this.flushTimer as unknown as NodeJS.Immediate)
+      this.flushTimer = null
+    }
+    if (this.wakeRetry !== null) this.wakeRetry()
+  }
+}
+
+function isPermanent (err: unknown): boolean {
+  return err instanceof StoreError && !err.retryable
+}

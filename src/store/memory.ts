@@ -1,0 +1,238 @@
+/** The in-memory SessionRepository: the default store, and the reference for the shared contract suite. */
+import type { StoredEvent } from '../protocol.js'
+import {
+  StoreError,
+  type AppendEvent, type SessionRecord, type SessionRepository, type SessionStatus, type SummaryJob, type UserProfile
+} from './types.js'
+
+export interface MemoryStoreOptions {
+  /** Clock for leases and due times (ms since epoch). */
+  now?: () => number
+  /** Profiles getProfile answers from; defaults to DEMO_PROFILES. */
+  profiles?: UserProfile[]
+}
+
+/** Seeded users for the user-profile tool (the SQL schema seeds the same rows). */
+export const DEMO_PROFILES: readonly UserProfile[] = Object.freeze([
+  { userId: 'alice', name: 'Alice Martin', email: 'alice@example.com', plan: 'pro', createdAt: '2024-01-15T09:30:00.000Z', preferences: { language: 'en', theme: 'dark', timezone: 'Europe/Paris' } },
+  { userId: 'bob', name: 'Bob Chen', email: 'bob@example.com', plan: 'free', createdAt: '2024-03-02T14:05:00.000Z', preferences: { language: 'en', theme: 'light', timezone: 'America/New_York' } },
+  { userId: 'demo', name: 'Demo User', email: 'demo@example.com', plan: 'team', createdAt: '2024-06-01T00:00:00.000Z', preferences: { language: 'en', theme: 'system', timezone: 'UTC' } },
+  { userId: 'user-42', name: 'Grace Okafor', email: 'user-42@example.com', plan: 'enterprise', createdAt: '2023-11-20T17:45:00.000Z', preferences: { language: 'fr', theme: 'dark', timezone: 'Africa/Lagos' } }
+])
+
+const TITLE_CHARS = 120
+
+interface Row {
+  rec: SessionRecord
+  startedMs: number
+  /** Sorted by seq; payloads kept as JSON so nobody can mutate them (and they round-trip like jsonb). */
+  events: Array<{ seq: number; json: string }>
+  dueAt: number
+  leaseOwner: string | null
+  leaseUntil: number
+  attempts: number
+}
+
+/** Keyed by session id; every answer is a copy. A stateful adapter, hence the class. */
+class MemoryStore implements SessionRepository {
+  readonly kind = 'memory' as const
+  private readonly rows = new Map<string, Row>()
+  /** Sessions whose summary job is pending, so claims don't scan every session. */
+  private readonly pendingJobs = new Set<string>()
+  private readonly profiles: Map<string, UserProfile>
+  private readonly now: () => number
+
+  constructor (opts: MemoryStoreOptions) {
+    this.now = opts.now ?? Date.now
+    this.profiles = new Map((opts.profiles ?? DEMO_PROFILES).map((p) => [p.userId, structuredClone(p)]))
+  }
+
+  async init (): Promise<void> {}
+  async ping (): Promise<void> {}
+  async close (): Promise<void> {}
+
+  async appendEvents (batch: AppendEvent[]): Promise<void> {
+    // Validate the whole batch first: like the SQL backends, a batch is stored entirely or not at all.
+    for (const { sessionId, event } of batch) validate(sessionId, event)
+    for (const { sessionId, event } of batch) this.appendOne(sessionId, event)
+  }
+
+  private appendOne (sessionId: string, event: StoredEvent): void {
+    let row = this.rows.get(sessionId)
+    if (row === undefined) {
+      row = newRow(sessionId, event.ts)
+      this.rows.set(sessionId, row)
+    }
+    const { rec, events } = row
+    if (event.seq > rec.lastSeq) {
+      events.push({ seq: event.seq, json: JSON.stringify(event) })
+      rec.lastSeq = event.seq
+    } else {
+      const at = lowerBound(events, event.seq)
+      if (events[at]?.seq === event.seq) return // already stored: idempotent skip
+      events.splice(at, 0, { seq: event.seq, json: JSON.stringify(event) })
+    }
+    if (rec.status === 'ended') {
+      rec.status = 'active'
+      rec.endedAt = null
+      rec.durationMs = null
+    }
+    if (event.type === 'user_message') {
+      rec.messageCount++
+      rec.openTurnId = event.turnId
+      if (rec.title === null) rec.title = cut(event.content, TITLE_CHARS)
+    } else if (event.type === 'assistant_message') {
+      rec.messageCount++
+      if (rec.openTurnId === event.turnId) rec.openTurnId = null
+    }
+  }
+
+  async getSession (id: string): Promise<SessionRecord | null> {
+    const row = this.rows.get(id)
+    return row === undefined ? null : { ...row.rec }
+  }
+
+  async listSessions (opts: { limit: number; before?: string; status?: SessionStatus }): Promise<SessionRecord[]> {
+    const before = opts.before === undefined ? Infinity : parseTime(opts.before, 'before')
+    const found: Row[] = []
+    for (const row of this.rows.values()) {
+      if (row.startedMs < before && (opts.status === undefined || row.rec.status === opts.status)) found.push(row)
+    }
+    found.sort((a, b) => b.startedMs - a.startedMs || (a.rec.id < b.rec.id ? 1 : a.rec.id > b.rec.id ? -1 : 0))
+    return found.slice(0, Math.max(0, opts.limit)).map((r) => ({ ...r.rec }))
+  }
+
+  async listEvents (sessionId: string, opts: { after: number; limit: number }): Promise<StoredEvent[]> {
+    const row = this.rows.get(sessionId)
+    if (row === undefined || opts.limit <= 0) return []
+    const from = lowerBound(row.events, opts.after + 1)
+    return row.events.slice(from, from + opts.limit).map((e) => JSON.parse(e.json) as StoredEvent)
+  }
+
+  async endSession (opts: { sessionId: string; endedAt: string }): Promise<boolean> {
+    const row = this.rows.get(opts.sessionId)
+    if (row === undefined || row.rec.status !== 'active') return false
+    const endedMs = parseTime(opts.endedAt, 'endedAt')
+    const { rec } = row
+    rec.status = 'ended'
+    rec.endedAt = new Date(endedMs).toISOString()
+    // A session that has events lasted some time: never report 0 (or a negative skew) as its duration.
+    rec.durationMs = Math.max(1, Math.round(endedMs - row.startedMs))
+    rec.version++
+    rec.summaryStatus = 'pending'
+    rec.summaryError = null
+    row.dueAt = this.now()
+    row.leaseOwner = null
+    row.leaseUntil = 0
+    row.attempts = 0
+    this.pendingJobs.add(rec.id)
+    return true
+  }
+
+  async claimSummaryJobs (opts: { workerId: string; limit: number; leaseMs: number }): Promise<SummaryJob[]> {
+    const now = this.now()
+    const due: Row[] = []
+    for (const id of this.pendingJobs) {
+      const row = this.rows.get(id)
+      if (row !== undefined && row.dueAt <= now && (row.leaseOwner === null || row.leaseUntil <= now)) due.push(row)
+    }
+    due.sort((a, b) => a.dueAt - b.dueAt)
+    return due.slice(0, Math.max(0, opts.limit)).map((row) => {
+      row.leaseOwner = opts.workerId
+      row.leaseUntil = now + opts.leaseMs
+      row.attempts++
+      return { sessionId: row.rec.id, version: row.rec.version, attempts: row.attempts, leaseUntil: new Date(row.leaseUntil).toISOString() }
+    })
+  }
+
+  /** The lease is this worker's while nobody else claimed the job, even just after leaseUntil. */
+  private held (job: SummaryJob, workerId: string): Row | null {
+    const row = this.rows.get(job.sessionId)
+    if (row === undefined || row.rec.summaryStatus !== 'pending' || row.rec.version !== job.version) return null
+    return row.leaseOwner === workerId ? row : null
+  }
+
+  async completeSummaryJob (opts: { job: SummaryJob; workerId: string; summary: string }): Promise<boolean> {
+    const row = this.held(opts.job, opts.workerId)
+    if (row === null) return false
+    row.rec.summary = opts.summary
+    row.rec.summaryStatus = 'ready'
+    row.rec.summaryError = null
+    this.release(row)
+    return true
+  }
+
+  async failSummaryJob (opts: { job: SummaryJob; workerId: string; error: string; retryInMs: number; maxAttempts: number }): Promise<'retry' | 'failed' | 'lost'> {
+    const row = this.held(opts.job, opts.workerId)
+    if (row === null) return 'lost'
+    row.rec.summaryError = opts.error
+    if (row.attempts >= opts.maxAttempts) {
+      row.rec.summaryStatus = 'failed'
+      this.release(row)
+      return 'failed'
+    }
+    row.leaseOwner = null
+    row.leaseUntil = 0
+    row.dueAt = this.now() + Math.max(0, opts.retryInMs)
+    return 'retry'
+  }
+
+  private release (row: Row): void {
+    row.leaseOwner = null
+    row.leaseUntil = 0
+    this.pendingJobs.delete(row.rec.id)
+  }
+
+  async getProfile (userId: string): Promise<UserProfile | null> {
+    const p = this.profiles.get(userId)
+    return p === undefined ? null : structuredClone(p)
+  }
+}
+
+export function createMemoryStore (opts: MemoryStoreOptions = {}): SessionRepository {
+  return new MemoryStore(opts)
+}
+
+function newRow (id: string, ts: string): Row {
+  const startedMs = Date.parse(ts)
+  return {
+    rec: {
+      id, status: 'active', startedAt: new Date(startedMs).toISOString(), endedAt: null, durationMs: null,
+      summary: null, summaryStatus: 'none', summaryError: null, messageCount: 0, lastSeq: 0, title: null, openTurnId: null, version: 0
+    },
+    startedMs, events: [], dueAt: 0, leaseOwner: null, leaseUntil: 0, attempts: 0
+  }
+}
+
+function validate (sessionId: unknown, event: StoredEvent | undefined): void {
+  const bad = (why: string): never => { throw new StoreError(`invalid event for session ${String(sessionId)}: ${why}`, false) }
+  if (typeof sessionId !== 'string' || sessionId === '') bad('sessionId must be a non-empty string')
+  if (event === null || typeof event !== 'object') return bad('event must be an object')
+  if (!Number.isSafeInteger(event.seq) || event.seq < 1) bad(`seq must be a positive integer, got ${String(event.seq)}`)
+  if (typeof event.type !== 'string') bad('type must be a string')
+  if (typeof event.ts !== 'string' || Number.isNaN(Date.parse(event.ts))) bad(`ts must be an ISO timestamp, got ${String(event.ts)}`)
+}
+
+function parseTime (iso: string, name: string): number {
+  const ms = Date.parse(iso)
+  if (Number.isNaN(ms)) throw new StoreError(`${name} must be an ISO timestamp, got ${iso}`, false)
+  return ms
+}
+
+/** First index whose seq is >= seq. */
+function lowerBound (events: Array<{ seq: number }>, seq: number): number {
+  let lo = 0
+  let hi = events.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (events[mid].seq < seq) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+/** Cut by characters (code points), as Postgres left() does, so both backends give the same title. */
+function cut (text: string, max: number): string {
+  if (text.length <= max) return text
+  return Array.from(text).slice(0, max).join('')
+}
