@@ -51,6 +51,7 @@ const EnvSchema = z.object({
   RATE_MESSAGES_PER_MIN: int(30, 1),
   RATE_FRAMES_PER_MIN: int(600, 1),
   MAX_SOCKETS_PER_SESSION: int(8, 1),
+  RATE_HTTP_PER_MIN: int(600, 1),
   MAX_SEND_BUFFER_BYTES: int(4 * 1024 * 1024, 1024),
   HEARTBEAT_MS: int(30_000, 0),
 

@@ -1,7 +1,17 @@
 /** The logger type the non-HTTP layers receive (Fastify's logger and a bare pino instance both fit). */
-import type { BaseLogger } from 'pino'
+import type { LogFn } from 'pino'
 
-export type Logger = BaseLogger
+/** The subset of pino's logger that Fastify's logger also has, so either can be passed. */
+export interface Logger {
+  level: string
+  fatal: LogFn
+  error: LogFn
+  warn: LogFn
+  info: LogFn
+  debug: LogFn
+  trace: LogFn
+  child (bindings: Record<string, unknown>): Logger
+}
 
 /** Paths pino must never print: keys, service-role secrets, auth headers. */
 export const REDACT_PATHS = [

@@ -1,0 +1,70 @@
+/** buildApp: the one place that wires plugins, routes and services. Never listens. */
+import helmet from '@fastify/helmet'
+import rateLimit from '@fastify/rate-limit'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import websocket from '@fastify/websocket'
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Config } from './config.js'
+import { REDACT_PATHS } from './logger.js'
+import services, { type ServiceDeps } from './plugins/services.js'
+import { errorHandler, notFoundHandler } from './routes/errors.js'
+import healthRoutes from './routes/health.js'
+import pageRoutes from './routes/page.js'
+import sessionSocketRoutes from './routes/session-socket.js'
+import sessionRoutes from './routes/sessions.js'
+
+export interface AppOptions {
+  config: Config
+  /** Tests pass real instances (a store, a model pointed at a fake server); the rest is built from config. */
+  deps?: ServiceDeps
+  logger?: FastifyServerOptions['logger']
+}
+
+export async function buildApp ({ config, deps, logger }: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: logger ?? { level: config.LOG_LEVEL, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+    trustProxy: config.TRUST_PROXY,
+    // Per-request lines only at debug: sockets and the page's polling would drown the turn logs.
+    logController: new LogController({ disableRequestLogging: config.LOG_LEVEL !== 'debug' && config.LOG_LEVEL !== 'trace' }),
+    bodyLimit: 64 * 1024
+  })
+  app.setErrorHandler(errorHandler)
+  app.setNotFoundHandler(notFoundHandler)
+
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'", 'ws:', 'wss:'],
+        upgradeInsecureRequests: null
+      }
+    }
+  })
+  await app.register(rateLimit, { global: false })
+  await app.register(websocket, {
+    options: { maxPayload: config.MAX_MESSAGE_BYTES },
+    // Our shutdown closes sockets itself (1012, after turns are closed as interrupted).
+    preClose: async () => { await app.services.hub.shutdown() }
+  })
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'Realtime AI Backend',
+        version: '1',
+        description: 'REST API. The WebSocket protocol (/ws/session/{id}) is published as JSON Schema at /protocol.json.'
+      }
+    }
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+  await app.register(services, { config, deps })
+
+  await app.register(healthRoutes)
+  await app.register(sessionRoutes)
+  await app.register(sessionSocketRoutes)
+  await app.register(pageRoutes)
+  return app
+}

@@ -1,0 +1,35 @@
+/** Turns one raw incoming WebSocket message into a validated ClientFrame or a bad_request reason. */
+import { ClientFrame } from '../protocol.js'
+
+export type ParsedFrame = { ok: true; frame: ClientFrame } | { ok: false; message: string }
+
+export function parseClientFrame (raw: Buffer | ArrayBuffer | Buffer[], isBinary: boolean, maxChars: number): ParsedFrame {
+  if (isBinary) return { ok: false, message: 'binary frames are not supported: send JSON text frames' }
+  const text = Array.isArray(raw) ? Buffer.concat(raw).toString('utf8') : Buffer.from(raw as ArrayBuffer).toString('utf8')
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (err) {
+    return { ok: false, message: `invalid JSON: ${(err as Error).message}` }
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    return { ok: false, message: 'a frame must be a JSON object with a "type" field' }
+  }
+  const type = (json as { type?: unknown }).type
+  if (type !== 'user_message' && type !== 'cancel' && type !== 'ping') {
+    return { ok: false, message: `unknown frame type ${JSON.stringify(type)?.slice(0, 64) ?? 'undefined'}: expected user_message, cancel or ping` }
+  }
+  const parsed = ClientFrame.safeParse(json)
+  if (!parsed.success) {
+    const issues = parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || type}: ${i.message}`).join('; ')
+    return { ok: false, message: `invalid ${type} frame: ${issues}` }
+  }
+  const frame = parsed.data
+  if (frame.type === 'user_message' && frame.content.length > maxChars) {
+    return { ok: false, message: `content is ${frame.content.length} characters; the limit is ${maxChars}` }
+  }
+  if (frame.type === 'user_message' && frame.content.trim() === '') {
+    return { ok: false, message: 'content must not be blank' }
+  }
+  return { ok: true, frame }
+}

@@ -1,0 +1,141 @@
+/** The live sessions: loads a session on its first socket, runs the disconnect grace, ends sessions, shuts down. */
+import { errorFrame } from '../errors.js'
+import { CloseCode, type StoredEvent } from '../protocol.js'
+import type { SessionRepository } from '../store/types.js'
+import type { Peer } from './peer.js'
+import { ChatSession, type SessionDeps } from './session.js'
+import { settlesWithin } from './settles.js'
+
+export interface HubDeps extends SessionDeps {
+  store: SessionRepository
+  /** Called once a session's end (and its summary job) is stored. */
+  onSessionEnded: (sessionId: string) => void
+}
+
+interface LiveEntry {
+  loading: Promise<ChatSession>
+  session?: ChatSession
+  graceTimer?: NodeJS.Timeout
+  ending?: Promise<void>
+}
+
+const PAGE = 1_000
+
+export class SessionHub {
+  private readonly live = new Map<string, LiveEntry>()
+  private accepting = true
+
+  constructor (private readonly deps: HubDeps) {}
+
+  get liveCount (): number { return this.live.size }
+
+  /** Attaches a socket; resolves to null when the socket was refused (and closed) instead. */
+  async attach ({ sessionId, after, peer }: { sessionId: string; after?: number; peer: Peer }): Promise<ChatSession | null> {
+    const { config } = this.deps
+    // A session can end (grace 0) or be mid-end while we wait: then wait for that and load it afresh.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const current = this.live.get(sessionId)
+      if (current?.ending && !(await settlesWithin(current.ending, config.DURABLE_WAIT_MS))) {
+        return this.refuse(peer, 'store_unavailable', 'the previous visit of this session is still being stored; reconnect shortly', CloseCode.tryAgainLater)
+      }
+      if (!this.accepting) return this.refuse(peer, 'internal_error', 'server is restarting', CloseCode.restarting)
+      const entry = this.live.get(sessionId) ?? this.load(sessionId)
+      let session: ChatSession
+      try {
+        session = await entry.loading
+      } catch (err) {
+        this.deps.logger.warn({ err, sessionId }, 'could not load session')
+        return this.refuse(peer, 'store_unavailable', 'storage is unavailable; reconnect shortly', CloseCode.tryAgainLater)
+      }
+      if (!peer.open) return null
+      if (this.live.get(sessionId) !== entry || entry.ending) continue
+      if (session.peers.size >= config.MAX_SOCKETS_PER_SESSION) {
+        return this.refuse(peer, 'too_many_sockets', `at most ${config.MAX_SOCKETS_PER_SESSION} sockets per session`, CloseCode.tryAgainLater)
+      }
+      clearTimeout(entry.graceTimer)
+      entry.graceTimer = undefined
+      session.attach(peer, after)
+      return session
+    }
+    return this.refuse(peer, 'internal_error', 'the session is being ended; reconnect', CloseCode.tryAgainLater)
+  }
+
+  /** Detaches a socket; the last one out starts the disconnect grace. */
+  detach (session: ChatSession, peer: Peer, reason: string): void {
+    if (session.detach(peer, reason) && session.peers.size === 0) this.startGrace(session.id)
+  }
+
+  /** After a restart: every session the store still has active gets the grace, so it ends if nobody returns. */
+  async recover ({ limit = 1_000 }: { limit?: number } = {}): Promise<number> {
+    const active = await this.deps.store.listSessions({ limit, status: 'active' })
+    for (const record of active) {
+      if (this.live.has(record.id)) continue
+      const entry = this.load(record.id)
+      entry.loading.then(() => this.startGrace(record.id), () => this.live.delete(record.id))
+    }
+    return active.length
+  }
+
+  /** Stops accepting, closes running turns as interrupted, closes every socket with 1012. */
+  async shutdown (): Promise<void> {
+    this.accepting = false
+    const sessions = await Promise.all([...this.live.values()].map(async (entry) => {
+      clearTimeout(entry.graceTimer)
+      return entry.loading.catch(() => null)
+    }))
+    await Promise.all(sessions.map(async (session) => {
+      if (!session) return
+      await session.stopTurn('interrupted')
+      session.closeAll(CloseCode.restarting, 'server restarting')
+    }))
+  }
+
+  private load (sessionId: string): LiveEntry {
+    const entry: LiveEntry = {
+      loading: this.readEvents(sessionId).then((events) => {
+        const session = new ChatSession(sessionId, events, { ...this.deps, logger: this.deps.logger })
+        session.closeOrphanTurn()
+        entry.session = session
+        return session
+      })
+    }
+    entry.loading.catch(() => { if (this.live.get(sessionId) === entry) this.live.delete(sessionId) })
+    this.live.set(sessionId, entry)
+    return entry
+  }
+
+  private async readEvents (sessionId: string): Promise<StoredEvent[]> {
+    const events: StoredEvent[] = []
+    for (;;) {
+      const page = await this.deps.store.listEvents(sessionId, { after: events.at(-1)?.seq ?? 0, limit: PAGE })
+      events.push(...page)
+      if (page.length < PAGE) return events
+    }
+  }
+
+  private startGrace (sessionId: string): void {
+    const entry = this.live.get(sessionId)
+    if (!entry || entry.ending || !this.accepting) return
+    clearTimeout(entry.graceTimer)
+    entry.graceTimer = setTimeout(() => { void this.end(sessionId, entry) }, this.deps.config.DISCONNECT_GRACE_MS)
+    entry.graceTimer.unref()
+  }
+
+  /** Grace over with no socket back: cancel the turn, store the end (+ summary job), forget the session. */
+  private async end (sessionId: string, entry: LiveEntry): Promise<void> {
+    const session = entry.session
+    if (!session || session.peers.size > 0 || entry.ending) return
+    entry.ending = (async () => {
+      await session.stopTurn('cancelled')
+      const ended = await this.deps.writer.end(sessionId, new Date().toISOString())
+      if (ended) this.deps.onSessionEnded(sessionId)
+    })().finally(() => { if (this.live.get(sessionId) === entry) this.live.delete(sessionId) })
+    await entry.ending
+  }
+
+  private refuse (peer: Peer, code: Parameters<typeof errorFrame>[0], message: string, closeCode: number): null {
+    peer.send(errorFrame(code, message))
+    peer.close(closeCode, message.slice(0, 120))
+    return null
+  }
+}

@@ -1,0 +1,211 @@
+/** One live session: dense seqs, the in-memory event log, one turn at a time, broadcasts in seq order to every socket. */
+import { randomUUID } from 'node:crypto'
+import type { Config } from '../config.js'
+import { errorFrame } from '../errors.js'
+import type { Logger } from '../logger.js'
+import type { ChatModel } from '../llm/types.js'
+import { PROTOCOL_VERSION, type ErrorCode, type ErrorFrame, type NewEvent, type StoredEvent } from '../protocol.js'
+import type { EventWriter } from '../store/event-writer.js'
+import type { ToolRegistry } from '../tools/registry.js'
+import type { Peer } from './peer.js'
+import { settlesWithin } from './settles.js'
+import { runTurn, type Turn } from './turn.js'
+
+export interface SessionDeps {
+  writer: EventWriter
+  model: ChatModel
+  tools: ToolRegistry
+  config: Config
+  logger: Logger
+  /** Per-session user-message limiter: resolves to 0 when allowed, else the ms to wait. */
+  takeMessageToken: (sessionId: string) => Promise<number>
+}
+
+interface Outgoing { data: string; seq: number; ready: boolean }
+
+export class ChatSession {
+  readonly peers = new Set<Peer>()
+  private lastSeq: number
+  /** Highest seq already broadcast; replays never go past it (later ones arrive through the outbox). */
+  private sentSeq: number
+  private readonly clientIds = new Map<string, StoredEvent>()
+  /** Frames waiting behind a user_message that is not durable yet, in seq order. */
+  private outbox: Outgoing[] = []
+  private turn: Turn | null = null
+  private readonly log: Logger
+
+  constructor (readonly id: string, readonly events: StoredEvent[], private readonly deps: SessionDeps) {
+    this.lastSeq = events.at(-1)?.seq ?? 0
+    this.sentSeq = this.lastSeq
+    this.log = deps.logger
+    for (const e of events) if (e.type === 'user_message' && e.clientId) this.clientIds.set(e.clientId, e)
+  }
+
+  get runningTurnId (): string | null { return this.turn?.id ?? null }
+  get storedSeq (): number { return this.lastSeq }
+
+  /** Closes a turn left open by a crash (a user_message with no assistant_message) as interrupted. */
+  closeOrphanTurn (): void {
+    const open = new Set<string>()
+    for (const e of this.events) {
+      if (e.type === 'user_message') open.add(e.turnId)
+      else if (e.type === 'assistant_message') open.delete(e.turnId)
+    }
+    for (const turnId of open) this.record({ type: 'assistant_message', turnId, content: '', finishReason: 'interrupted' })
+  }
+
+  /** Session frame, replay (only with `after`), the running turn's deltas, then this socket's `connected` event. */
+  attach (peer: Peer, after: number | undefined): void {
+    const { config, model, tools } = this.deps
+    const hadEvents = this.lastSeq > 0
+    const reset = after !== undefined && after > this.sentSeq
+    peer.send({
+      type: 'session',
+      protocol: PROTOCOL_VERSION,
+      sessionId: this.id,
+      resumed: hadEvents && !reset,
+      ...(reset ? { reset: true } : {}),
+      lastSeq: this.sentSeq,
+      runningTurnId: this.runningTurnId,
+      model: model.info,
+      tools: tools.names(),
+      limits: { maxMessageChars: config.MAX_MESSAGE_CHARS, maxMessageBytes: config.MAX_MESSAGE_BYTES }
+    })
+    if (after !== undefined) {
+      const from = reset ? 0 : after
+      for (const e of this.events) if (e.seq > from && e.seq <= this.sentSeq) this.deliver(peer, JSON.stringify(e), e.seq)
+      const turn = this.turn
+      if (turn) turn.deltas.forEach((text, index) => peer.send({ type: 'delta', turnId: turn.id, index, text }))
+    }
+    peer.lastSentSeq = Math.max(peer.lastSentSeq, this.sentSeq)
+    this.peers.add(peer)
+    this.record({ type: 'connected', connectionId: peer.connectionId })
+  }
+
+  /** Records `disconnected` once per socket; the session itself lives on (the hub runs the grace timer). */
+  detach (peer: Peer, reason: string): boolean {
+    if (!this.peers.delete(peer)) return false
+    this.record({ type: 'disconnected', connectionId: peer.connectionId, reason })
+    return true
+  }
+
+  refuse (peer: Peer, code: ErrorCode, message: string, extra: Partial<ErrorFrame> = {}): void {
+    peer.send(errorFrame(code, message, extra))
+  }
+
+  async userMessage (peer: Peer, { content, clientId }: { content: string; clientId?: string }): Promise<void> {
+    const prior = clientId === undefined ? undefined : this.clientIds.get(clientId)
+    if (prior) { this.deliver(peer, JSON.stringify(prior), 0); return }
+    if (this.refuseIfBusy(peer)) return
+    const { writer, config } = this.deps
+    if (!writer.hasRoom(64)) {
+      this.refuse(peer, 'store_unavailable', 'storage is behind; the message was not run, try again shortly')
+      return
+    }
+    const waitMs = await this.deps.takeMessageToken(this.id)
+    if (waitMs > 0) { this.refuse(peer, 'rate_limited', `too many messages in this session; retry in ${Math.ceil(waitMs / 1000)} s`, { retryAfterMs: waitMs }); return }
+    if (this.refuseIfBusy(peer)) return // another message won the race while we waited for the limiter
+
+    let closed!: () => void
+    const turn: Turn = { id: randomUUID(), abort: new AbortController(), deltas: [], stopReason: null, done: new Promise((resolve) => { closed = resolve }) }
+    this.turn = turn
+    const { event, durable: stored } = this.append({ type: 'user_message', turnId: turn.id, content, ...(clientId ? { clientId } : {}) }, true)
+    if (clientId) this.clientIds.set(clientId, event)
+    const durable = await settlesWithin(stored, config.DURABLE_WAIT_MS, turn.abort.signal)
+    if (!durable || turn.stopReason) {
+      // Accepted but not run: the message stays queued for the store and its turn is closed, in order.
+      if (!durable) this.refuse(peer, 'store_unavailable', 'storage did not confirm the message in time; it was not run', { turnId: turn.id })
+      this.record({ type: 'assistant_message', turnId: turn.id, content: '', finishReason: turn.stopReason ?? 'error' })
+      this.turn = null
+      closed()
+      return
+    }
+    void runTurn({ session: this, turn, deps: this.deps }).finally(() => {
+      if (this.turn === turn) this.turn = null
+      closed()
+    })
+  }
+
+  private refuseIfBusy (peer: Peer): boolean {
+    if (!this.turn) return false
+    this.refuse(peer, 'busy', 'a turn is already running in this session; wait for it or send cancel', { turnId: this.turn.id })
+    return true
+  }
+
+  cancel (peer: Peer, turnId: string | undefined): void {
+    const turn = this.turn
+    if (!turn || (turnId !== undefined && turnId !== turn.id)) {
+      this.refuse(peer, 'not_running', turn ? `turn ${turnId} is not running (running: ${turn.id})` : 'no turn is running')
+      return
+    }
+    this.stopTurn('cancelled')
+  }
+
+  /** Stops the running turn (cancel, grace expiry, shutdown) and waits until its assistant_message is recorded. */
+  async stopTurn (reason: 'cancelled' | 'interrupted'): Promise<void> {
+    const turn = this.turn
+    if (!turn) return
+    turn.stopReason ??= reason
+    turn.abort.abort()
+    await turn.done
+  }
+
+  /** Streams one delta of the running turn to every socket (not stored). */
+  delta (turn: Turn, text: string): void {
+    const index = turn.deltas.push(text) - 1
+    const data = JSON.stringify({ type: 'delta', turnId: turn.id, index, text })
+    if (this.outbox.length > 0) { this.outbox.push({ data, seq: 0, ready: true }); return }
+    for (const peer of this.peers) peer.sendRaw(data)
+  }
+
+  /** Gives the event its seq and ts, hands it to the writer and broadcasts it in seq order. */
+  record (input: NewEvent): StoredEvent {
+    return this.append(input, false).event
+  }
+
+  /**
+   * Like record, but the frame is held back (with everything after it) until the event is durable:
+   * a user_message is acknowledged only once stored.
+   */
+  private append (input: NewEvent, acked: boolean): { event: StoredEvent; durable: Promise<void> } {
+    const event = { ...input, seq: ++this.lastSeq, ts: new Date().toISOString() } as StoredEvent
+    this.events.push(event)
+    const durable = this.deps.writer.append(this.id, event)
+    const data = JSON.stringify(event)
+    if (acked || this.outbox.length > 0) {
+      const item: Outgoing = { data, seq: event.seq, ready: !acked }
+      this.outbox.push(item)
+      if (acked) void durable.then(() => { item.ready = true; this.flushOutbox() })
+    } else {
+      this.broadcast(data, event.seq)
+    }
+    return { event, durable }
+  }
+
+  /** Closes every socket (shutdown, refusal) after recording its disconnect. */
+  closeAll (code: number, reason: string): void {
+    for (const peer of [...this.peers]) {
+      this.detach(peer, reason)
+      peer.close(code, reason)
+    }
+  }
+
+  private flushOutbox (): void {
+    while (this.outbox.length > 0 && this.outbox[0].ready) {
+      const item = this.outbox.shift()!
+      if (item.seq === 0) for (const peer of this.peers) peer.sendRaw(item.data)
+      else this.broadcast(item.data, item.seq)
+    }
+  }
+
+  private broadcast (data: string, seq: number): void {
+    this.sentSeq = seq
+    for (const peer of this.peers) this.deliver(peer, data, seq)
+  }
+
+  private deliver (peer: Peer, data: string, seq: number): void {
+    if (seq !== 0 && seq <= peer.lastSentSeq) return
+    peer.sendRaw(data)
+    if (seq !== 0) peer.lastSentSeq = seq
+  }
+}

@@ -1,0 +1,97 @@
+/** Builds the services (store, writer, model, tools, hub, summary worker), decorates them and owns their teardown. */
+import { readFileSync } from 'node:fs'
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { createRateLimit } from '../chat/limits.js'
+import { SessionHub } from '../chat/hub.js'
+import type { Config } from '../config.js'
+import { createSummaryWorker, type SummaryWorker } from '../jobs/summary-worker.js'
+import { createModel } from '../llm/create-model.js'
+import { summarizeSession } from '../llm/summarize.js'
+import type { ChatModel } from '../llm/types.js'
+import { EventWriter } from '../store/event-writer.js'
+import { createStore } from '../store/index.js'
+import type { SessionRepository } from '../store/types.js'
+import { createDefaultTools } from '../tools/index.js'
+import { createToolRegistry, type ToolRegistry } from '../tools/registry.js'
+import type { ToolDefinition } from '../tools/types.js'
+
+export interface Services {
+  config: Config
+  store: SessionRepository
+  writer: EventWriter
+  model: ChatModel
+  tools: ToolRegistry
+  hub: SessionHub
+  worker: SummaryWorker
+  version: string
+}
+
+/** What tests (or an embedding app) may supply instead of building it from config. */
+export interface ServiceDeps {
+  store?: SessionRepository
+  model?: ChatModel
+  /** Replaces the default tools (get_system_metrics, fetch_user_profile). */
+  tools?: ToolDefinition[]
+}
+
+declare module 'fastify' {
+  interface FastifyInstance { services: Services }
+}
+
+const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
+
+async function services (app: FastifyInstance, { config, deps = {} }: { config: Config; deps?: ServiceDeps }): Promise<void> {
+  const log = app.log
+  const store = deps.store ?? createStore(config, log.child({ component: 'store' }))
+  await store.init()
+  const model = deps.model ?? createModel(config, log.child({ component: 'llm' }))
+  const writer = new EventWriter({
+    store,
+    logger: log.child({ component: 'event-writer' }),
+    batchSize: config.WRITER_BATCH_SIZE,
+    flushMs: config.WRITER_FLUSH_MS,
+    maxPending: config.WRITER_MAX_PENDING
+  })
+  const worker = createSummaryWorker({
+    store,
+    summarize: ({ events, signal }) => summarizeSession({ model, events, signal }),
+    logger: log.child({ component: 'summary-worker' }),
+    pollMs: config.SUMMARY_POLL_MS,
+    leaseMs: config.SUMMARY_LEASE_MS,
+    maxAttempts: config.SUMMARY_MAX_ATTEMPTS
+  })
+  let hub: SessionHub | undefined
+  const toolDefs = deps.tools ?? createDefaultTools({
+    liveSessions: () => hub?.liveCount ?? 0,
+    getProfile: (userId) => store.getProfile(userId)
+  })
+  const tools = createToolRegistry({ tools: toolDefs, timeoutMs: config.TOOL_TIMEOUT_MS, logger: log.child({ component: 'tools' }) })
+  hub = new SessionHub({
+    store,
+    writer,
+    model,
+    tools,
+    config,
+    logger: log.child({ component: 'chat' }),
+    takeMessageToken: createRateLimit({ perMinute: config.RATE_MESSAGES_PER_MIN }),
+    onSessionEnded: () => worker.kick()
+  })
+  app.decorate('services', { config, store, writer, model, tools, hub, worker, version })
+
+  app.addHook('onReady', async () => {
+    worker.start()
+    const recovered = await hub.recover()
+    if (recovered > 0) log.info({ sessions: recovered }, 'recovered active sessions from the store')
+  })
+  // Written out in the order teardown must happen (sockets and turns are closed in the websocket preClose).
+  app.addHook('onClose', async () => {
+    await hub.shutdown()
+    const flushed = await writer.close(config.SHUTDOWN_TIMEOUT_MS)
+    if (!flushed) log.error({ pending: writer.pending }, 'shutdown: events still pending after the timeout')
+    await worker.stop()
+    if (!deps.store) await store.close()
+  })
+}
+
+export default fp(services, { name: 'services', fastify: '5.x' })

@@ -1,0 +1,75 @@
+/** REST request/response schemas: zod here, JSON Schema for Fastify's validation, serialisation and OpenAPI. */
+import { z } from 'zod'
+import { SessionId } from '../protocol.js'
+
+const json = (schema: z.ZodType) => z.toJSONSchema(schema, { target: 'draft-7', unrepresentable: 'any', io: 'input' })
+
+export const SessionRecordSchema = z.object({
+  id: z.string(),
+  status: z.enum(['active', 'ended']),
+  startedAt: z.string(),
+  endedAt: z.string().nullable(),
+  durationMs: z.number().nullable(),
+  summary: z.string().nullable(),
+  summaryStatus: z.enum(['none', 'pending', 'ready', 'failed']),
+  summaryError: z.string().nullable(),
+  messageCount: z.number().int(),
+  lastSeq: z.number().int(),
+  title: z.string().nullable()
+})
+
+export const ErrorResponse = z.object({ error: z.object({ code: z.string(), message: z.string() }) })
+
+const errors = { 400: json(ErrorResponse), 404: json(ErrorResponse), 503: json(ErrorResponse) }
+
+export const getSessionSchema = {
+  summary: 'A session: status, duration and summary',
+  tags: ['sessions'],
+  params: json(z.object({ id: SessionId })),
+  response: { 200: json(SessionRecordSchema), ...errors }
+}
+
+export const listEventsSchema = {
+  summary: "A page of the session's event log (stored events in seq order)",
+  tags: ['sessions'],
+  params: json(z.object({ id: SessionId })),
+  querystring: json(z.object({
+    after: z.coerce.number().int().min(0).default(0),
+    limit: z.coerce.number().int().min(1).max(1000).default(200)
+  })),
+  response: {
+    200: json(z.object({
+      events: z.array(z.looseObject({ type: z.string(), seq: z.number().int(), ts: z.string() })),
+      nextAfter: z.number().int().nullable().describe('pass as `after` for the next page; null when this page is the last')
+    })),
+    ...errors
+  }
+}
+
+export const listSessionsSchema = {
+  summary: 'Recent sessions, newest first',
+  tags: ['sessions'],
+  querystring: json(z.object({
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    before: z.iso.datetime({ offset: true }).optional().describe('startedAt cursor from the previous page')
+  })),
+  response: {
+    200: json(z.object({ sessions: z.array(SessionRecordSchema), nextBefore: z.string().nullable() })),
+    ...errors
+  }
+}
+
+export const healthSchema = {
+  summary: 'Liveness and dependencies; 200 even when degraded',
+  tags: ['health'],
+  response: {
+    200: json(z.object({
+      status: z.enum(['ok', 'degraded']),
+      version: z.string(),
+      uptimeS: z.number(),
+      model: z.object({ provider: z.string(), name: z.string(), offline: z.boolean() }),
+      store: z.object({ kind: z.string(), ok: z.boolean(), pendingWrites: z.number().int(), error: z.string().optional() }),
+      sessions: z.object({ live: z.number().int() })
+    }))
+  }
+}

@@ -1,0 +1,105 @@
+/** GET /ws/session/:id — protocol v1 over WebSocket: checks, per-frame parsing and dispatch to the live session. */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { WebSocket } from 'ws'
+import { createRateLimit } from '../chat/limits.js'
+import { parseClientFrame } from '../chat/frames.js'
+import { createPeer } from '../chat/peer.js'
+import type { ChatSession } from '../chat/session.js'
+import { errorFrame } from '../errors.js'
+import { CloseCode, SESSION_ID_PATTERN } from '../protocol.js'
+import { isOriginAllowed } from './origin.js'
+
+interface SocketRequest { Params: { id: string }; Querystring: { after?: string } }
+
+const AFTER_PATTERN = /^\d{1,15}$/
+
+export default async function sessionSocketRoutes (app: FastifyInstance): Promise<void> {
+  const { hub, config } = app.services
+  const takeFrameToken = createRateLimit({ perMinute: config.RATE_FRAMES_PER_MIN })
+  const heartbeat = startHeartbeat(config.HEARTBEAT_MS)
+  app.addHook('onClose', async () => heartbeat.stop())
+
+  app.get<SocketRequest>('/ws/session/:id', { websocket: true, preValidation: validateUpgrade }, (socket, request) => {
+    const sessionId = request.params.id
+    const after = request.query.after === undefined ? undefined : Number(request.query.after)
+    if (!isOriginAllowed({ origin: request.headers.origin, host: request.headers.host, allowed: config.allowedOrigins })) {
+      request.log.warn({ origin: request.headers.origin }, 'websocket origin refused')
+      socket.close(CloseCode.policy, 'origin not allowed')
+      return
+    }
+    const peer = createPeer(socket, { maxBufferedBytes: config.MAX_SEND_BUFFER_BYTES })
+    const log = request.log.child({ sessionId, connectionId: peer.connectionId })
+    heartbeat.watch(socket)
+    // Listeners first, synchronously; loading the session is a promise each listener awaits.
+    const ready: Promise<ChatSession | null> = hub.attach({ sessionId, after, peer }).catch((err: unknown) => {
+      log.error({ err }, 'attach failed')
+      peer.close(CloseCode.internal, 'internal error')
+      return null
+    })
+    void ready.then((session) => { if (session) log.info({ after }, 'socket connected') })
+
+    socket.on('message', (raw, isBinary) => {
+      void ready.then(async (session) => {
+        if (!session || !peer.open) return
+        const waitMs = await takeFrameToken(peer.connectionId)
+        if (waitMs > 0) {
+          peer.send(errorFrame('rate_limited', `too many frames on this connection; retry in ${Math.ceil(waitMs / 1000)} s`, { retryAfterMs: waitMs }))
+          return
+        }
+        const parsed = parseClientFrame(raw as Buffer, isBinary, config.MAX_MESSAGE_CHARS)
+        if (!parsed.ok) { peer.send(errorFrame('bad_request', parsed.message)); return }
+        const frame = parsed.frame
+        if (frame.type === 'ping') peer.send({ type: 'pong' })
+        else if (frame.type === 'cancel') session.cancel(peer, frame.turnId)
+        else await session.userMessage(peer, frame)
+      }).catch((err: unknown) => {
+        log.error({ err }, 'frame handling failed')
+        peer.send(errorFrame('internal_error', 'internal error while handling the frame', { retryable: true }))
+      })
+    })
+    socket.on('close', (code, reason) => {
+      void ready.then((session) => {
+        if (!session) return
+        hub.detach(session, peer, reason.length > 0 ? `${code} ${reason.toString('utf8').slice(0, 120)}` : String(code))
+        log.info({ code }, 'socket disconnected')
+      })
+    })
+    socket.on('error', (err) => log.warn({ err }, 'socket error'))
+  })
+}
+
+/** Refuses a bad id or `after` with HTTP 400 before the upgrade. */
+async function validateUpgrade (request: FastifyRequest<SocketRequest>, reply: FastifyReply): Promise<void> {
+  if (!SESSION_ID_PATTERN.test(request.params.id)) {
+    await reply.code(400).send({ error: { code: 'INVALID_SESSION_ID', message: 'session id must match ^[A-Za-z0-9_-]{1,64}$' } })
+    return
+  }
+  const after = request.query.after
+  if (after !== undefined && !AFTER_PATTERN.test(after)) {
+    await reply.code(400).send({ error: { code: 'INVALID_AFTER', message: 'after must be a non-negative integer seq' } })
+  }
+}
+
+/** One timer for every socket: a socket that missed the previous ping's pong is dropped. */
+function startHeartbeat (intervalMs: number): { watch: (socket: WebSocket) => void; stop: () => void } {
+  const alive = new Map<WebSocket, boolean>()
+  const timer = intervalMs > 0
+    ? setInterval(() => {
+      for (const [socket, answered] of alive) {
+        if (!answered) { socket.terminate(); alive.delete(socket); continue }
+        alive.set(socket, false)
+        socket.ping()
+      }
+    }, intervalMs)
+    : undefined
+  timer?.unref()
+  return {
+    watch (socket) {
+      if (!timer) return
+      alive.set(socket, true)
+      socket.on('pong', () => { if (alive.has(socket)) alive.set(socket, true) })
+      socket.on('close', () => alive.delete(socket))
+    },
+    stop () { clearInterval(timer) }
+  }
+}

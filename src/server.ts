@@ -1,0 +1,62 @@
+/** Entry point: dotenv → loadConfig → buildApp → listen → graceful shutdown. The only file that touches `process`. */
+import 'dotenv/config'
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig, type Config } from './config.js'
+import { REDACT_PATHS } from './logger.js'
+
+function readConfig (): Config {
+  try {
+    return loadConfig(process.env)
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`)
+      process.exit(1)
+    }
+    throw err
+  }
+}
+
+const config = readConfig()
+const app = await buildApp({
+  config,
+  logger: {
+    level: config.LOG_LEVEL,
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    ...(process.stdout.isTTY ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } } : {})
+  }
+})
+
+let stopping = false
+async function shutdown (signal: string): Promise<void> {
+  if (stopping) return
+  stopping = true
+  app.log.info({ signal }, 'shutting down: closing turns as interrupted, sockets with 1012, flushing writes')
+  const timer = setTimeout(() => {
+    app.log.error('shutdown timed out; exiting')
+    process.exit(1)
+  }, config.SHUTDOWN_TIMEOUT_MS + 5_000)
+  timer.unref()
+  try {
+    await app.close()
+    process.exit(0)
+  } catch (err) {
+    app.log.error({ err }, 'shutdown failed')
+    process.exit(1)
+  }
+}
+process.once('SIGTERM', () => { void shutdown('SIGTERM') })
+process.once('SIGINT', () => { void shutdown('SIGINT') })
+process.on('unhandledRejection', (err) => { app.log.error({ err }, 'unhandled rejection') })
+
+try {
+  const address = await app.listen({ host: config.HOST, port: config.PORT })
+  const { model, store } = app.services
+  app.log.info({
+    address,
+    model: model.info,
+    store: store.kind
+  }, `listening on ${address} — model ${model.info.provider}/${model.info.name}${model.info.offline ? ' (offline model: set OPENAI_API_KEY for a real one)' : ''}, store ${store.kind}`)
+} catch (err) {
+  app.log.error({ err }, 'could not start')
+  process.exit(1)
+}
