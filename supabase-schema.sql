@@ -52,14 +52,17 @@ create table if not exists public.profiles (
 );
 
 insert into public.profiles (user_id, name, email, plan, created_at, preferences) values
-  ('alice',   'Alice Martin', 'alice@example.com', 'pro',        '2024-01-15T09:30:00Z', '{"language": "en", "tone": "concise"}'),
-  ('bob',     'Bob Okafor',   'bob@example.com',   'free',       '2024-03-02T14:05:00Z', '{"language": "en", "tone": "friendly"}'),
-  ('demo',    'Demo User',    'demo@example.com',  'free',       '2024-06-01T00:00:00Z', '{"language": "en"}'),
-  ('user-42', 'Ada Lovelace', 'ada@example.com',   'enterprise', '2023-11-20T08:00:00Z', '{"language": "en", "timezone": "Europe/London"}')
+  ('alice',   'Alice Martin', 'alice@example.com',   'pro',        '2024-01-15T09:30:00Z', '{"language": "en", "theme": "dark", "timezone": "Europe/Paris"}'),
+  ('bob',     'Bob Chen',     'bob@example.com',     'free',       '2024-03-02T14:05:00Z', '{"language": "en", "theme": "light", "timezone": "America/New_York"}'),
+  ('demo',    'Demo User',    'demo@example.com',    'team',       '2024-06-01T00:00:00Z', '{"language": "en", "theme": "system", "timezone": "UTC"}'),
+  ('user-42', 'Grace Okafor', 'user-42@example.com', 'enterprise', '2023-11-20T17:45:00Z', '{"language": "fr", "theme": "dark", "timezone": "Africa/Lagos"}')
 on conflict (user_id) do nothing;
 
 -- The page's session list: most recent first, keyset cursor on started_at.
 create index if not exists sessions_started_at_idx on public.sessions (started_at desc, id desc);
+-- "Has this turn been answered?" for open_turn_id, without scanning the whole log.
+create index if not exists session_events_answered_idx on public.session_events (session_id, turn_id)
+  where type = 'assistant_message';
 -- The summary workers' claim: only pending jobs are indexed, in due order.
 create index if not exists sessions_summary_due_idx on public.sessions (summary_due_at, id)
   where summary_status = 'pending';
@@ -102,6 +105,9 @@ begin
   if p_events is null or jsonb_typeof(p_events) <> 'array' then
     raise exception 'rtb_append_events: p_events must be a JSON array' using errcode = '22023';
   end if;
+  if exists (select 1 from jsonb_to_recordset(p_events) as e(session_id text) where coalesce(e.session_id, '') = '') then
+    raise exception 'rtb_append_events: every event needs a session_id' using errcode = '22023';
+  end if;
 
   insert into sessions (id, status, started_at)
   select e.session_id, 'active', min(coalesce(e.created_at, now()))
@@ -127,23 +133,31 @@ begin
       last_seq = greatest(s.last_seq, agg.max_seq),
       message_count = s.message_count + agg.messages,
       status = 'active',
+      -- an ended session that gets new events is live again until its next end
+      ended_at = case when s.status = 'ended' then null else s.ended_at end,
+      duration_ms = case when s.status = 'ended' then null else s.duration_ms end,
       updated_at = now()
     from agg where s.id = agg.session_id
     returning s.id, agg.n, agg.messages
   )
   select coalesce(sum(n), 0), array_agg(id) filter (where messages > 0) into v_inserted, v_touched from upd;
 
-  -- Title and open turn are read back from the log (this statement sees the rows inserted above),
-  -- so a batch retried out of order still leaves the latest turn's state.
+  -- Title and open turn are read back from the log (this statement sees the rows inserted above), so
+  -- batches stored out of order still give the right answer: the open turn is the latest
+  -- user_message's turn while no assistant_message of that turn is stored.
   if v_touched is not null then
     update sessions s set
       title = coalesce(s.title, (
         select left(ev.payload ->> 'content', 120) from session_events ev
         where ev.session_id = s.id and ev.type = 'user_message' order by ev.seq limit 1)),
       open_turn_id = (
-        select case when ev.type = 'user_message' then ev.turn_id end from session_events ev
-        where ev.session_id = s.id and ev.type in ('user_message', 'assistant_message')
-        order by ev.seq desc limit 1)
+        select u.turn_id from (
+          select ev.turn_id from session_events ev
+          where ev.session_id = s.id and ev.type = 'user_message' order by ev.seq desc limit 1
+        ) u
+        where not exists (
+          select 1 from session_events a
+          where a.session_id = s.id and a.type = 'assistant_message' and a.turn_id = u.turn_id))
     where s.id = any (v_touched);
   end if;
   return v_inserted;
@@ -184,7 +198,8 @@ as $$
   with upd as (
     update sessions s set
       status = 'ended', ended_at = p_ended_at,
-      duration_ms = greatest(0, round(extract(epoch from (p_ended_at - s.started_at)) * 1000))::bigint,
+      -- a session with events lasted some time: never 0 or a negative clock skew
+      duration_ms = greatest(1, round(extract(epoch from (p_ended_at - s.started_at)) * 1000))::bigint,
       version = s.version + 1,
       summary_status = 'pending', summary_error = null, summary_due_at = now(), summary_attempts = 0,
       summary_lease_owner = null, summary_lease_until = null, updated_at = now()
@@ -195,6 +210,8 @@ as $$
 $$;
 
 -- ── summary jobs ───────────────────────────────────────────────────────────────
+-- A lease stays its worker's until another worker claims the job (possible once it expired), so a
+-- slow worker that finishes just after lease_until still completes when nobody took over.
 create or replace function public.rtb_claim_summary_jobs(p_worker text, p_limit integer, p_lease_ms integer)
 returns table (session_id text, version integer, attempts integer, lease_until timestamptz)
 language sql volatile security invoker set search_path = public
@@ -225,7 +242,7 @@ as $$
       summary = p_summary, summary_status = 'ready', summary_error = null, summary_due_at = null,
       summary_lease_owner = null, summary_lease_until = null, updated_at = now()
     where s.id = p_session_id and s.version = p_version and s.summary_status = 'pending'
-      and s.summary_lease_owner = p_worker and s.summary_lease_until > now()
+      and s.summary_lease_owner = p_worker
     returning 1
   )
   select exists (select 1 from upd)
@@ -241,7 +258,7 @@ declare
 begin
   select s.summary_attempts into v_attempts from sessions s
   where s.id = p_session_id and s.version = p_version and s.summary_status = 'pending'
-    and s.summary_lease_owner = p_worker and s.summary_lease_until > now()
+    and s.summary_lease_owner = p_worker
   for update;
   if not found then
     return 'lost';

@@ -1,0 +1,130 @@
+/** SessionRepository over any Postgres (Supabase's connection string included): each method is one call of an rtb_* SQL function. */
+import pg from 'pg'
+import type { Logger } from '../logger.js'
+import { toStoreError } from './pg-errors.js'
+import {
+  SCHEMA_HINT, SCHEMA_VERSION, appendEventsJson, noNul, toEvents, toProfile, toSessionRecord, toSessionRecords, toSummaryJob
+} from './sql-codec.js'
+import { StoreError, type SessionRepository } from './types.js'
+
+export interface PostgresStoreOptions {
+  connectionString: string
+  poolMax: number
+  logger: Logger
+  /** Server-side statement_timeout (startup parameter). Leave unset behind poolers that refuse startup options. */
+  statementTimeoutMs?: number
+  /** Client-side bound on one call, so a dead connection fails the call instead of hanging it. Default 15 s. */
+  queryTimeoutMs?: number
+  /** Bound on getting a connection. Default 5 s. */
+  connectionTimeoutMs?: number
+}
+
+interface ClaimRow { session_id: string; version: number; attempts: number; lease_until: Date }
+
+export function createPostgresStore (opts: PostgresStoreOptions): SessionRepository {
+  const log = opts.logger.child({ store: 'postgres' })
+  const pool = new pg.Pool({
+    connectionString: opts.connectionString,
+    max: opts.poolMax,
+    connectionTimeoutMillis: opts.connectionTimeoutMs ?? 5_000,
+    idleTimeoutMillis: 30_000,
+    keepAlive: true,
+    query_timeout: opts.queryTimeoutMs ?? 15_000,
+    ...(opts.statementTimeoutMs ? { statement_timeout: opts.statementTimeoutMs } : {}),
+    application_name: 'realtime-ai-backend'
+  })
+  // An idle client whose server went away emits here; without a listener it would crash the process.
+  pool.on('error', (err) => { log.warn({ err: err.message }, 'idle postgres connection dropped') })
+  let closed = false
+
+  async function call<R extends pg.QueryResultRow> (op: string, text: string, values: unknown[] = []): Promise<R[]> {
+    if (closed) throw new StoreError(`postgres store is closed (${op})`, false)
+    try {
+      // Unnamed (unprepared) statements only: works through transaction-mode poolers such as Supavisor.
+      const res = await pool.query<R>(text, values)
+      return res.rows
+    } catch (err) {
+      const storeErr = toStoreError(err, op)
+      log.debug({ op, retryable: storeErr.retryable, err: storeErr.message }, 'postgres call failed')
+      throw storeErr
+    }
+  }
+  const one = async <T>(op: string, text: string, values: unknown[] = []): Promise<T> =>
+    (await call<{ r: T }>(op, text, values))[0]?.r as T
+
+  return {
+    kind: 'postgres',
+
+    async init () {
+      let version: number
+      try {
+        version = await one<number>('init', 'select public.rtb_schema_version() as r')
+      } catch (err) {
+        const cause = err instanceof StoreError ? err.cause : err
+        if ((cause as { code?: string } | undefined)?.code === '42883') {
+          throw new StoreError(`schema missing: ${SCHEMA_HINT}`, false, { cause })
+        }
+        throw err
+      }
+      if (version !== SCHEMA_VERSION) {
+        throw new StoreError(`schema version ${version} found, ${SCHEMA_VERSION} expected: ${SCHEMA_HINT}`, false)
+      }
+      log.info({ schemaVersion: version }, 'postgres store ready')
+    },
+
+    async ping () { await call('ping', 'select 1') },
+
+    async close () {
+      if (closed) return
+      closed = true
+      await pool.end()
+    },
+
+    async appendEvents (batch) {
+      if (batch.length === 0) return
+      await call('appendEvents', 'select public.rtb_append_events($1::jsonb) as r', [appendEventsJson(batch)])
+    },
+
+    async getSession (id) {
+      return toSessionRecord(await one('getSession', 'select public.rtb_get_session($1::text) as r', [id]))
+    },
+
+    async listSessions ({ limit, before, status }) {
+      return toSessionRecords(await one('listSessions',
+        'select public.rtb_list_sessions($1::int, $2::timestamptz, $3::text) as r', [limit, before ?? null, status ?? null]))
+    },
+
+    async listEvents (sessionId, { after, limit }) {
+      return toEvents(await one('listEvents',
+        'select public.rtb_list_events($1::text, $2::int, $3::int) as r', [sessionId, after, limit]))
+    },
+
+    async endSession ({ sessionId, endedAt }) {
+      return await one<boolean>('endSession',
+        'select public.rtb_end_session($1::text, $2::timestamptz) as r', [sessionId, endedAt]) === true
+    },
+
+    async claimSummaryJobs ({ workerId, limit, leaseMs }) {
+      const rows = await call<ClaimRow>('claimSummaryJobs',
+        'select session_id, version, attempts, lease_until from public.rtb_claim_summary_jobs($1::text, $2::int, $3::int)',
+        [workerId, limit, leaseMs])
+      return rows.map(toSummaryJob)
+    },
+
+    async completeSummaryJob ({ job, workerId, summary }) {
+      return await one<boolean>('completeSummaryJob',
+        'select public.rtb_complete_summary_job($1::text, $2::int, $3::text, $4::text) as r',
+        [job.sessionId, job.version, workerId, noNul(summary)]) === true
+    },
+
+    async failSummaryJob ({ job, workerId, error, retryInMs, maxAttempts }) {
+      return await one<'retry' | 'failed' | 'lost'>('failSummaryJob',
+        'select public.rtb_fail_summary_job($1::text, $2::int, $3::text, $4::text, $5::int, $6::int) as r',
+        [job.sessionId, job.version, workerId, noNul(error), Math.round(retryInMs), maxAttempts])
+    },
+
+    async getProfile (userId) {
+      return toProfile(await one('getProfile', 'select public.rtb_get_profile($1::text) as r', [userId]))
+    }
+  }
+}

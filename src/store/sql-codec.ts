@@ -1,0 +1,79 @@
+/** Shapes shared by the SQL stores: the rtb_append_events argument and the mapping of rtb_* results to the port's types. */
+import type { StoredEvent } from '../protocol.js'
+import type { AppendEvent, SessionRecord, SummaryJob, UserProfile } from './types.js'
+
+/** The schema version supabase-schema.sql declares through rtb_schema_version(). */
+export const SCHEMA_VERSION = 1
+
+export const SCHEMA_HINT = 'apply supabase-schema.sql (psql -v ON_ERROR_STOP=1 -f supabase-schema.sql)'
+
+/**
+ * The p_events argument of rtb_append_events, as JSON text. jsonb cannot hold U+0000, so a NUL in
+ * any string becomes U+FFFD instead of failing the whole batch forever.
+ */
+export function appendEventsJson (batch: AppendEvent[]): string {
+  const rows = batch.map(({ sessionId, event }) => ({
+    session_id: sessionId,
+    seq: event.seq,
+    type: event.type,
+    turn_id: 'turnId' in event && typeof event.turnId === 'string' ? event.turnId : null,
+    payload: event,
+    created_at: event.ts
+  }))
+  return JSON.stringify(rows, (_key, value: unknown) => typeof value === 'string' ? noNul(value) : value)
+}
+
+/** Postgres text and jsonb cannot hold U+0000; it becomes U+FFFD. */
+export function noNul (text: string): string {
+  return text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text
+}
+
+/** rtb_get_session / rtb_list_sessions already build the SessionRecord keys; this only narrows types. */
+export function toSessionRecord (value: unknown): SessionRecord | null {
+  if (value === null || value === undefined) return null
+  const r = value as SessionRecord
+  return {
+    id: r.id,
+    status: r.status,
+    startedAt: r.startedAt,
+    endedAt: r.endedAt ?? null,
+    durationMs: r.durationMs === null || r.durationMs === undefined ? null : Number(r.durationMs),
+    summary: r.summary ?? null,
+    summaryStatus: r.summaryStatus,
+    summaryError: r.summaryError ?? null,
+    messageCount: Number(r.messageCount),
+    lastSeq: Number(r.lastSeq),
+    title: r.title ?? null,
+    openTurnId: r.openTurnId ?? null,
+    version: Number(r.version)
+  }
+}
+
+export function toSessionRecords (value: unknown): SessionRecord[] {
+  return asArray(value).map((v) => toSessionRecord(v) as SessionRecord)
+}
+
+export function toEvents (value: unknown): StoredEvent[] {
+  return asArray(value) as StoredEvent[]
+}
+
+/** A row of rtb_claim_summary_jobs; lease_until arrives as a Date (pg) or a timestamptz string (PostgREST). */
+export function toSummaryJob (row: { session_id: string; version: number; attempts: number; lease_until: string | Date }): SummaryJob {
+  return {
+    sessionId: row.session_id,
+    version: Number(row.version),
+    attempts: Number(row.attempts),
+    leaseUntil: new Date(row.lease_until).toISOString()
+  }
+}
+
+export function toProfile (value: unknown): UserProfile | null {
+  if (value === null || value === undefined) return null
+  return value as UserProfile
+}
+
+function asArray (value: unknown): unknown[] {
+  if (Array.isArray(value)) return value
+  if (value === null || value === undefined) return []
+  throw new TypeError(`expected a JSON array from the database, got ${typeof value}`)
+}

@@ -1,0 +1,58 @@
+/** A node:net proxy in front of Postgres that can simulate an outage (down) and a recovery (up) on the same port. */
+import net from 'node:net'
+import { once } from 'node:events'
+
+export interface TcpProxy {
+  readonly port: number
+  /** Destroys every live connection and stops listening: new connections are refused (ECONNREFUSED). */
+  down (): Promise<void>
+  /** Listens again on the same port. */
+  up (): Promise<void>
+  /** Connections accepted so far (a reconnect shows up here). */
+  readonly accepted: number
+  close (): Promise<void>
+}
+
+export async function createTcpProxy (targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
+  const live = new Set<net.Socket>()
+  let accepted = 0
+  let server: net.Server | undefined
+  let port = 0
+
+  const onConnection = (client: net.Socket) => {
+    accepted++
+    const upstream = net.connect({ port: targetPort, host: targetHost })
+    live.add(client)
+    live.add(upstream)
+    const drop = () => { client.destroy(); upstream.destroy(); live.delete(client); live.delete(upstream) }
+    client.on('error', drop).on('close', drop)
+    upstream.on('error', drop).on('close', drop)
+    client.pipe(upstream)
+    upstream.pipe(client)
+  }
+
+  const listen = async () => {
+    const s = net.createServer(onConnection)
+    s.listen({ port, host: '127.0.0.1' })
+    await once(s, 'listening')
+    port = (s.address() as net.AddressInfo).port
+    server = s
+  }
+
+  const stop = async () => {
+    const s = server
+    server = undefined
+    for (const socket of live) socket.destroy()
+    live.clear()
+    if (s) await new Promise<void>((resolve) => s.close(() => resolve()))
+  }
+
+  await listen()
+  return {
+    get port () { return port },
+    get accepted () { return accepted },
+    down: stop,
+    async up () { if (!server) await listen() },
+    close: stop
+  }
+}
