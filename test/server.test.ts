@@ -1,0 +1,75 @@
+/** `npm start` as a user runs it: no .env, embedded defaults, page + offline chat on 127.0.0.1:8001, SIGTERM → exit 0. */
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+import { TestClient } from './support/app.js'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+
+async function portFree (port: number): Promise<boolean> {
+  const probe = createServer()
+  try {
+    probe.listen(port, '127.0.0.1')
+    await once(probe, 'listening')
+    return true
+  } catch {
+    return false
+  } finally {
+    probe.close()
+  }
+}
+
+/** The environment of a fresh shell: nothing of ours set, no .env read. */
+function cleanEnv (extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {}
+  for (const [k, v] of Object.entries(process.env)) {
+    if (/^(OPENAI_|LLM_|STORAGE|DATABASE_|SUPABASE_|PORT|HOST|LOG_LEVEL|OFFLINE_|TEST_DATABASE_URL)/.test(k)) continue
+    env[k] = v
+  }
+  return { ...env, DOTENV_CONFIG_PATH: '/nonexistent/.env', ...extra }
+}
+
+describe('npm start', () => {
+  it('serves the page and an offline chat on the defaults, and exits 0 on SIGTERM', async () => {
+    // The default port when it is free (CI); otherwise any port, so a developer's running server does not fail the test.
+    const useDefault = await portFree(8001)
+    const child = spawn('npm', ['start', '--silent'], { cwd: root, env: cleanEnv(useDefault ? {} : { PORT: '0' }), stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+    child.stderr.on('data', (d: Buffer) => { out += d.toString() })
+    const exited = once(child, 'exit') as Promise<[number | null, string | null]>
+    try {
+      const address = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no listening line in 90 s:\n${out}`)), 90_000)
+        child.stdout.on('data', () => {
+          const m = /"address":"(http:\/\/[^"]+)"/.exec(out)
+          if (m) { clearTimeout(timer); resolve(m[1]) }
+        })
+        void exited.then(() => reject(new Error(`npm start exited early:\n${out}`)))
+      })
+      if (useDefault) expect(address).toBe('http://127.0.0.1:8001')
+      expect(out).toContain('offline model')
+
+      const page = await fetch(`${address}/`)
+      expect(page.status).toBe(200)
+      expect(await page.text()).toContain('<html')
+      const health = await (await fetch(`${address}/health`)).json()
+      expect(health).toMatchObject({ status: 'ok', model: { provider: 'offline', offline: true }, store: { kind: 'memory', ok: true } })
+
+      const client = await TestClient.connect(`${address.replace('http', 'ws')}/ws/session/npm-start-test`)
+      client.send({ type: 'user_message', content: 'hello from the start test' })
+      const done = await client.waitTurnEnd(undefined, 30_000)
+      expect(done.finishReason).toBe('stop')
+      expect(client.ofType('delta').length).toBeGreaterThanOrEqual(2)
+
+      child.kill('SIGTERM')
+      const [code] = await exited
+      expect((await client.closed).code).toBe(1012)
+      expect(code).toBe(0)
+    } finally {
+      child.kill('SIGKILL')
+    }
+  }, 150_000)
+})
