@@ -1,0 +1,55 @@
+/** Tool-call cards: a collapsible <details> per call with name, arguments, status, result and duration. */
+import { h } from './dom.js'
+
+const pretty = (value) => {
+  if (value === undefined) return ''
+  if (typeof value === 'string') return value
+  try { return JSON.stringify(value, null, 2) } catch { return String(value) }
+}
+
+const formatMs = (ms) => (ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`)
+
+/** Creates the card for a `tool_call` event. */
+export function createToolCard (call) {
+  const status = h('span', { className: 'tool-status', text: 'running' })
+  const duration = h('span', { className: 'tool-duration' })
+  const args = h('pre', { className: 'tool-pre' }, h('code', { text: pretty(call.arguments) || '{}' }))
+  const card = h('details', { className: 'tool', dataset: { callId: call.callId, status: 'running' } },
+    h('summary', { className: 'tool-summary' },
+      h('span', { className: 'tool-icon', 'aria-hidden': 'true', text: 'fn' }),
+      h('span', { className: 'tool-label', text: 'Tool' }),
+      h('code', { className: 'tool-name', text: call.name }),
+      status,
+      duration
+    ),
+    h('div', { className: 'tool-body' },
+      h('div', { className: 'tool-section' }, h('h4', { text: 'Arguments' }), args),
+      h('div', { className: 'tool-section tool-output', hidden: true })
+    )
+  )
+  card.setAttribute('aria-label', `Tool ${call.name}: running`)
+  return card
+}
+
+/** Fills a card in from its `tool_result` event. */
+export function finishToolCard (card, result) {
+  const state = result.ok ? 'ok' : 'failed'
+  card.dataset.status = state
+  card.querySelector('.tool-status').textContent = state
+  card.querySelector('.tool-duration').textContent = formatMs(result.durationMs ?? 0)
+  const out = card.querySelector('.tool-output')
+  out.replaceChildren(
+    h('h4', { text: result.ok ? 'Result' : 'Error' }),
+    h('pre', { className: 'tool-pre' }, h('code', { text: result.ok ? pretty(result.result) : (result.error ?? 'failed') }))
+  )
+  out.hidden = false
+  if (!result.ok) card.open = true
+  card.setAttribute('aria-label', `Tool ${result.name}: ${state}`)
+}
+
+/** A call whose turn ended without a result (stopped or interrupted). */
+export function abandonToolCard (card) {
+  if (card.dataset.status !== 'running') return
+  card.dataset.status = 'failed'
+  card.querySelector('.tool-status').textContent = 'no result'
+}
