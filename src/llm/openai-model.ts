@@ -108,9 +108,21 @@ export function createOpenAIModel (opts: OpenAIModelOptions): ChatModel {
       stream: true,
       stream_options: { include_usage: true }
     }
+    // The SDK never removes the listener it puts on the signal it is given: give it one per request.
+    const request = new AbortController()
+    const forward = () => request.abort(signal.reason)
+    signal.addEventListener('abort', forward, { once: true })
+    try {
+      yield * streamRequest(body, signal, request.signal)
+    } finally {
+      signal.removeEventListener('abort', forward)
+    }
+  }
+
+  async function * streamRequest (body: ChatCompletionCreateParamsStreaming, signal: AbortSignal, requestSignal: AbortSignal): AsyncGenerator<ModelEvent> {
     let upstream: AsyncIterable<ChatCompletionChunk> & { controller: AbortController }
     try {
-      upstream = await client.chat.completions.create(body, { signal })
+      upstream = await client.chat.completions.create(body, { signal: requestSignal })
     } catch (err) {
       if (signal.aborted || err instanceof APIUserAbortError) return
       const event = mapStartError(err, { timeoutMs, maxRetries })

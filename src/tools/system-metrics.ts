@@ -38,7 +38,8 @@ export function systemMetricsTool ({ liveSessions }: { liveSessions: () => numbe
     if (!cached || now - cached.at > CACHE_MS) {
       const value = readHost()
       cached = { at: now, value }
-      value.catch(() => { if (cached?.value === value) cached = undefined })
+      // The window starts when the sample is ready: currentLoad itself takes a moment to measure.
+      value.then(() => { if (cached?.value === value) cached.at = Date.now() }, () => { if (cached?.value === value) cached = undefined })
     }
     return cached.value
   }

@@ -183,6 +183,13 @@ export async function startFakeOpenAI (): Promise<FakeOpenAI> {
 
     const wait = (ms = 0) => new Promise<void>((resolve) => (ms > 0 ? setTimeout(resolve, ms) : setImmediate(resolve)))
     const finish = () => { rec.finished = true }
+    // Resolves once the bytes are handed to the socket, so a cut right after cannot swallow them.
+    const write = (data: string | Buffer) => new Promise<void>((resolve) => {
+      if (closed) { resolve(); return }
+      res.once('close', resolve)
+      res.write(data, () => { res.off('close', resolve); resolve() })
+    })
+    const cut = async () => { cutByUs = true; await wait(5); res.socket?.destroy() }
 
     if (reply.kind === 'fail') {
       res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers }).end(JSON.stringify(reply.body), finish)
@@ -203,23 +210,23 @@ export async function startFakeOpenAI (): Promise<FakeOpenAI> {
     if (o.firstChunkDelayMs) await wait(o.firstChunkDelayMs)
     for (let i = 0; i < reply.chunks.length; i++) {
       if (closed) return
-      if (o.cutAfter === i) { cutByUs = true; res.socket?.destroy(); return }
+      if (o.cutAfter === i) { await cut(); return }
       if (o.hangAfter === i) return
       if (i > 0 && o.delayMs) await wait(o.delayMs)
       if (closed) return
-      if (o.malformedAt === i) { res.write('data: {"id": "broken", "choices": [\n\n'); continue }
+      if (o.malformedAt === i) { await write('data: {"id": "broken", "choices": [\n\n'); continue }
       const buf = event(reply.chunks[i])
       if (o.splitAt === i) {
         const at = splitPoint(buf)
-        res.write(buf.subarray(0, at))
+        await write(buf.subarray(0, at))
         await wait(15) // separate TCP segments: the client must see two reads
         if (closed) return
-        res.write(buf.subarray(at))
+        await write(buf.subarray(at))
       } else {
-        res.write(buf)
+        await write(buf)
       }
     }
-    if (o.cutAfter === reply.chunks.length) { cutByUs = true; res.socket?.destroy(); return }
+    if (o.cutAfter === reply.chunks.length) { await cut(); return }
     if (o.hangAfter === reply.chunks.length) return
     if (o.done !== false) res.write('data: [DONE]\n\n')
     res.end(finish)

@@ -1,0 +1,71 @@
+/** The chunk reducer: text deltas, tool calls keyed by index, empty-choices and usage chunks, purity. */
+import { describe, expect, it } from 'vitest'
+import { accumulateChunk, completedToolCalls, emptyAccumulator, type ChunkLike, type StreamAccumulator } from '../../src/llm/accumulate.js'
+import { emptyChoicesChunk, textChunks, toolCallChunks, usageChunk } from '../support/fake-openai.js'
+
+function fold (chunks: unknown[]): { state: StreamAccumulator; texts: string[] } {
+  let state = emptyAccumulator()
+  const texts: string[] = []
+  for (const c of chunks) {
+    const step = accumulateChunk(state, c as ChunkLike)
+    state = step.state
+    if (step.text) texts.push(step.text)
+  }
+  return { state, texts }
+}
+
+describe('accumulateChunk', () => {
+  it('yields text deltas in order and the finish reason', () => {
+    const { state, texts } = fold(textChunks('Hello big world'))
+    expect(texts).toEqual(['Hello ', 'big ', 'world'])
+    expect(state.text).toBe('Hello big world')
+    expect(state.finishReason).toBe('stop')
+    expect(state.chunks).toBe(5)
+    expect(completedToolCalls(state)).toEqual([])
+  })
+
+  it('tolerates choices: [] chunks, content: null and collects usage', () => {
+    const { state, texts } = fold([
+      emptyChoicesChunk(),
+      { choices: [{ index: 0, delta: { role: 'assistant', content: null }, finish_reason: null }] },
+      { choices: [{ index: 0, delta: { content: 'ok' }, finish_reason: 'stop' }] },
+      usageChunk({ prompt: 3, completion: 1 }),
+      { choices: null },
+      {}
+    ])
+    expect(texts).toEqual(['ok'])
+    expect(state.usage).toEqual({ promptTokens: 3, completionTokens: 1, totalTokens: 4 })
+    expect(state.finishReason).toBe('stop')
+  })
+
+  it('assembles interleaved tool-call fragments by index', () => {
+    const { state } = fold([
+      { choices: [{ index: 0, delta: { tool_calls: [{ index: 1, id: 'b', function: { name: 'beta', arguments: '' } }] } }] },
+      { choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id: 'a', function: { name: 'alpha', arguments: '{"x"' } }] } }] },
+      { choices: [{ index: 0, delta: { tool_calls: [{ index: 1, function: { arguments: '{"y":' } }, { index: 0, function: { arguments: ':1}' } }] } }] },
+      { choices: [{ index: 0, delta: { tool_calls: [{ index: 1, function: { name: 'beta', arguments: '2}' } }] }, finish_reason: 'tool_calls' }] }
+    ])
+    expect(completedToolCalls(state)).toEqual([
+      { id: 'a', name: 'alpha', arguments: '{"x":1}' },
+      { id: 'b', name: 'beta', arguments: '{"y":2}' }
+    ])
+    expect(state.finishReason).toBe('tool_calls')
+  })
+
+  it('matches what toolCallChunks produces, and gives an id to a call sent without one', () => {
+    const args = '{"userId":"alice","n":[1,2,3]}'
+    const { state } = fold(toolCallChunks([{ id: 'call_9', name: 'fetch_user_profile', args }], { splitArgsInto: 5 }))
+    expect(completedToolCalls(state)).toEqual([{ id: 'call_9', name: 'fetch_user_profile', arguments: args }])
+    const anon = fold([{ choices: [{ delta: { tool_calls: [{ index: 0, function: { name: 'f', arguments: '{}' } }] }, finish_reason: 'tool_calls' }] }])
+    expect(completedToolCalls(anon.state)).toEqual([{ id: 'call_0', name: 'f', arguments: '{}' }])
+  })
+
+  it('is pure: earlier states are not changed by later chunks', () => {
+    const s0 = emptyAccumulator()
+    const s1 = accumulateChunk(s0, { choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id: 'a', function: { name: 'f', arguments: '{' } }] } }] }).state
+    const s2 = accumulateChunk(s1, { choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: '}' } }] } }] }).state
+    expect(s0.toolCalls).toEqual([])
+    expect(s1.toolCalls[0].arguments).toBe('{')
+    expect(s2.toolCalls[0].arguments).toBe('{}')
+  })
+})
