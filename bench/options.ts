@@ -1,0 +1,77 @@
+/** Command-line options of `npm run bench`, their defaults and the `--quick` profile. */
+import { parseArgs } from 'node:util'
+import type { BenchOptions } from './suite.js'
+import { ALL_TARGETS, type TargetName } from './targets.js'
+
+export const USAGE = `npm run bench -- [options]
+  --quick              one-minute profile: --ladder 100,300 --runs 1 --tokens 120 --idle 2000
+  --ladder 100,300,600,1000   concurrent sessions per point
+  --runs 3             runs per point (medians are reported)
+  --tokens 200 --rate 60 --ttft 500   upstream answer: tokens, tokens/s, time to first token (ms)
+  --turns 1 --think 0  user messages per session and the pause between them (ms)
+  --ramp 500           session connects per second before the measured window
+  --stagger 1000       turns start at random within this many ms
+  --idle 10000 --idle-steps 4   idle-socket memory test (0 skips)
+  --targets relay,app  servers (relay, relay-lean, app, app-pg); app-pg is added when DATABASE_URL is set
+  --app-entry tsx      tsx (src/server.ts) or dist (dist/server.js after npm run build)
+  --p99-limit 50       latency budget for capacity (ms)
+  --no-warmup          skip the short unmeasured warm-up load
+  --out bench/results  where JSON and Markdown go`
+
+const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean)
+
+export function parseOptions (argv: string[]): BenchOptions & { out: string, help: boolean } {
+  const { values: v } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+      ladder: { type: 'string' },
+      runs: { type: 'string' },
+      tokens: { type: 'string' },
+      rate: { type: 'string', default: '60' },
+      ttft: { type: 'string', default: '500' },
+      turns: { type: 'string', default: '1' },
+      think: { type: 'string', default: '0' },
+      ramp: { type: 'string', default: '500' },
+      stagger: { type: 'string', default: '1000' },
+      idle: { type: 'string' },
+      'idle-steps': { type: 'string' },
+      targets: { type: 'string' },
+      'app-entry': { type: 'string', default: 'tsx' },
+      'p99-limit': { type: 'string', default: '50' },
+      'no-warmup': { type: 'boolean', default: false },
+      out: { type: 'string', default: 'bench/results' }
+    }
+  })
+  const q = v.quick
+  const num = (name: string, s: string | undefined, def: string, min = 0): number => {
+    const n = Number(s ?? def)
+    if (!Number.isFinite(n) || n < min) throw new Error(`--${name}: expected a number ≥ ${min}, got ${String(s)}`)
+    return n
+  }
+  const targets = list(v.targets ?? (process.env.DATABASE_URL ? 'relay,app,app-pg' : 'relay,app'))
+  for (const t of targets) if (!ALL_TARGETS.includes(t as TargetName)) throw new Error(`--targets: unknown ${t} (${ALL_TARGETS.join(', ')})`)
+  if (v['app-entry'] !== 'tsx' && v['app-entry'] !== 'dist') throw new Error('--app-entry: tsx or dist')
+  const ladder = list(v.ladder ?? (q ? '100,300' : '100,300,600,1000')).map((s) => num('ladder', s, '0', 1))
+  return {
+    help: v.help,
+    out: v.out,
+    ladder,
+    runs: num('runs', v.runs, q ? '1' : '3', 1),
+    tokens: num('tokens', v.tokens, q ? '120' : '200', 1),
+    rate: num('rate', v.rate, '60', 0.1),
+    ttftMs: num('ttft', v.ttft, '500'),
+    turns: num('turns', v.turns, '1', 1),
+    thinkMs: num('think', v.think, '0'),
+    rampPerSec: num('ramp', v.ramp, '500', 1),
+    staggerMs: num('stagger', v.stagger, '1000'),
+    idleSockets: num('idle', v.idle, q ? '2000' : '10000'),
+    idleSteps: num('idle-steps', v['idle-steps'], q ? '2' : '4', 1),
+    targets: targets as TargetName[],
+    appEntry: v['app-entry'],
+    warmup: !v['no-warmup'],
+    p99LimitMs: num('p99-limit', v['p99-limit'], '50'),
+    log: () => {}
+  }
+}

@@ -1,0 +1,71 @@
+/** Baseline relay: the thinnest `ws` + `openai` SDK server speaking the app's frames, with no store, validation or logging — the floor. */
+import { createServer } from 'node:http'
+import OpenAI from 'openai'
+import { WebSocketServer, type WebSocket } from 'ws'
+
+// Env: HOST, PORT, OPENAI_BASE_URL, OPENAI_API_KEY; RELAY_FETCH=lean routes the SDK through src/llm/lean-fetch.ts.
+const env = process.env
+const fetchImpl = env.RELAY_FETCH === 'lean' ? (await import('../src/llm/lean-fetch.js')).createLeanFetch() : undefined
+const client = new OpenAI({ apiKey: env.OPENAI_API_KEY ?? 'bench', baseURL: env.OPENAI_BASE_URL, maxRetries: 0, fetch: fetchImpl })
+const model = env.LLM_MODEL ?? 'gpt-4o-mini'
+
+const server = createServer((req, res) => {
+  if (req.url === '/health') res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}')
+  else res.writeHead(404).end()
+})
+const wss = new WebSocketServer({ noServer: true })
+
+server.on('upgrade', (req, socket, head) => {
+  const m = /^\/ws\/session\/([A-Za-z0-9_-]{1,64})(?:\?|$)/.exec(req.url ?? '')
+  if (!m) { socket.destroy(); return }
+  wss.handleUpgrade(req, socket, head, (ws) => { onSession(ws, m[1]) })
+})
+
+function onSession (ws: WebSocket, sessionId: string) {
+  let seq = 0
+  let abort: AbortController | undefined
+  const send = (frame: object) => { if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame)) }
+  send({
+    type: 'session', protocol: 1, sessionId, resumed: false, lastSeq: 0, runningTurnId: null,
+    model: { provider: 'openai', name: model, offline: false }, tools: [], limits: { maxMessageChars: 8000, maxMessageBytes: 65536 }
+  })
+
+  const runTurn = async (content: string) => {
+    const turnId = `t${++seq}`
+    send({ type: 'user_message', seq, ts: new Date().toISOString(), turnId, content })
+    abort = new AbortController()
+    let text = ''
+    let index = 0
+    let finishReason = 'stop'
+    try {
+      const stream = await client.chat.completions.create(
+        { model, messages: [{ role: 'user', content }], stream: true }, { signal: abort.signal })
+      for await (const chunk of stream) {
+        const piece = chunk.choices[0]?.delta?.content
+        if (piece) {
+          text += piece
+          send({ type: 'delta', turnId, index: index++, text: piece })
+        }
+      }
+    } catch (err) {
+      finishReason = abort.signal.aborted ? 'cancelled' : 'error'
+      if (finishReason === 'error') send({ type: 'error', code: 'llm_error', message: (err as Error).message, retryable: true, turnId })
+    }
+    send({ type: 'assistant_message', seq: ++seq, ts: new Date().toISOString(), turnId, content: text, finishReason })
+  }
+
+  ws.on('message', (data) => {
+    let frame: { type?: string, content?: string }
+    try { frame = JSON.parse(String(data)) } catch { return }
+    if (frame.type === 'user_message' && typeof frame.content === 'string') void runTurn(frame.content)
+    else if (frame.type === 'ping') send({ type: 'pong' })
+  })
+  ws.on('close', () => abort?.abort())
+  ws.on('error', () => abort?.abort())
+}
+
+server.listen(Number(env.PORT ?? 8001), env.HOST ?? '127.0.0.1')
+process.on('SIGTERM', () => {
+  for (const ws of wss.clients) ws.terminate()
+  server.close(() => process.exit(0))
+})

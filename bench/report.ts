@@ -1,0 +1,88 @@
+/** Renders a benchmark report as Markdown (the README table) and writes JSON + Markdown under bench/results/. */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { BenchReport } from './suite.js'
+
+const f = (x: number, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a')
+const row = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`
+
+export function renderTable (report: BenchReport): string {
+  const lines = [
+    row(['server', 'sessions', 'added p50 ms', 'p95 ms', 'p99 ms (min–max)', 'added TTFT p50 / p99 ms', 'server CPU %', 'CPU µs/token (min–max)', 'RSS MB', 'lost / dup', 'refused', 'upstream late p99 ms', 'other CPU %']),
+    row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:'])
+  ]
+  const sorted = [...report.summary.points].sort((a, b) => a.sessions - b.sessions || a.target.localeCompare(b.target))
+  for (const p of sorted) {
+    lines.push(row([
+      p.target, p.sessions, f(p.p50), f(p.p95), `${f(p.p99)} (${f(p.p99Min)}–${f(p.p99Max)})`, `${f(p.ttftP50)} / ${f(p.ttftP99)}`,
+      f(p.cpuPct, 0), `${f(p.cpuUsPerToken, 0)} (${f(p.cpuUsMin, 0)}–${f(p.cpuUsMax, 0)})`, f(p.rssMB, 0),
+      `${p.lost} / ${p.duplicated}`, p.refused + (p.failedRuns > 0 ? ` (${p.failedRuns} runs failed)` : ''),
+      f(p.upstreamLateP99), f(p.otherCpuPct, 0)
+    ]))
+  }
+  return lines.join('\n')
+}
+
+export function renderMarkdown (report: BenchReport, command: string): string {
+  const { summary: s, machine: m, options: o } = report
+  const out = [
+    `### Benchmark ${report.startedAt.slice(0, 16).replace('T', ' ')} UTC`,
+    '',
+    `\`${command}\` — ${m.cpus} cores (${m.cpuModel}), ${m.memoryGB} GB, Node ${m.node}, ${m.os}. ` +
+      `Upstream, load generator and server share the cores. Each session sends ${o.turns} message(s); the fake upstream answers ` +
+      `${o.tokens} tokens at ${o.rate} tokens/s after ${o.ttftMs} ms; sessions ramp at ${o.rampPerSec}/s and their turns start ` +
+      `within ${o.staggerMs} ms. Figures are medians of ${o.runs} run(s) per point; "added" = client receive time − upstream emit time. ` +
+      '"Upstream late" is how far behind schedule the fake upstream itself emitted (its own saturation); "other CPU" is what ' +
+      'processes outside the benchmark used meanwhile (100 = one core): high values mark a noisy run. ' +
+      `Took ${report.durationS} s.`,
+    '',
+    renderTable(report),
+    '',
+    `Capacity (highest sessions with p99 ≤ ${o.p99LimitMs} ms, nothing lost or refused; estimate interpolated between steps): ` +
+      s.capacity.map((c) => `${c.target} ${c.aboveLadder ? '≥ ' : ''}${c.ladderN} (≈ ${c.aboveLadder ? '≥ ' : ''}${c.interpolatedN})`).join(', ') + '.',
+    ''
+  ]
+  if (s.idle.length > 0) {
+    out.push(row(['server', 'idle sockets open', 'answered ping', 'KB per idle socket (slope)', 'KB per socket (incl. fixed)']))
+    out.push(row(['---', '---:', '---:', '---:', '---:']))
+    for (const i of s.idle) {
+      out.push(row([i.target, `${i.open} / ${i.requested}`, i.answeredPing, f(i.kbPerSocket), f(i.kbPerSocketTotal)]) + (i.error ? ` ${i.error}` : ''))
+    }
+    out.push('')
+  }
+  const verdicts = [...s.floor.map((v) => ({ ...v, kind: 'floor' })), ...s.goal.map((v) => ({ ...v, kind: 'goal' }))]
+  if (verdicts.length > 0) {
+    out.push(row(['kind', 'check', 'result', 'measured']), row(['---', '---', '---', '---']))
+    for (const v of verdicts) out.push(row([v.kind, v.check, v.ok ? 'pass' : '**fail**', v.detail]))
+    out.push('')
+  }
+  const i = s.integrity
+  out.push(
+    `Integrity: ${i.lost} lost, ${i.duplicated} duplicated, ${i.outOfOrder} out of order, ${i.contentMismatch} final contents ≠ deltas, ` +
+      `${i.refused} refused sessions, ${i.failedRuns} failed runs. Clock check (upstream vs load generator, ` +
+      '`performance.timeOrigin + performance.now()`): ' +
+      `|offset| ≤ ${f(s.clock.maxAbsOffsetMs, 3)} ms, measured over round trips ≤ ${f(s.clock.maxRttMs, 3)} ms.`
+  )
+  for (const k of report.skipped) out.push('', `Skipped ${k.target}: ${k.reason}.`)
+  return out.join('\n') + '\n'
+}
+
+/** Writes `<stamp>.json`, `<stamp>.md` and `latest.json`/`latest.md` into `dir`; returns the paths. */
+export function writeResults ({ report, dir, command }: { report: BenchReport, dir: string, command: string }) {
+  mkdirSync(dir, { recursive: true })
+  const stamp = report.startedAt.replace(/[:.]/g, '-')
+  const json = JSON.stringify({ command, ...report }, null, 2)
+  const md = renderMarkdown(report, command)
+  const paths = { json: join(dir, `${stamp}.json`), md: join(dir, `${stamp}.md`) }
+  writeFileSync(paths.json, json)
+  writeFileSync(paths.md, md)
+  writeFileSync(join(dir, 'latest.json'), json)
+  writeFileSync(join(dir, 'latest.md'), md)
+  return { ...paths, markdown: md }
+}
+
+/** Non-zero when a token was lost, duplicated, reordered or mangled, or a run failed. */
+export function integrityFailures (report: BenchReport): number {
+  const i = report.summary.integrity
+  return i.lost + i.duplicated + i.outOfOrder + i.contentMismatch + i.garbage + i.failedRuns
+}

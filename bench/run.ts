@@ -1,0 +1,34 @@
+/** `npm run bench`: relay versus app over a ladder of sessions; prints the table, writes bench/results/, exits 1 on lost tokens. */
+import { resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { parseOptions, USAGE } from './options.js'
+import { ROOT } from './procs.js'
+import { integrityFailures, renderTable, writeResults } from './report.js'
+import { runBenchmark } from './suite.js'
+
+export { runBenchmark } from './suite.js'
+
+async function main () {
+  const argv = process.argv.slice(2)
+  const opts = parseOptions(argv)
+  if (opts.help) { process.stdout.write(`${USAGE}\n`); return 0 }
+  const say = (line: string) => process.stdout.write(`${line}\n`)
+  const command = ['npm run bench', ...(argv.length > 0 ? ['--', ...argv] : [])].join(' ')
+  say(`${command}: targets ${opts.targets.join(', ')}, ladder ${opts.ladder.join(', ')}, ${opts.runs} run(s) each`)
+  const report = await runBenchmark({ ...opts, log: say })
+  const files = writeResults({ report, dir: resolve(ROOT, opts.out), command })
+  say(`\n${renderTable(report)}\n`)
+  say(files.markdown.split('\n').filter((l) => l.startsWith('Capacity') || l.startsWith('Integrity')).join('\n'))
+  for (const v of report.summary.floor) if (!v.ok) say(`floor not met: ${v.check} (${v.detail})`)
+  say(`\nwrote ${files.json} and ${files.md}`)
+  const failures = integrityFailures(report)
+  if (failures > 0) say(`FAILED: ${failures} lost, duplicated, reordered or mangled tokens, or failed runs`)
+  return failures > 0 ? 1 : 0
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  main().then((code) => { process.exitCode = code }, (err: Error) => {
+    process.stderr.write(`${err.stack ?? err.message}\n`)
+    process.exitCode = 2
+  })
+}

@@ -1,0 +1,170 @@
+/** Turns raw runs into per-point medians, capacities, idle memory and the app-versus-floor verdicts. */
+import type { IdleRecord, RunRecord } from './suite.js'
+import { median } from './stats.js'
+import type { TargetName } from './targets.js'
+
+export interface PointSummary {
+  target: TargetName
+  sessions: number
+  runs: number
+  failedRuns: number
+  /** Medians over runs of each run's percentile (ms); min/max show the spread of p99. */
+  p50: number
+  p95: number
+  p99: number
+  p99Min: number
+  p99Max: number
+  ttftP50: number
+  ttftP99: number
+  ackP99: number
+  cpuPct: number
+  cpuUsPerToken: number
+  cpuUsMin: number
+  cpuUsMax: number
+  rssMB: number
+  tokensExpected: number
+  lost: number
+  duplicated: number
+  outOfOrder: number
+  contentMismatch: number
+  garbage: number
+  refused: number
+  errors: Record<string, number>
+  upstreamLateP99: number
+  loadgenCpuPct: number
+  /** CPU % taken by other processes on the machine during the window (median over runs). */
+  otherCpuPct: number
+  badExits: number
+}
+
+export interface Verdict { check: string, ok: boolean, detail: string }
+
+export interface Summary {
+  points: PointSummary[]
+  /** `aboveLadder`: even the top step was within the limit, so the capacity is at least `ladderN`. */
+  capacity: Array<{ target: TargetName, ladderN: number, interpolatedN: number, aboveLadder: boolean }>
+  idle: Array<{ target: TargetName, open: number, requested: number, answeredPing: number, kbPerSocket: number, kbPerSocketTotal: number, error?: string }>
+  floor: Verdict[]
+  goal: Verdict[]
+  integrity: { lost: number, duplicated: number, outOfOrder: number, contentMismatch: number, garbage: number, refused: number, failedRuns: number }
+  clock: { maxAbsOffsetMs: number, maxRttMs: number }
+}
+
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0)
+const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a')
+
+function point (target: TargetName, sessions: number, recs: RunRecord[]): PointSummary {
+  const ok = recs.flatMap((r) => (r.result ? [r.result] : []))
+  const m = (pick: (r: NonNullable<RunRecord['result']>) => number) => median(ok.map(pick))
+  const errors: Record<string, number> = {}
+  for (const r of ok) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v
+  const p99s = ok.map((r) => r.latencyMs.p99)
+  const cpus = ok.map((r) => r.server.cpuUsPerToken)
+  return {
+    target, sessions, runs: ok.length, failedRuns: recs.length - ok.length,
+    p50: m((r) => r.latencyMs.p50), p95: m((r) => r.latencyMs.p95), p99: m((r) => r.latencyMs.p99),
+    p99Min: Math.min(...p99s), p99Max: Math.max(...p99s),
+    ttftP50: m((r) => r.ttftMs.p50), ttftP99: m((r) => r.ttftMs.p99), ackP99: m((r) => r.ackMs.p99),
+    cpuPct: m((r) => r.server.cpuPct), cpuUsPerToken: median(cpus), cpuUsMin: Math.min(...cpus), cpuUsMax: Math.max(...cpus),
+    rssMB: m((r) => r.server.rssBytes / 2 ** 20),
+    tokensExpected: sum(ok.map((r) => r.tokens.expected)),
+    lost: sum(ok.map((r) => r.tokens.lost)), duplicated: sum(ok.map((r) => r.tokens.duplicated)),
+    outOfOrder: sum(ok.map((r) => r.tokens.outOfOrder)), contentMismatch: sum(ok.map((r) => r.turns.contentMismatch)),
+    garbage: sum(ok.map((r) => r.tokens.garbage)), refused: sum(ok.map((r) => r.sessions.refused)),
+    errors,
+    upstreamLateP99: median(recs.map((r) => r.upstream?.lateP99Ms ?? NaN)),
+    loadgenCpuPct: m((r) => r.loadgenCpuPct),
+    otherCpuPct: m((r) => r.otherCpuPct),
+    badExits: recs.filter((r) => r.serverExitCode !== undefined && r.serverExitCode !== 0).length
+  }
+}
+
+/** Highest ladder N whose median p99 is within the limit with nothing lost or refused, and a linear estimate between steps. */
+function capacity (points: PointSummary[], limit: number) {
+  let ladderN = 0
+  let interpolatedN = 0
+  let prev: PointSummary | undefined
+  for (const p of points) {
+    const good = p.runs > 0 && p.p99 <= limit && p.lost === 0 && p.refused === 0
+    if (good) { ladderN = p.sessions; interpolatedN = p.sessions; prev = p; continue }
+    if (prev && Number.isFinite(p.p99) && p.p99 > prev.p99) {
+      interpolatedN = Math.round(prev.sessions + ((limit - prev.p99) * (p.sessions - prev.sessions)) / (p.p99 - prev.p99))
+    }
+    return { ladderN, interpolatedN, aboveLadder: false }
+  }
+  return { ladderN, interpolatedN, aboveLadder: points.length > 0 }
+}
+
+function compare (app: PointSummary[], relay: PointSummary[], label: string) {
+  const floor: Verdict[] = []
+  const goal: Verdict[] = []
+  for (const a of app) {
+    const r = relay.find((x) => x.sessions === a.sessions)
+    if (!r || a.runs === 0 || r.runs === 0) continue
+    const latencyCap = 1.25 * r.p99 + 2
+    floor.push({ check: `${label} p99 ≤ 1.25× relay + 2 ms @${a.sessions}`, ok: a.p99 <= latencyCap, detail: `${f1(a.p99)} vs ≤ ${f1(latencyCap)} ms` })
+    floor.push({ check: `${label} CPU/token ≤ 1.25× relay @${a.sessions}`, ok: a.cpuUsPerToken <= 1.25 * r.cpuUsPerToken, detail: `${f1(a.cpuUsPerToken)} vs ≤ ${f1(1.25 * r.cpuUsPerToken)} µs` })
+    goal.push({ check: `${label} CPU/token ≤ 0.5× relay @${a.sessions}`, ok: a.cpuUsPerToken <= 0.5 * r.cpuUsPerToken, detail: `${f1(a.cpuUsPerToken)} vs ≤ ${f1(0.5 * r.cpuUsPerToken)} µs` })
+  }
+  const lost = sum(app.map((p) => p.lost + p.duplicated))
+  const refused = sum(app.map((p) => p.refused))
+  floor.push({ check: `${label} 0 lost/duplicated tokens`, ok: lost === 0, detail: String(lost) })
+  floor.push({ check: `${label} no refused sessions`, ok: refused === 0, detail: String(refused) })
+  return { floor, goal }
+}
+
+export function summarize ({ runs, idle, targets, p99LimitMs }: {
+  runs: RunRecord[], idle: IdleRecord[], targets: TargetName[], p99LimitMs: number
+}): Summary {
+  const points: PointSummary[] = []
+  for (const target of targets) {
+    const ns = [...new Set(runs.filter((r) => r.target === target).map((r) => r.sessions))].sort((a, b) => a - b)
+    for (const n of ns) points.push(point(target, n, runs.filter((r) => r.target === target && r.sessions === n)))
+  }
+  const of = (t: TargetName) => points.filter((p) => p.target === t)
+  const caps = targets.map((target) => ({ target, ...capacity(of(target), p99LimitMs) }))
+  const floor: Verdict[] = []
+  const goal: Verdict[] = []
+  const relayCap = caps.find((c) => c.target === 'relay')
+  for (const app of ['app', 'app-pg'] as const) {
+    if (!targets.includes(app) || !targets.includes('relay')) continue
+    const v = compare(of(app), of('relay'), app)
+    floor.push(...v.floor)
+    goal.push(...v.goal)
+    const cap = caps.find((c) => c.target === app)
+    if (cap && relayCap) {
+      // The interpolated estimates compare finer than the ladder steps.
+      floor.push({ check: `${app} capacity ≥ 0.8× relay`, ok: cap.interpolatedN >= 0.8 * relayCap.interpolatedN, detail: `${cap.interpolatedN} vs ${relayCap.interpolatedN} sessions` })
+      goal.push({ check: `${app} capacity ≥ 1.5× relay`, ok: cap.interpolatedN >= 1.5 * relayCap.interpolatedN, detail: `${cap.interpolatedN} vs ${relayCap.interpolatedN} sessions` })
+    }
+  }
+  const clocks = runs.flatMap((r) => (r.clock ? [r.clock] : []))
+  return {
+    points,
+    capacity: caps,
+    idle: idle.map((i) => ({
+      target: i.target,
+      open: i.result?.sockets.open ?? 0,
+      requested: i.result?.sockets.requested ?? 0,
+      answeredPing: i.result?.sockets.answeredPing ?? 0,
+      kbPerSocket: (i.result?.bytesPerSocket ?? NaN) / 1024,
+      kbPerSocketTotal: (i.result?.bytesPerSocketTotal ?? NaN) / 1024,
+      ...(i.error ? { error: i.error.split('\n')[0] } : {})
+    })),
+    floor,
+    goal,
+    integrity: {
+      lost: sum(points.map((p) => p.lost)),
+      duplicated: sum(points.map((p) => p.duplicated)),
+      outOfOrder: sum(points.map((p) => p.outOfOrder)),
+      contentMismatch: sum(points.map((p) => p.contentMismatch)),
+      garbage: sum(points.map((p) => p.garbage)),
+      refused: sum(points.map((p) => p.refused)),
+      failedRuns: sum(points.map((p) => p.failedRuns)) + runs.filter((r) => !points.some((p) => p.target === r.target)).length
+    },
+    clock: {
+      maxAbsOffsetMs: Math.max(0, ...clocks.map((c) => Math.abs(c.offsetMs))),
+      maxRttMs: Math.max(0, ...clocks.map((c) => c.rttMs))
+    }
+  }
+}

@@ -1,0 +1,68 @@
+/** The servers under test: the baseline relay (and its lean-fetch variant) and the app (memory, and Postgres when configured). */
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { ROOT, freePort, spawnNode, tsEntry, waitForHealth, type Child } from './procs.js'
+
+export type TargetName = 'relay' | 'relay-lean' | 'app' | 'app-pg'
+export const ALL_TARGETS: TargetName[] = ['relay', 'relay-lean', 'app', 'app-pg']
+
+export interface RunningServer {
+  child: Child
+  port: number
+  url: string
+  readyMs: number
+}
+
+/** App settings for a benchmark: limits out of the way, summaries off (their upstream calls would land inside later windows). */
+const appEnv = (upstreamUrl: string): Record<string, string> => ({
+  LOG_LEVEL: 'warn',
+  STORAGE: 'memory',
+  LLM_PROVIDER: 'openai',
+  OPENAI_API_KEY: 'bench',
+  OPENAI_BASE_URL: `${upstreamUrl}/v1`,
+  LLM_MAX_RETRIES: '0',
+  RATE_MESSAGES_PER_MIN: '1000000',
+  RATE_FRAMES_PER_MIN: '1000000',
+  MAX_SOCKETS_PER_SESSION: '1000',
+  DISCONNECT_GRACE_MS: '0',
+  // setInterval caps at 2^31-1 ms; this keeps the summary worker asleep for the whole run.
+  SUMMARY_POLL_MS: '2000000000'
+})
+
+export function appEntryArgs (entry: 'tsx' | 'dist'): string[] {
+  if (entry === 'dist') return [join(ROOT, 'dist/server.js')]
+  return tsEntry('src/server.ts')
+}
+
+export function targetAvailable (name: TargetName, entry: 'tsx' | 'dist'): string | undefined {
+  if (name === 'app-pg' && !process.env.DATABASE_URL) return 'DATABASE_URL is not set'
+  if (name.startsWith('app') && !existsSync(join(ROOT, entry === 'dist' ? 'dist/server.js' : 'src/server.ts'))) return 'the app entry does not exist yet'
+  if (name === 'relay-lean' && !existsSync(join(ROOT, 'src/llm/lean-fetch.ts'))) return 'src/llm/lean-fetch.ts does not exist'
+  return undefined
+}
+
+/** Starts a fresh server process for `name` on a free port and waits for GET /health. */
+export async function startTarget ({ name, upstreamUrl, appEntry }: {
+  name: TargetName, upstreamUrl: string, appEntry: 'tsx' | 'dist'
+}): Promise<RunningServer> {
+  const port = await freePort()
+  const common = { HOST: '127.0.0.1', PORT: String(port) }
+  const child = name.startsWith('relay')
+    ? spawnNode({
+      label: name,
+      args: tsEntry('bench/relay.ts'),
+      env: { ...common, OPENAI_BASE_URL: `${upstreamUrl}/v1`, OPENAI_API_KEY: 'bench', ...(name === 'relay-lean' ? { RELAY_FETCH: 'lean' } : {}) }
+    })
+    : spawnNode({
+      label: name,
+      args: appEntryArgs(appEntry),
+      env: {
+        ...common,
+        ...appEnv(upstreamUrl),
+        ...(name === 'app-pg' ? { STORAGE: 'postgres', DATABASE_URL: process.env.DATABASE_URL ?? '' } : {})
+      }
+    })
+  const url = `http://127.0.0.1:${port}`
+  const readyMs = await waitForHealth({ child, url: `${url}/health`, timeoutMs: 30_000 })
+  return { child, port, url, readyMs }
+}
