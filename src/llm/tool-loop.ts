@@ -1,8 +1,4 @@
-/**
- * One turn of conversation: stream the model, run the tool calls of a step in parallel, feed the
- * results back, repeat. At most `maxSteps` model requests: when the last allowed step still asks
- * for tools, those run (each call gets its result) and the turn ends with `tool_limit`.
- */
+/** One turn of conversation: stream the model, run a step's tool calls in parallel, feed the results back, repeat. */
 import type { ToolRegistry } from '../tools/registry.js'
 import type { ToolOutcome } from '../tools/types.js'
 import type { Usage } from '../protocol.js'
@@ -61,7 +57,11 @@ const addUsage = (a: Usage | undefined, b: Usage | undefined): Usage | undefined
     totalTokens: a.totalTokens + b.totalTokens
   }
 
-/** Never throws: a model failure is `finishReason: 'error'`, a thrown callback or model bug too. */
+/**
+ * Runs one turn. At most `maxSteps` model requests: when the last allowed step still asks for
+ * tools, those run (every call gets its result) and the turn ends with `tool_limit` without asking
+ * the model again. Never throws: a model failure, a thrown callback or a model bug is `finishReason: 'error'`.
+ */
 export async function runToolLoop (opts: ToolLoopOptions): Promise<TurnResult> {
   const { model, tools, signal, maxSteps, sessionId, callbacks } = opts
   const messages = [...opts.messages]

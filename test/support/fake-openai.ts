@@ -1,6 +1,5 @@
-/**
- * A scripted OpenAI-compatible Chat Completions server for tests and the benchmark (node:http on 127.0.0.1:0).
- *
+/** A scripted OpenAI-compatible Chat Completions server for tests and the benchmark (node:http on 127.0.0.1:0). */
+/*
  *   const fake = await startFakeOpenAI()
  *   fake.script(sse(textChunks('Hello there')), sse(toolCallChunks([...]), { delayMs: 5 }), fail(500))
  *   const client = new OpenAI({ apiKey: 'test', baseURL: fake.url })   // fake.url = 'http://127.0.0.1:PORT/v1'
