@@ -1,0 +1,163 @@
+/** The chat page in real Chromium against a real server: streaming, tool cards, keyboard, Stop, inline errors. */
+import type { Browser } from 'playwright-core'
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { startApp, type RunningApp } from '../support/app.js'
+import { describeWithBrowser, launchBrowser, openPage } from '../support/browser.js'
+import {
+  assistantMessages, count, lastTurn, readWatch, renderedText, sendMessage, sessionIdOf, squash, storedEvents,
+  waitConnected, waitStoredAnswers, watchAnswer
+} from './helpers.js'
+
+describeWithBrowser('chat page', () => {
+  let browser: Browser
+  let server: RunningApp
+
+  beforeAll(async () => {
+    browser = await launchBrowser()
+    server = await startApp({ env: { OFFLINE_TOKEN_DELAY_MS: '40' } })
+  })
+  afterAll(async () => {
+    await browser?.close()
+    await server?.close()
+  })
+
+  it('streams the answer visibly, shows the thinking state and a tool card with its result', async () => {
+    const { page, problems, close } = await openPage(browser, server.baseUrl)
+    try {
+      await waitConnected(page)
+      const sessionId = sessionIdOf(page)
+      expect(await page.locator('#model-badge').textContent()).toContain('Offline model')
+      await watchAnswer(page)
+
+      await sendMessage(page, 'What is the CPU load?')
+      // While the turn runs, Send is disabled and Stop is offered.
+      await page.locator(`${lastTurn}[data-state="running"]`).waitFor()
+      expect(await page.locator('#send').isDisabled()).toBe(true)
+      expect(await page.locator('#stop').isVisible()).toBe(true)
+
+      await page.locator(`${lastTurn}[data-state="done"]`).waitFor({ timeout: 20_000 })
+      const { lengths, sawThinking } = await readWatch(page)
+      expect(sawThinking).toBe(true)
+      // Seen growing across several frames, never shrinking, and ending at the full text.
+      expect(new Set(lengths).size).toBeGreaterThanOrEqual(3)
+      for (let i = 1; i < lengths.length; i++) expect(lengths[i]).toBeGreaterThan(lengths[i - 1])
+      const answerText = await page.locator(`${lastTurn} .answer`).textContent() ?? ''
+      expect(lengths.at(-1)).toBe(answerText.length)
+      expect(answerText).toMatch(/^CPU load is [\d.]+ % across \d+ cores?/)
+
+      // The tool card: name, status, duration, arguments and the real result, collapsible.
+      const card = page.locator(`${lastTurn} details.tool`)
+      expect(await card.count()).toBe(1)
+      expect(await card.getAttribute('data-status')).toBe('ok')
+      expect(await card.locator('.tool-name').textContent()).toBe('get_system_metrics')
+      expect(await card.locator('.tool-duration').textContent()).toMatch(/^\d+(\.\d)? m?s$/)
+      expect(await card.locator('.tool-output').isVisible()).toBe(false)
+      await card.locator('summary').click()
+      expect(await card.locator('.tool-output').isVisible()).toBe(true)
+      const events = await storedEvents(server.baseUrl, sessionId)
+      const result = events.find((e) => e.type === 'tool_result')!
+      expect(JSON.parse(await card.locator('.tool-output code').textContent() ?? '')).toEqual(result.result)
+      expect(answerText).toContain(`CPU load is ${(result.result as any).cpu.loadPercent.toFixed(1)} %`)
+
+      const [stored] = await waitStoredAnswers(server.baseUrl, sessionId, 1)
+      expect(squash(answerText)).toBe(squash(await renderedText(page, stored.content)))
+      expect(await page.locator('#send').isDisabled()).toBe(true) // empty box
+      expect(await page.locator('#stop').isVisible()).toBe(false)
+      expect(problems).toEqual([])
+    } finally {
+      await close()
+    }
+  })
+
+  it('Shift+Enter adds a line, Enter sends, and the user text is shown as typed', async () => {
+    const { page, problems, close } = await openPage(browser, server.baseUrl)
+    try {
+      await waitConnected(page)
+      const box = page.locator('#composer-input')
+      await box.click()
+      await page.keyboard.type('first line')
+      await page.keyboard.press('Shift+Enter')
+      await page.keyboard.type('second <b>line</b>')
+      expect(await box.inputValue()).toBe('first line\nsecond <b>line</b>')
+      expect(await page.locator('.turn').count()).toBe(0)
+      await page.keyboard.press('Enter')
+      await page.locator(`${lastTurn}[data-state="done"]`).waitFor({ timeout: 20_000 })
+      expect(await box.inputValue()).toBe('')
+      const bubble = page.locator(`${lastTurn} .user-bubble`)
+      expect(await bubble.textContent()).toBe('first line\nsecond <b>line</b>')
+      expect(await bubble.locator('b').count()).toBe(0)
+      const stored = await storedEvents(server.baseUrl, sessionIdOf(page))
+      expect(stored.filter((e) => e.type === 'user_message').map((e) => e.content)).toEqual(['first line\nsecond <b>line</b>'])
+      expect(problems).toEqual([])
+    } finally {
+      await close()
+    }
+  })
+
+  it('Stop ends the answer mid-stream and the turn shows as stopped', async () => {
+    const { page, problems, close } = await openPage(browser, server.baseUrl)
+    try {
+      await waitConnected(page)
+      const sessionId = sessionIdOf(page)
+      await sendMessage(page, 'Tell me something long')
+      const answer = page.locator(`${lastTurn} .answer`)
+      await page.waitForFunction((sel) => (document.querySelector(sel)?.textContent ?? '').length > 40, `${lastTurn} .answer`)
+      await page.locator('#stop').click()
+      await page.locator(`${lastTurn}[data-state="done"]`).waitFor()
+
+      expect(await page.locator(lastTurn).getAttribute('data-finish')).toBe('cancelled')
+      expect(await page.locator(`${lastTurn} .outcome`).textContent()).toBe('Stopped')
+      const [stored] = await waitStoredAnswers(server.baseUrl, sessionId, 1)
+      expect(stored.finishReason).toBe('cancelled')
+      // Streaming really stopped: the shown text is the stored partial answer, well short of the full reply.
+      const shown = await answer.textContent() ?? ''
+      expect(squash(shown)).toBe(squash(await renderedText(page, stored.content)))
+      expect(shown).toMatch(/^I am the built-in offline model/)
+      expect(shown).not.toContain('restart the server.')
+      // The composer is usable again.
+      expect(await page.locator('#stop').isVisible()).toBe(false)
+      await page.locator('#composer-input').fill('next')
+      expect(await page.locator('#send').isDisabled()).toBe(false)
+      expect(problems).toEqual([])
+    } finally {
+      await close()
+    }
+  })
+})
+
+describeWithBrowser('chat page errors', () => {
+  let browser: Browser
+  let server: RunningApp
+
+  beforeAll(async () => {
+    browser = await launchBrowser()
+    server = await startApp({ env: { OFFLINE_TOKEN_DELAY_MS: '0', RATE_MESSAGES_PER_MIN: '1' } })
+  })
+  afterAll(async () => {
+    await browser?.close()
+    await server?.close()
+  })
+
+  it('shows rate limiting inline with the wait, gives the text back and keeps Send off until then', async () => {
+    const { page, problems, close } = await openPage(browser, server.baseUrl)
+    try {
+      await waitConnected(page)
+      await sendMessage(page, 'hello')
+      await page.locator(`${lastTurn}[data-state="done"]`).waitFor()
+      await sendMessage(page, 'and again')
+      const notice = page.locator('#notice')
+      await notice.waitFor()
+      expect(await notice.getAttribute('role')).toBe('alert')
+      expect(await notice.textContent()).toMatch(/too quickly\. You can send again in \d+ s\./)
+      expect(await page.locator('#composer-input').inputValue()).toBe('and again')
+      expect(await page.locator('#send').isDisabled()).toBe(true)
+      // The refused message left no bubble behind, and nothing was stored for it.
+      expect(await page.locator('.turn').count()).toBe(1)
+      expect(count(await page.locator('#messages').textContent() ?? '', 'and again')).toBe(0)
+      expect((await assistantMessages(server.baseUrl, sessionIdOf(page))).length).toBe(1)
+      expect(problems).toEqual([])
+    } finally {
+      await close()
+    }
+  })
+})
