@@ -34,6 +34,8 @@ export interface SummaryWorker {
 }
 
 const PAGE = 500
+/** How long stop() waits for an aborted summarizer to settle (one that ignores its signal is left behind). */
+const STOP_GRACE_MS = 2_000
 
 export function createSummaryWorker (opts: SummaryWorkerOptions): SummaryWorker {
   const { store, summarize, pollMs, leaseMs, maxAttempts } = opts
@@ -88,12 +90,14 @@ export function createSummaryWorker (opts: SummaryWorkerOptions): SummaryWorker 
     const signal = AbortSignal.any([stopSignal, AbortSignal.timeout(leaseMs)])
     const t0 = Date.now()
     let summary: string
+    let work: Promise<string> | undefined
     try {
       const events = await loadEvents(job.sessionId)
-      summary = await untilAborted(summarize({ sessionId: job.sessionId, events, signal }), signal)
+      work = summarize({ sessionId: job.sessionId, events, signal })
+      summary = await untilAborted(work, signal)
     } catch (err) {
       // Stopping is not a failure of the job: the lease runs out and a live worker retries it.
-      if (stopSignal.aborted) return
+      if (stopSignal.aborted) return settleWithin(work, STOP_GRACE_MS)
       const error = signal.aborted ? `summary timed out after ${leaseMs} ms` : errorText(err)
       try {
         const outcome = await store.failSummaryJob({ job, workerId, error, retryInMs: retryBaseMs * 2 ** (job.attempts - 1), maxAttempts })
@@ -169,6 +173,13 @@ function untilAborted<T> (work: Promise<T>, signal: AbortSignal): Promise<T> {
     signal.addEventListener('abort', onAbort, { once: true })
     work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
   })
+}
+
+async function settleWithin (work: Promise<unknown> | undefined, ms: number): Promise<void> {
+  if (work === undefined) return
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([work.catch(() => {}), new Promise<void>((resolve) => { timer = setTimeout(resolve, ms) })])
+  clearTimeout(timer)
 }
 
 function errorText (err: unknown): string {

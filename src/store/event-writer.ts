@@ -2,6 +2,7 @@
 import type { Logger } from '../logger.js'
 import type { StoredEvent } from '../protocol.js'
 import { StoreError, type AppendEvent, type SessionRepository } from './types.js'
+import { retryDelay, WriteHealth } from './write-health.js'
 
 export interface EventWriterOptions {
   store: SessionRepository
@@ -23,7 +24,6 @@ type Item = EventItem | EndItem
 /** A write given up because the writer was closed while the store was failing. */
 const ABANDONED = Symbol('abandoned')
 
-const WARN_EVERY_MS = 5_000
 /** A store refusing one event outright (not a transient failure) gets this many tries before it is dropped. */
 const PERMANENT_TRIES = 3
 
@@ -42,21 +42,18 @@ export class EventWriter {
   private accepted = 0
   private completed = 0
   private waiters: Array<{ target: number; resolve: () => void }> = []
-  private failures = 0
-  private lastWarnAt = -Infinity
-  private failingSince = 0
-  private _healthy = true
-  private _lastError: string | null = null
+  private readonly health: WriteHealth
 
   constructor (opts: EventWriterOptions) {
     this.opts = { retryMinMs: 50, retryMaxMs: 2_000, ...opts }
+    this.health = new WriteHealth(opts.logger)
   }
 
   /** Events accepted but not yet stored. */
   get pending (): number { return this.queuedEvents + this.inFlightEvents }
   /** False from a failed write until a write succeeds. */
-  get healthy (): boolean { return this._healthy }
-  get lastError (): string | null { return this._lastError }
+  get healthy (): boolean { return this.health.healthy }
+  get lastError (): string | null { return this.health.lastError }
   /** Callers refuse new turns when false; running turns keep appending. */
   hasRoom (n = 1): boolean { return this.pending + n <= this.opts.maxPending }
 
@@ -109,7 +106,7 @@ export class EventWriter {
     this.accepted++
     this.queue.push(item)
     if (this.closed) {
-      this.warn({ sessionId: item.sessionId }, 'event writer is closed: event kept in memory, not stored')
+      this.health.warn({ sessionId: item.sessionId }, 'event writer is closed: event kept in memory, not stored')
       return
     }
     if (this.flushTimer === null && !this.flushDue) {
@@ -202,11 +199,11 @@ export class EventWriter {
     for (let attempt = 1; ; attempt++) {
       try {
         await this.opts.store.appendEvents(batch)
-        this.succeeded()
+        this.health.succeeded()
         this.inFlightEvents -= items.length
         return
       } catch (err) {
-        this.failed(err)
+        this.health.failed(err, this.pending)
         if (isPermanent(err)) {
           // One bad event must not stall every session: store the batch one event at a time.
           if (items.length > 1) {
@@ -232,10 +229,10 @@ export class EventWriter {
     for (let attempt = 1; ; attempt++) {
       try {
         const ended = await this.opts.store.endSession({ sessionId: item.sessionId, endedAt: item.endedAt })
-        this.succeeded()
+        this.health.succeeded()
         return ended
       } catch (err) {
-        this.failed(err)
+        this.health.failed(err, this.pending)
         if (isPermanent(err) && attempt >= PERMANENT_TRIES) {
           this.opts.logger.error({ err, sessionId: item.sessionId }, 'store refused to end a session')
           return false
@@ -246,35 +243,9 @@ export class EventWriter {
     }
   }
 
-  private succeeded (): void {
-    if (!this._healthy) {
-      this.opts.logger.info({ failures: this.failures, outageMs: Date.now() - this.failingSince }, 'store writes recovered')
-    }
-    this._healthy = true
-    this._lastError = null
-    this.failures = 0
-  }
-
-  private failed (err: unknown): void {
-    if (this._healthy) this.failingSince = Date.now()
-    this._healthy = false
-    this._lastError = err instanceof Error ? err.message : String(err)
-    this.failures++
-    this.warn({ err, pending: this.pending, failures: this.failures }, 'store write failed; retrying')
-  }
-
-  private warn (obj: Record<string, unknown>, msg: string): void {
-    const now = Date.now()
-    if (now - this.lastWarnAt < WARN_EVERY_MS) return
-    this.lastWarnAt = now
-    this.opts.logger.warn(obj, msg)
-  }
-
-  /** Exponential backoff with jitter; flush() cuts it short. */
+  /** Waits out the retry delay; flush() cuts it short. */
   private backoff (attempt: number): Promise<void> {
-    const { retryMinMs, retryMaxMs } = this.opts
-    const cap = Math.min(retryMaxMs, retryMinMs * 2 ** Math.min(attempt - 1, 30))
-    const ms = cap / 2 + Math.random() * cap / 2
+    const ms = retryDelay(attempt, this.opts.retryMinMs, this.opts.retryMaxMs)
     return new Promise<void>((resolve) => {
       const wake = (): void => {
         if (this.retryTimer !== null) clearTimeout(this.retryTimer)
