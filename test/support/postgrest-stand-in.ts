@@ -98,6 +98,8 @@ export async function startPostgrestStandIn (opts: StandInOptions): Promise<Post
     let broken = false
     try {
       const info = await resolve(client, schema, fn, Object.keys(args))
+      // Only the arguments sent are passed, so omitted ones take their SQL defaults.
+      info.args = info.args.filter((a) => a.name in args)
       const readOnly = info.volatility !== 'v' // documented: POST runs stable/immutable functions READ ONLY
       await client.query(`begin isolation level read committed ${readOnly ? 'read only' : 'read write'}`)
       try {
