@@ -30,8 +30,8 @@ const abortError = (signal: AbortSignal): Error => {
 function headerList (init: HeadersInit | undefined): Record<string, string> {
   const out: Record<string, string> = {}
   if (init === undefined) return out
-  const entries = init instanceof Headers ? init.entries() : Array.isArray(init) ? init : Object.entries(init)
-  for (const [k, v] of entries) out[k] = v
+  if (init instanceof Headers) init.forEach((v, k) => { out[k] = v })
+  else for (const [k, v] of Array.isArray(init) ? init : Object.entries(init)) out[k] = v
   return out
 }
 
