@@ -45,10 +45,14 @@ export interface OpenedPage {
   close: () => Promise<void>
 }
 
-/** A fresh context (own storage, own viewport) with a page that records errors and requests. */
-export async function openPage (browser: Browser, url: string, options: BrowserContextOptions = {}): Promise<OpenedPage> {
+/**
+ * A fresh context (own storage, own viewport) with a page that records errors and requests.
+ * `beforeGoto` runs before the first navigation (routes, init scripts).
+ */
+export async function openPage (browser: Browser, url: string, { beforeGoto, ...options }: BrowserContextOptions & { beforeGoto?: (page: Page) => Promise<void> } = {}): Promise<OpenedPage> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options })
   const page = await context.newPage()
+  await beforeGoto?.(page)
   const problems: string[] = []
   const requests: string[] = []
   page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`))
