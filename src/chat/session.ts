@@ -94,8 +94,7 @@ export class ChatSession {
   }
 
   async userMessage (peer: Peer, { content, clientId }: { content: string; clientId?: string }): Promise<void> {
-    const prior = clientId === undefined ? undefined : this.clientIds.get(clientId)
-    if (prior) { this.deliver(peer, JSON.stringify(prior), 0); return }
+    if (this.answerRepeat(peer, clientId)) return
     if (this.refuseIfBusy(peer)) return
     const { writer, config } = this.deps
     if (!writer.hasRoom(64)) {
@@ -104,7 +103,9 @@ export class ChatSession {
     }
     const waitMs = await this.deps.takeMessageToken(this.id)
     if (waitMs > 0) { this.refuse(peer, 'rate_limited', `too many messages in this session; retry in ${Math.ceil(waitMs / 1000)} s`, { retryAfterMs: waitMs }); return }
-    if (this.refuseIfBusy(peer)) return // another message won the race while we waited for the limiter
+    // Another message may have won the race while we waited for the limiter: possibly this very one, resent.
+    if (this.answerRepeat(peer, clientId)) return
+    if (this.refuseIfBusy(peer)) return
 
     let closed!: () => void
     const turn: Turn = { id: randomUUID(), abort: new AbortController(), deltas: [], stopReason: null, done: new Promise((resolve) => { closed = resolve }) }
@@ -114,7 +115,7 @@ export class ChatSession {
     const durable = await settlesWithin(stored, config.DURABLE_WAIT_MS, turn.abort.signal)
     if (!durable || turn.stopReason) {
       // Accepted but not run: the message stays queued for the store and its turn is closed, in order.
-      if (!durable) this.refuse(peer, 'store_unavailable', 'storage did not confirm the message in time; it was not run', { turnId: turn.id })
+      if (!durable && !turn.stopReason) this.refuse(peer, 'store_unavailable', 'storage did not confirm the message in time; it was not run', { turnId: turn.id })
       this.record({ type: 'assistant_message', turnId: turn.id, content: '', finishReason: turn.stopReason ?? 'error' })
       this.turn = null
       closed()
@@ -124,6 +125,19 @@ export class ChatSession {
       if (this.turn === turn) this.turn = null
       closed()
     })
+  }
+
+  /**
+   * A clientId already seen: answer with its stored user_message instead of running it again.
+   * While that event is still waiting to be durable it is not sent now: it reaches this socket
+   * in seq order once stored (sending it early acked a message that was not durable yet, out of
+   * order, and the socket then got it a second time from the broadcast).
+   */
+  private answerRepeat (peer: Peer, clientId: string | undefined): boolean {
+    const prior = clientId === undefined ? undefined : this.clientIds.get(clientId)
+    if (!prior) return false
+    if (prior.seq <= this.sentSeq) this.deliver(peer, JSON.stringify(prior), 0)
+    return true
   }
 
   private refuseIfBusy (peer: Peer): boolean {
