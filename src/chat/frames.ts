@@ -1,6 +1,19 @@
 /** Turns one raw incoming WebSocket message into a validated ClientFrame or a bad_request reason. */
 import { ClientFrame } from '../protocol.js'
 
+const MAX_DETAIL = 300
+
+/**
+ * A short, safe rendering of the client's `type` value. JSON.stringify of the raw value would
+ * recurse: a deeply nested `"type": [[[…]]]` overflowed the stack and the frame got internal_error.
+ */
+function describe (value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value)
+  if (value === undefined) return 'undefined'
+  if (value === null || typeof value === 'number' || typeof value === 'boolean') return String(value)
+  return Array.isArray(value) ? '(an array)' : '(an object)'
+}
+
 export type ParsedFrame = { ok: true; frame: ClientFrame } | { ok: false; message: string }
 
 export function parseClientFrame (raw: Buffer | ArrayBuffer | Buffer[], isBinary: boolean, maxChars: number): ParsedFrame {
@@ -17,12 +30,13 @@ export function parseClientFrame (raw: Buffer | ArrayBuffer | Buffer[], isBinary
   }
   const type = (json as { type?: unknown }).type
   if (type !== 'user_message' && type !== 'cancel' && type !== 'ping') {
-    return { ok: false, message: `unknown frame type ${JSON.stringify(type)?.slice(0, 64) ?? 'undefined'}: expected user_message, cancel or ping` }
+    return { ok: false, message: `unknown frame type ${describe(type)}: expected user_message, cancel or ping` }
   }
   const parsed = ClientFrame.safeParse(json)
   if (!parsed.success) {
     const issues = parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || type}: ${i.message}`).join('; ')
-    return { ok: false, message: `invalid ${type} frame: ${issues}` }
+    // An unknown key is echoed in the issue: keep a 60 KB key name out of the reply.
+    return { ok: false, message: `invalid ${type} frame: ${issues.length > MAX_DETAIL ? `${issues.slice(0, MAX_DETAIL)}…` : issues}` }
   }
   const frame = parsed.data
   if (frame.type === 'user_message' && frame.content.length > maxChars) {
