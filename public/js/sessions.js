@@ -15,7 +15,8 @@ export function createSessionList ({ list, more, empty, onOpen }) {
 
   function item (s) {
     const label = s.title || (s.id === current ? 'New chat' : 'Untitled chat')
-    const status = s.status === 'active' ? 'active' : 'ended'
+    // The open session is live through this page's socket even if the list was read a moment before.
+    const status = s.status === 'active' || s.id === current ? 'active' : 'ended'
     const meta = h('span', { className: 'session-meta' },
       h('span', { className: `status-dot status-${status}`, 'aria-hidden': 'true' }),
       h('span', { className: 'session-status', text: status === 'active' ? 'Active' : 'Ended' }),

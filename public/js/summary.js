@@ -19,9 +19,10 @@ export function createSummaryPanel ({ panel, body, meta, onRecord }) {
     }
     panel.hidden = false
     panel.dataset.status = record.summaryStatus
-    const parts = [record.status === 'active' ? 'Active' : `Ended ${relativeTime(record.endedAt)}`]
-    if (record.durationMs !== null && record.durationMs !== undefined) parts.push(`lasted ${formatDuration(record.durationMs)}`)
-    parts.push(`${record.messageCount} message${record.messageCount === 1 ? '' : 's'}`)
+    // The session may be live again (reopened); the summary describes it as of its last end.
+    const parts = []
+    if (record.endedAt) parts.push(`as of ${relativeTime(record.endedAt)}`)
+    if (record.durationMs !== null && record.durationMs !== undefined) parts.push(`session lasted ${formatDuration(record.durationMs)}`)
     meta.textContent = parts.join(' · ')
     if (record.summary && record.summaryStatus !== 'failed') {
       renderMarkdown(body, record.summary)

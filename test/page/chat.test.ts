@@ -81,7 +81,8 @@ describeWithBrowser('chat page', () => {
       expect(await box.inputValue()).toBe('first line\nsecond <b>line</b>')
       expect(await page.locator('.turn').count()).toBe(0)
       await page.keyboard.press('Enter')
-      await page.locator(`${lastTurn}[data-state="done"]`).waitFor({ timeout: 20_000 })
+      // Stored and acknowledged: the turn has its id (the answer itself is not needed here).
+      await page.locator(`${lastTurn}[data-turn-id]`).waitFor()
       expect(await box.inputValue()).toBe('')
       const bubble = page.locator(`${lastTurn} .user-bubble`)
       expect(await bubble.textContent()).toBe('first line\nsecond <b>line</b>')
