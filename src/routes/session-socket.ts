@@ -13,6 +13,22 @@ interface SocketRequest { Params: { id: string }; Querystring: { after?: string 
 
 const AFTER_PATTERN = /^\d{1,15}$/
 
+/** The close code ws sends when it fails a connection with one of its receiver errors (ws/lib/receiver.js). */
+const WS_ERROR_CLOSE_CODES: Record<string, number> = {
+  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: CloseCode.tooLarge,
+  WS_ERR_INVALID_UTF8: 1007,
+  WS_ERR_INVALID_CLOSE_CODE: 1002,
+  WS_ERR_INVALID_CONTROL_PAYLOAD_LENGTH: 1002,
+  WS_ERR_INVALID_OPCODE: 1002,
+  WS_ERR_EXPECTED_FIN: 1002,
+  WS_ERR_EXPECTED_MASK: 1002,
+  WS_ERR_UNEXPECTED_MASK: 1002,
+  WS_ERR_UNEXPECTED_RSV_1: 1002,
+  WS_ERR_UNEXPECTED_RSV_2_3: 1002,
+  WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH: CloseCode.tooLarge,
+  WS_ERR_TOO_MANY_BUFFERED_PARTS: CloseCode.policy
+}
+
 export default async function sessionSocketRoutes (app: FastifyInstance): Promise<void> {
   const { hub, config } = app.services
   const takeFrameToken = createRateLimit({ perMinute: config.RATE_FRAMES_PER_MIN })
@@ -57,14 +73,22 @@ export default async function sessionSocketRoutes (app: FastifyInstance): Promis
         peer.send(errorFrame('internal_error', 'internal error while handling the frame', { retryable: true }))
       })
     })
+    // ws fails a connection on a protocol error (oversize frame, bad UTF-8) by sending its close code and
+    // destroying the socket, so 'close' only says 1006: remember what the client was really sent.
+    let failedWith: string | undefined
     socket.on('close', (code, reason) => {
       void ready.then((session) => {
         if (!session) return
-        hub.detach(session, peer, reason.length > 0 ? `${code} ${reason.toString('utf8').slice(0, 120)}` : String(code))
-        log.info({ code }, 'socket disconnected')
+        const why = failedWith ?? (reason.length > 0 ? `${code} ${reason.toString('utf8').slice(0, 120)}` : String(code))
+        hub.detach(session, peer, why)
+        log.info({ code, reason: why }, 'socket disconnected')
       })
     })
-    socket.on('error', (err) => log.warn({ err }, 'socket error'))
+    socket.on('error', (err: Error & { code?: string }) => {
+      const sent = err.code ? WS_ERROR_CLOSE_CODES[err.code] : undefined
+      if (sent !== undefined) failedWith ??= `${sent} ${err.message}`.slice(0, 120)
+      log.warn({ err }, 'socket error')
+    })
   })
 }
 
