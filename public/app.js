@@ -57,6 +57,7 @@ function open (sessionId) {
       session (frame) {
         composer.setLimits(frame.limits)
         composer.setReady(true)
+        composer.clearInfo()
         showModel($('#model-badge'), frame.model, frame.tools)
         // A session with history has a record (title, summary); a brand-new one has nothing to fetch yet.
         if (first && frame.resumed) summary.refresh()

@@ -1,4 +1,5 @@
 /** The message box: Enter sends, Shift+Enter adds a line; Send/Stop; inline notices with a retry countdown. */
+import { formatBytes } from './errors.js'
 
 /**
  * createComposer({ form, input, sendButton, stopButton, notice, counter, onSend, onStop })
@@ -40,7 +41,7 @@ export function createComposer ({ form, input, sendButton, stopButton, notice, c
     const text = input.value
     const frameBytes = new TextEncoder().encode(JSON.stringify({ type: 'user_message', content: text, clientId: 'x'.repeat(36) })).length
     if (limits && frameBytes > limits.maxMessageBytes) {
-      show({ text: `That message is too large to send (limit ${Math.floor(limits.maxMessageBytes / 1024)} KiB). Shorten it and try again.`, level: 'error' })
+      show({ text: `That message is too large to send (limit ${formatBytes(limits.maxMessageBytes)}). Shorten it and try again.`, level: 'error' })
       return
     }
     if (!onSend(text)) return
@@ -102,6 +103,8 @@ export function createComposer ({ form, input, sendButton, stopButton, notice, c
   return {
     show,
     clearNotice,
+    /** Drops a passing notice (connection trouble) once things are back to normal; errors stay. */
+    clearInfo () { if (notice.dataset.level === 'info') clearNotice() },
     focus: () => input.focus(),
     setReady (value) { ready = value; sync() },
     setLimits (value) { limits = value; sync() },

@@ -31,11 +31,13 @@ export function errorText (frame) {
 /** Codes that refuse a user_message without starting a turn: the text goes back into the composer. */
 export const REFUSALS = new Set(['busy', 'rate_limited', 'store_unavailable', 'bad_request', 'too_many_sockets'])
 
+export const formatBytes = (n) => (n < 1024 ? `${n} bytes` : `${Math.floor(n / 1024)} KiB`)
+
 /** Text for a socket close, or null when the close needs no message of its own. */
 export function closeText (code, limits) {
   switch (code) {
     case 1009:
-      return `That message was too large for the server${limits ? ` (limit ${Math.floor(limits.maxMessageBytes / 1024)} KiB)` : ''}. Shorten it and send again.`
+      return `That message was too large for the server${limits ? ` (limit ${formatBytes(limits.maxMessageBytes)})` : ''}. Shorten it and send again.`
     case 1008:
       return 'The server refused this connection (origin not allowed).'
     case 4400:

@@ -39,7 +39,6 @@ export function createMessageView ({ list, scroller, jumpButton, emptyState }) {
       h('div', { className: 'avatar', 'aria-hidden': 'true', text: 'AI' }),
       h('div', { className: 'assistant-body' }, parts.tools, thinking, parts.answer, parts.notes))
     parts.el = h('article', { className: 'turn', dataset: { state: 'pending', ...(pendingId ? { clientId: pendingId } : {}) } },
-      h('h2', { className: 'sr-only', text: 'You said' }),
       h('div', { className: 'msg msg-user' }, parts.user),
       parts.assistant)
     if (content === undefined) parts.el.querySelector('.msg-user').hidden = true

@@ -162,3 +162,75 @@ describeWithBrowser('chat page errors', () => {
     }
   })
 })
+
+describeWithBrowser('chat page errors (model down, size limits)', () => {
+  let browser: Browser
+  let server: RunningApp
+
+  beforeAll(async () => {
+    browser = await launchBrowser()
+    server = await startApp({ env: { OFFLINE_FAULT: 'fail', MAX_MESSAGE_BYTES: '1024' } })
+  })
+  afterAll(async () => {
+    await browser?.close()
+    await server?.close()
+  })
+
+  it('says plainly when the model is unavailable, and the chat stays usable', async () => {
+    const { page, problems, close } = await openPage(browser, server.baseUrl)
+    try {
+      await waitConnected(page)
+      await sendMessage(page, 'hello?')
+      await page.locator(`${lastTurn}[data-state="done"]`).waitFor()
+      expect(await page.locator(lastTurn).getAttribute('data-finish')).toBe('error')
+      expect(await page.locator(`${lastTurn} .turn-error`).textContent()).toBe('The model is unavailable right now, so there is no answer. Try again in a moment.')
+      expect(await page.locator(`${lastTurn} .outcome`).textContent()).toBe('The answer failed')
+      await page.locator('#composer-input').fill('again')
+      expect(await page.locator('#send').isDisabled()).toBe(false)
+      expect(problems).toEqual([])
+    } finally {
+      await close()
+    }
+  })
+
+  it('refuses a too-large message before sending it, and explains a close 1009 from the server', async () => {
+    let widened = 0
+    const { page, problems, close } = await openPage(browser, server.baseUrl)
+    try {
+      await waitConnected(page)
+      const big = 'x'.repeat(1100)
+      await sendMessage(page, big)
+      expect(await page.locator('#notice').textContent()).toContain('too large to send (limit 1 KiB)')
+      expect(await page.locator('#composer-input').inputValue()).toBe(big)
+      expect(await page.locator('.turn').count()).toBe(0)
+    } finally {
+      await close()
+    }
+    // A page that believes the limit is higher (say, an older config) meets the server's own check.
+    const second = await openPage(browser, server.baseUrl, {
+      beforeGoto: (p) => p.routeWebSocket(/\/ws\/session\//, (ws) => {
+        const upstream = ws.connectToServer()
+        upstream.onMessage((msg) => {
+          const frame = JSON.parse(String(msg))
+          if (frame.type === 'session') { frame.limits.maxMessageBytes = 1_000_000; widened++ }
+          ws.send(JSON.stringify(frame))
+        })
+      })
+    })
+    try {
+      await waitConnected(second.page)
+      const big = 'y'.repeat(1100)
+      await sendMessage(second.page, big)
+      await second.page.locator('#notice').waitFor()
+      expect(await second.page.locator('#notice').textContent()).toContain('too large for the server')
+      expect(await second.page.locator('#composer-input').inputValue()).toBe(big)
+      expect(await second.page.locator('.turn').count()).toBe(0)
+      // …and it reconnects by itself.
+      await waitConnected(second.page)
+      expect(widened).toBe(2)
+      expect([...problems, ...second.problems.filter((p) => !p.includes('WebSocket'))]).toEqual([])
+    } finally {
+      await second.close()
+    }
+  })
+})
