@@ -36,6 +36,8 @@ export interface LoadResult {
   ackMs: Dist
   errors: Record<string, number>
   windowMs: number
+  /** The measured window on the monotonic clock (µs, `process.hrtime`), to cut CPU profiles to it. */
+  windowHrUs: [number, number]
   server: { cpuMs: number, cpuPct: number, cpuUsPerToken: number, rssBytes: number, hwmBytes: number }
   upstreamCpuPct: number
   loadgenCpuPct: number
@@ -83,6 +85,7 @@ export async function runLoad (job: LoadJob): Promise<LoadResult> {
   const upstream = cpuMeter(job.upstreamPid)
   const self = process.cpuUsage()
   const busy0 = machineBusyMs()
+  const hr0 = Number(process.hrtime.bigint() / 1000n)
   const t0 = performance.now()
 
   await Promise.all(sessions.map(async (s, i) => {
@@ -94,6 +97,7 @@ export async function runLoad (job: LoadJob): Promise<LoadResult> {
   }))
 
   const windowMs = performance.now() - t0
+  const hr1 = Number(process.hrtime.bigint() / 1000n)
   const cpu = server()
   const mem = memInfo(job.serverPid)
   const up = upstream()
@@ -122,6 +126,7 @@ export async function runLoad (job: LoadJob): Promise<LoadResult> {
     ackMs: distribution(tally.ack.values()),
     errors: tally.errors,
     windowMs,
+    windowHrUs: [hr0, hr1],
     server: {
       cpuMs: cpu.cpuMs,
       cpuPct: cpu.cpuPct,

@@ -16,6 +16,7 @@ export const USAGE = `npm run bench -- [options]
   --app-entry tsx      tsx (src/server.ts) or dist (dist/server.js after npm run build)
   --p99-limit 50       latency budget for capacity (ms)
   --no-warmup          skip the short unmeasured warm-up load
+  --profile DIR        write a V8 CPU profile of every measured server into DIR (profiles cost CPU: not for the table)
   --out bench/results  where JSON and Markdown go`
 
 const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean)
@@ -41,7 +42,8 @@ export function parseOptions (argv: string[]): BenchOptions & { out: string, hel
       'app-entry': { type: 'string', default: 'tsx' },
       'p99-limit': { type: 'string', default: '50' },
       'no-warmup': { type: 'boolean', default: false },
-      out: { type: 'string', default: 'bench/results' }
+      out: { type: 'string', default: 'bench/results' },
+      profile: { type: 'string' }
     }
   })
   const q = v.quick
@@ -72,6 +74,7 @@ export function parseOptions (argv: string[]): BenchOptions & { out: string, hel
     appEntry: v['app-entry'],
     warmup: !v['no-warmup'],
     p99LimitMs: num('p99-limit', v['p99-limit'], '50'),
+    ...(v.profile ? { profileDir: v.profile } : {}),
     log: () => {}
   }
 }

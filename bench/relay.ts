@@ -1,12 +1,14 @@
 /** Baseline relay: the thinnest `ws` + `openai` SDK server speaking the app's frames, with no store, validation or logging — the floor. */
 import { createServer } from 'node:http'
 import OpenAI from 'openai'
+import type { ChatCompletionChunk } from 'openai/resources/chat/completions'
 import { WebSocketServer, type WebSocket } from 'ws'
 
-// Env: HOST, PORT, OPENAI_BASE_URL, OPENAI_API_KEY; RELAY_FETCH=lean routes the SDK through src/llm/lean-fetch.ts.
+// Env: HOST, PORT, OPENAI_BASE_URL, OPENAI_API_KEY. RELAY_FETCH=lean is the proposed transport (src/llm/lean-fetch.ts):
+// the SDK builds and sends the request through the lean fetch, and each network read of SSE becomes one delta frame.
 const env = process.env
-const fetchImpl = env.RELAY_FETCH === 'lean' ? (await import('../src/llm/lean-fetch.js')).createLeanFetch() : undefined
-const client = new OpenAI({ apiKey: env.OPENAI_API_KEY ?? 'bench', baseURL: env.OPENAI_BASE_URL, maxRetries: 0, fetch: fetchImpl })
+const lean = env.RELAY_FETCH === 'lean' ? await import('../src/llm/lean-fetch.js') : undefined
+const client = new OpenAI({ apiKey: env.OPENAI_API_KEY ?? 'bench', baseURL: env.OPENAI_BASE_URL, maxRetries: 0, fetch: lean?.createLeanFetch() })
 const model = env.LLM_MODEL ?? 'gpt-4o-mini'
 
 const server = createServer((req, res) => {
@@ -38,13 +40,24 @@ function onSession (ws: WebSocket, sessionId: string) {
     let index = 0
     let finishReason = 'stop'
     try {
-      const stream = await client.chat.completions.create(
-        { model, messages: [{ role: 'user', content }], stream: true }, { signal: abort.signal })
-      for await (const chunk of stream) {
-        const piece = chunk.choices[0]?.delta?.content
-        if (piece) {
-          text += piece
-          send({ type: 'delta', turnId, index: index++, text: piece })
+      const request = client.chat.completions.create({ model, messages: [{ role: 'user', content }], stream: true }, { signal: abort.signal })
+      if (lean) {
+        const res = await request.asResponse()
+        for await (const batch of lean.sseJsonBatches(res.body as unknown as AsyncIterable<Uint8Array>)) {
+          let piece = ''
+          for (const chunk of batch as ChatCompletionChunk[]) piece += chunk.choices[0]?.delta?.content ?? ''
+          if (piece) {
+            text += piece
+            send({ type: 'delta', turnId, index: index++, text: piece })
+          }
+        }
+      } else {
+        for await (const chunk of await request) {
+          const piece = chunk.choices[0]?.delta?.content
+          if (piece) {
+            text += piece
+            send({ type: 'delta', turnId, index: index++, text: piece })
+          }
         }
       }
     } catch (err) {

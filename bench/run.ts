@@ -15,7 +15,7 @@ async function main () {
   const say = (line: string) => process.stdout.write(`${line}\n`)
   const command = ['npm run bench', ...(argv.length > 0 ? ['--', ...argv] : [])].join(' ')
   say(`${command}: targets ${opts.targets.join(', ')}, ladder ${opts.ladder.join(', ')}, ${opts.runs} run(s) each`)
-  const report = await runBenchmark({ ...opts, log: say })
+  const report = await runBenchmark({ ...opts, log: say, ...(opts.profileDir ? { profileDir: resolve(ROOT, opts.profileDir) } : {}) })
   const files = writeResults({ report, dir: resolve(ROOT, opts.out), command })
   say(`\n${renderTable(report)}\n`)
   say(files.markdown.split('\n').filter((l) => l.startsWith('Capacity') || l.startsWith('Integrity')).join('\n'))

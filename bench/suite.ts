@@ -1,7 +1,8 @@
 /** Runs the whole benchmark: one upstream, then for each N, run and target a fresh server and a fresh load generator. */
 import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
+import { join } from 'node:path'
 import type { IdleResult } from './idle-run.js'
 import type { LoadResult } from './load-run.js'
 import type { ClockCheck, LoadgenJob, LoadgenReply } from './loadgen.js'
@@ -28,6 +29,8 @@ export interface BenchOptions {
   warmup: boolean
   /** The latency budget that defines capacity (ms). */
   p99LimitMs: number
+  /** When set, every measured server writes V8 CPU profiles under here (`<target>-N<sessions>-r<run>/`). */
+  profileDir?: string
   log: (line: string) => void
 }
 
@@ -118,7 +121,8 @@ export async function runBenchmark (opts: BenchOptions): Promise<BenchReport> {
           runs.push(rec)
           const timeoutMs = Math.round(opts.staggerMs + opts.turns * turnMs * 4 + 30_000)
           try {
-            const server = await startTarget({ name: target, upstreamUrl, appEntry: opts.appEntry })
+            const profile = opts.profileDir ? { dir: join(opts.profileDir, `${target}-N${sessions}-r${run}`) } : undefined
+            const server = await startTarget({ name: target, upstreamUrl, appEntry: opts.appEntry, profile })
             rec.serverReadyMs = Math.round(server.readyMs)
             try {
               await upstreamStats(upstream)
@@ -130,6 +134,12 @@ export async function runBenchmark (opts: BenchOptions): Promise<BenchReport> {
               }, timeoutMs + sessions * (1000 / opts.rampPerSec) + 60_000)
               if (reply.type === 'failed') throw new Error(reply.message)
               if (reply.kind === 'load') { rec.result = reply.result; rec.clock = reply.clock }
+              if (profile && rec.result) {
+                // profile-summary cuts the profile to the measured window and divides by the tokens relayed in it.
+                const [startUs, endUs] = rec.result.windowHrUs
+                mkdirSync(profile.dir, { recursive: true })
+                writeFileSync(join(profile.dir, 'window.json'), JSON.stringify({ startUs, endUs, tokens: rec.result.tokens.received }))
+              }
               rec.upstream = await upstreamStats(upstream)
             } finally {
               rec.serverExitCode = await stopChild(server.child)

@@ -42,20 +42,23 @@ export function targetAvailable (name: TargetName, entry: 'tsx' | 'dist'): strin
 }
 
 /** Starts a fresh server process for `name` on a free port and waits for GET /health. */
-export async function startTarget ({ name, upstreamUrl, appEntry }: {
+export async function startTarget ({ name, upstreamUrl, appEntry, profile }: {
   name: TargetName, upstreamUrl: string, appEntry: 'tsx' | 'dist'
+  /** Write V8 CPU profiles of the server (`--cpu-prof`, one file per thread: tsx's loader has its own) into this directory. */
+  profile?: { dir: string }
 }): Promise<RunningServer> {
   const port = await freePort()
+  const prof = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile.dir}`] : []
   const common = { HOST: '127.0.0.1', PORT: String(port) }
   const child = name.startsWith('relay')
     ? spawnNode({
       label: name,
-      args: tsEntry('bench/relay.ts'),
+      args: [...prof, ...tsEntry('bench/relay.ts')],
       env: { ...common, OPENAI_BASE_URL: `${upstreamUrl}/v1`, OPENAI_API_KEY: 'bench', ...(name === 'relay-lean' ? { RELAY_FETCH: 'lean' } : {}) }
     })
     : spawnNode({
       label: name,
-      args: appEntryArgs(appEntry),
+      args: [...prof, ...appEntryArgs(appEntry)],
       env: {
         ...common,
         ...appEnv(upstreamUrl),

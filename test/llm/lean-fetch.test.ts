@@ -4,7 +4,7 @@ import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import OpenAI, { APIError } from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createLeanFetch } from '../../src/llm/lean-fetch.js'
+import { createLeanFetch, sseJsonBatches } from '../../src/llm/lean-fetch.js'
 import { completion, fail, json, sse, startFakeOpenAI, textChunks, toolCallChunks, usageChunk, type FakeOpenAI, type FakeReply } from '../support/fake-openai.js'
 
 let fake: FakeOpenAI
@@ -136,5 +136,36 @@ describe('createLeanFetch', () => {
     expect(connections).toBe(1)
     server.closeAllConnections()
     server.close()
+  })
+})
+
+const bytes = async function * (parts: Array<string | Buffer>) { for (const p of parts) yield typeof p === 'string' ? Buffer.from(p) : p }
+const collect = async (body: AsyncIterable<Uint8Array>) => { const out: unknown[][] = []; for await (const b of sseJsonBatches(body)) out.push(b); return out }
+
+describe('sseJsonBatches', () => {
+  it('decodes the SDK-requested stream to the same chunks as the SDK, through the lean fetch and the global fetch', async () => {
+    const chunks = [...textChunks('Grüße 世界 🚀 and more words here'), usageChunk({ prompt: 3, completion: 9 })]
+    for (const fetchImpl of [createLeanFetch(), undefined]) {
+      fake.script(sse(chunks, { splitAt: 3 }))
+      const client = new OpenAI({ apiKey: 'k', baseURL: fake.url, maxRetries: 0, logLevel: 'off', ...(fetchImpl ? { fetch: fetchImpl } : {}) })
+      const res = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'x' }], stream: true }).asResponse()
+      const batches = await collect(res.body as unknown as AsyncIterable<Uint8Array>)
+      expect(batches.flat()).toEqual(chunks)
+    }
+  })
+
+  it('groups the events of one read, joins multi-line data, skips comments and fields, accepts CRLF, stops at [DONE]', async () => {
+    const parts = [
+      ': keep-alive comment\n\ndata: {"a":1}\n\ndata: {"a":2}\n\n',
+      'event: message\r\nid: 7\r\ndata: {"b":\r\ndata: 3}\r\n\r\ndata: {"c":"',
+      Buffer.from('é"}\n\n').subarray(0, 1), Buffer.from('é"}\n\n').subarray(1),
+      'data: [DONE]\n\ndata: {"after":true}\n\n'
+    ]
+    expect(await collect(bytes(parts))).toEqual([[{ a: 1 }, { a: 2 }], [{ b: 3 }], [{ c: 'é' }]])
+  })
+
+  it('throws the SDK APIError for an error payload and SyntaxError for a malformed one', async () => {
+    await expect(collect(bytes(['data: {"error":{"message":"overloaded","type":"server_error"}}\n\n']))).rejects.toBeInstanceOf(APIError)
+    await expect(collect(bytes(['data: {"a":\n\n']))).rejects.toBeInstanceOf(SyntaxError)
   })
 })
