@@ -68,6 +68,10 @@ function open (sessionId) {
         if (s.state !== 'open') composer.setReady(false)
       },
       running (turnId) { composer.setRunning(Boolean(turnId)) },
+      userMessage (event) {
+        // A new chat takes its first question as title right away (the store does the same).
+        if (title.textContent === 'New chat') title.textContent = event.content.slice(0, 120)
+      },
       turnDone () {
         sessions.refresh()
         summary.refresh()

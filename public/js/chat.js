@@ -5,7 +5,7 @@ import { newId } from './dom.js'
 
 /**
  * openChat({ sessionId, view, on }) where `on` has
- * session(frame), status(status), running(turnId|null), turnDone(), notice({ text, retryAfterMs?, restore? })
+ * session(frame), status(status), running(turnId|null), userMessage(event), turnDone(event), notice({ text, level?, retryAfterMs?, restore? })
  */
 export function openChat ({ sessionId, view, on }) {
   let lastSeq = 0 // highest stored seq applied: the resume point
@@ -101,6 +101,7 @@ export function openChat ({ sessionId, view, on }) {
     switch (event.type) {
       case 'user_message':
         view.userMessage(event)
+        on.userMessage?.(event)
         if (event.seq > replayUntil || event.turnId === runningTurnId) setRunning(event.turnId)
         break
       case 'tool_call':

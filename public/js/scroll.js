@@ -16,7 +16,7 @@ export function createAutoScroll ({ scroller, jumpButton }) {
   // Our own scrollTop writes land at the bottom, so only the reader can turn following off.
   scroller.addEventListener('scroll', () => {
     follow = distance() <= NEAR_BOTTOM_PX
-    if (follow) jumpButton.hidden = true
+    jumpButton.hidden = follow
   }, { passive: true })
 
   jumpButton.addEventListener('click', () => {

@@ -124,6 +124,32 @@ describeWithBrowser('chat page', () => {
       await close()
     }
   })
+
+  it('follows the answer at the bottom, stops following when the reader scrolls up, and offers a jump back', async () => {
+    const { page, problems, close } = await openPage(browser, server.baseUrl, { viewport: { width: 390, height: 300 } })
+    try {
+      await waitConnected(page)
+      const distance = () => page.locator('#scroller').evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight)
+      await sendMessage(page, 'Tell me something long, please')
+      await page.waitForFunction(() => {
+        const el = document.querySelector('#scroller')!
+        return el.scrollHeight > el.clientHeight + 40
+      })
+      expect(await distance()).toBeLessThanOrEqual(48) // following while it streams
+      await page.locator('#scroller').evaluate((el) => { el.scrollTop = 0 })
+      await page.locator('#jump').waitFor()
+      const grownFrom = await page.locator(`${lastTurn} .answer`).evaluate((el) => el.textContent!.length)
+      await page.locator(`${lastTurn}[data-state="done"]`).waitFor({ timeout: 20_000 })
+      expect(await page.locator(`${lastTurn} .answer`).evaluate((el) => el.textContent!.length)).toBeGreaterThan(grownFrom)
+      expect(await page.locator('#scroller').evaluate((el) => el.scrollTop)).toBe(0) // left where the reader put it
+      await page.locator('#jump').click()
+      expect(await distance()).toBeLessThanOrEqual(1)
+      expect(await page.locator('#jump').isVisible()).toBe(false)
+      expect(problems).toEqual([])
+    } finally {
+      await close()
+    }
+  })
 })
 
 describeWithBrowser('chat page errors', () => {
