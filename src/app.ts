@@ -37,7 +37,7 @@ export async function buildApp ({ config, deps, logger }: AppOptions): Promise<F
       directives: {
         defaultSrc: ["'self'"],
         scriptSrc: ["'self'"],
-        styleSrc: ["'self'", "'unsafe-inline'"],
+        styleSrc: ["'self'"],
         imgSrc: ["'self'", 'data:'],
         connectSrc: ["'self'", 'ws:', 'wss:'],
         upgradeInsecureRequests: null

@@ -7,7 +7,8 @@ import { eventually, startApp, TestClient, type RunningApp } from '../support/ap
 import { describeWithBrowser, launchBrowser, openPage } from '../support/browser.js'
 import { lastTurn, renderedText, sendMessage, sessionIdOf, squash, storedEvents, waitConnected } from './helpers.js'
 
-const docs = fileURLToPath(new URL('../../docs/', import.meta.url))
+// Every run takes the screenshots; UPDATE_SCREENSHOTS=1 writes them over the README's copies in docs/.
+const docs = fileURLToPath(new URL(process.env.UPDATE_SCREENSHOTS ? '../../docs/' : '../../test-results/screenshots/', import.meta.url))
 
 interface SessionRecord { id: string; status: string; summary: string | null; summaryStatus: string; title: string | null }
 
@@ -124,7 +125,9 @@ describeWithBrowser('chat page sessions', () => {
         expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(shot.viewport.width)
         await page.locator('#scroller').evaluate((el, top) => { el.scrollTop = top ? 0 : el.scrollHeight }, Boolean(shot.top))
         await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur())
-        await page.screenshot({ path: `${docs}${shot.file}` })
+        const png = await page.screenshot({ path: `${docs}${shot.file}` })
+        expect(png.subarray(1, 4).toString()).toBe('PNG')
+        expect(png.length).toBeGreaterThan(10_000)
         expect(problems).toEqual([])
       } finally {
         await close()

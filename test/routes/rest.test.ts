@@ -1,0 +1,75 @@
+/** REST contract: /health, /api/session/:id(+events), /api/sessions, /docs and /protocol.json, one error shape. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { eventually, startApp, TestClient, type RunningApp } from '../support/app.js'
+
+let server: RunningApp
+const get = async (url: string) => server.app.inject({ url })
+
+beforeAll(async () => { server = await startApp({ env: { DISCONNECT_GRACE_MS: '600000' } }) })
+afterAll(async () => { await server.close() })
+
+describe('REST', () => {
+  it('GET /health reports status, model, store and live sessions', async () => {
+    const res = await get('/health')
+    expect(res.statusCode).toBe(200)
+    expect(res.json()).toMatchObject({
+      status: 'ok', version: '0.1.0', model: { provider: 'offline', name: 'offline-demo', offline: true },
+      store: { kind: 'memory', ok: true, pendingWrites: 0 }, sessions: { live: 0 }
+    })
+    expect(res.headers['content-security-policy']).toContain("script-src 'self'")
+  })
+
+  it('answers unknown sessions 404 and bad ids 400, both in the one error shape', async () => {
+    const missing = await get('/api/session/nobody-here')
+    expect(missing.statusCode).toBe(404)
+    expect(missing.json()).toEqual({ error: { code: 'SESSION_NOT_FOUND', message: 'Session nobody-here not found' } })
+    const bad = await get('/api/session/bad%20id')
+    expect(bad.statusCode).toBe(400)
+    expect(bad.json().error.code).toBe('BAD_REQUEST')
+    expect((await get('/api/session/nobody-here/events')).statusCode).toBe(404)
+    expect((await get('/api/session/x/events?limit=0')).statusCode).toBe(400)
+    expect((await get('/api/sessions?before=yesterday')).statusCode).toBe(400)
+    const route = await get('/no/such/route')
+    expect(route.statusCode).toBe(404)
+    expect(route.json().error.code).toBe('NOT_FOUND')
+  })
+
+  it('pages through the event log and lists recent sessions newest first', async () => {
+    const ids = ['rest-a', 'rest-b']
+    for (const id of ids) {
+      const client = await TestClient.connect(server.wsUrl(id))
+      client.send({ type: 'user_message', content: `hello from ${id}` })
+      await client.waitTurnEnd()
+      await client.close()
+    }
+    await eventually(async () => (await get('/api/session/rest-b')).json().lastSeq === 4)
+    const record = (await get('/api/session/rest-a')).json()
+    expect(record).toMatchObject({ id: 'rest-a', status: 'active', messageCount: 2, lastSeq: 4, title: 'hello from rest-a', summaryStatus: 'none' })
+    expect(Object.keys(record).sort()).toEqual(['durationMs', 'endedAt', 'id', 'lastSeq', 'messageCount', 'startedAt', 'status', 'summary', 'summaryError', 'summaryStatus', 'title'])
+
+    const page1 = (await get('/api/session/rest-a/events?limit=3')).json()
+    expect(page1.events.map((e: { seq: number }) => e.seq)).toEqual([1, 2, 3])
+    expect(page1.events.map((e: { type: string }) => e.type)).toEqual(['connected', 'user_message', 'assistant_message'])
+    expect(page1.nextAfter).toBe(3)
+    const page2 = (await get(`/api/session/rest-a/events?after=${page1.nextAfter}&limit=3`)).json()
+    expect(page2).toMatchObject({ events: [{ seq: 4, type: 'disconnected' }], nextAfter: null })
+
+    const list = (await get('/api/sessions?limit=1')).json()
+    expect(list.sessions.map((s: { id: string }) => s.id)).toEqual(['rest-b'])
+    const next = (await get(`/api/sessions?limit=1&before=${encodeURIComponent(list.nextBefore)}`)).json()
+    expect(next.sessions.map((s: { id: string }) => s.id)).toEqual(['rest-a'])
+  })
+
+  it('publishes OpenAPI at /docs and the WebSocket protocol as JSON Schema at /protocol.json', async () => {
+    const ui = await get('/docs')
+    expect([200, 302]).toContain(ui.statusCode)
+    const spec = (await get('/docs/json')).json()
+    expect(Object.keys(spec.paths).sort()).toEqual(['/api/session/{id}', '/api/session/{id}/events', '/api/sessions', '/health', '/protocol.json'])
+    const protocol = (await get('/protocol.json')).json()
+    expect(protocol).toMatchObject({ version: 1, closeCodes: { tooLarge: 1009, restarting: 1012, tooSlow: 4408 } })
+    const clientTypes = protocol.clientFrame.oneOf.map((s: { properties: { type: { const: string } } }) => s.properties.type.const).sort()
+    expect(clientTypes).toEqual(['cancel', 'ping', 'user_message'])
+    const stored = protocol.storedEvent.oneOf.map((s: { properties: { type: { const: string } } }) => s.properties.type.const).sort()
+    expect(stored).toEqual(['assistant_message', 'connected', 'disconnected', 'error', 'tool_call', 'tool_result', 'user_message'])
+  })
+})
