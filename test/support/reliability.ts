@@ -109,7 +109,7 @@ export async function flushedEvents (server: RunningApp, sessionId: string): Pro
 }
 
 /** The seqs are exactly 1..n. */
-export function isDense (events: Array<{ seq: number }>): boolean {
+export function isDense (events: Frame[]): boolean {
   return events.every((e, i) => e.seq === i + 1)
 }
 
