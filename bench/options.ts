@@ -5,7 +5,7 @@ import { ALL_TARGETS, type TargetName } from './targets.js'
 
 export const USAGE = `npm run bench -- [options]
   --quick              one-minute profile: --ladder 100,300 --runs 1 --tokens 120 --idle 2000
-  --ladder 100,300,600,1000   concurrent sessions per point
+  --ladder 100,200,300,600,1000   concurrent sessions per point
   --runs 3             runs per point (medians are reported)
   --tokens 200 --rate 60 --ttft 500   upstream answer: tokens, tokens/s, time to first token (ms)
   --turns 1 --think 0  user messages per session and the pause between them (ms)
@@ -15,6 +15,8 @@ export const USAGE = `npm run bench -- [options]
   --targets relay,app  servers (relay, relay-lean, app, app-pg); app-pg is added when DATABASE_URL is set
   --app-entry tsx      tsx (src/server.ts) or dist (dist/server.js after npm run build)
   --p99-limit 50       latency budget for capacity (ms)
+  --max-other 30 --noise-retries 2   measure a run again (keeping the quietest) when other processes took more
+                       than this much CPU (% of one core) during it; the machine is shared
   --no-warmup          skip the short unmeasured warm-up load
   --profile DIR        write a V8 CPU profile of every measured server into DIR (profiles cost CPU: not for the table)
   --out bench/results  where JSON and Markdown go`
@@ -42,6 +44,8 @@ export function parseOptions (argv: string[]): BenchOptions & { out: string, hel
       'app-entry': { type: 'string', default: 'tsx' },
       'p99-limit': { type: 'string', default: '50' },
       'no-warmup': { type: 'boolean', default: false },
+      'max-other': { type: 'string', default: '30' },
+      'noise-retries': { type: 'string' },
       out: { type: 'string', default: 'bench/results' },
       profile: { type: 'string' }
     }
@@ -55,7 +59,7 @@ export function parseOptions (argv: string[]): BenchOptions & { out: string, hel
   const targets = list(v.targets ?? (process.env.DATABASE_URL ? 'relay,app,app-pg' : 'relay,app'))
   for (const t of targets) if (!ALL_TARGETS.includes(t as TargetName)) throw new Error(`--targets: unknown ${t} (${ALL_TARGETS.join(', ')})`)
   if (v['app-entry'] !== 'tsx' && v['app-entry'] !== 'dist') throw new Error('--app-entry: tsx or dist')
-  const ladder = list(v.ladder ?? (q ? '100,300' : '100,300,600,1000')).map((s) => num('ladder', s, '0', 1))
+  const ladder = list(v.ladder ?? (q ? '100,300' : '100,200,300,600,1000')).map((s) => num('ladder', s, '0', 1))
   return {
     help: v.help,
     out: v.out,
@@ -74,6 +78,8 @@ export function parseOptions (argv: string[]): BenchOptions & { out: string, hel
     appEntry: v['app-entry'],
     warmup: !v['no-warmup'],
     p99LimitMs: num('p99-limit', v['p99-limit'], '50'),
+    maxOtherCpuPct: num('max-other', v['max-other'], '30'),
+    noiseRetries: num('noise-retries', v['noise-retries'], q ? '0' : '2'),
     ...(v.profile ? { profileDir: v.profile } : {}),
     log: () => {}
   }

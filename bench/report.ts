@@ -17,7 +17,7 @@ export function renderTable (report: BenchReport): string {
       p.target, p.sessions, f(p.p50), f(p.p95), `${f(p.p99)} (${f(p.p99Min)}–${f(p.p99Max)})`, `${f(p.ttftP50)} / ${f(p.ttftP99)}`,
       f(p.cpuPct, 0), `${f(p.cpuUsPerToken, 0)} (${f(p.cpuUsMin, 0)}–${f(p.cpuUsMax, 0)})`, f(p.rssMB, 0),
       `${p.lost} / ${p.duplicated}`, p.refused + (p.failedRuns > 0 ? ` (${p.failedRuns} runs failed)` : ''),
-      f(p.upstreamLateP99), f(p.otherCpuPct, 0)
+      f(p.upstreamLateP99), f(p.otherCpuPct, 0) + (p.noisyRuns > 0 ? ` (${p.noisyRuns} noisy)` : '')
     ]))
   }
   return lines.join('\n')
@@ -33,7 +33,8 @@ export function renderMarkdown (report: BenchReport, command: string): string {
       `${o.tokens} tokens at ${o.rate} tokens/s after ${o.ttftMs} ms; sessions ramp at ${o.rampPerSec}/s and their turns start ` +
       `within ${o.staggerMs} ms. Figures are medians of ${o.runs} run(s) per point; "added" = client receive time − upstream emit time. ` +
       '"Upstream late" is how far behind schedule the fake upstream itself emitted (its own saturation); "other CPU" is what ' +
-      'processes outside the benchmark used meanwhile (100 = one core): high values mark a noisy run. ' +
+      'processes outside the benchmark used meanwhile (100 = one core): a run above ' + `${o.maxOtherCpuPct} is measured again ` +
+      `(up to ${o.noiseRetries} times, the quietest kept); "noisy" counts runs still above it. ` +
       `Took ${report.durationS} s.`,
     '',
     renderTable(report),

@@ -34,6 +34,8 @@ export interface PointSummary {
   loadgenCpuPct: number
   /** CPU % taken by other processes on the machine during the window (median over runs). */
   otherCpuPct: number
+  /** Runs still noisier than the limit after their retries. */
+  noisyRuns: number
   badExits: number
 }
 
@@ -75,6 +77,7 @@ function point (target: TargetName, sessions: number, recs: RunRecord[]): PointS
     upstreamLateP99: median(recs.map((r) => r.upstream?.lateP99Ms ?? NaN)),
     loadgenCpuPct: m((r) => r.loadgenCpuPct),
     otherCpuPct: m((r) => r.otherCpuPct),
+    noisyRuns: recs.filter((r) => r.noisy === true).length,
     badExits: recs.filter((r) => r.serverExitCode !== undefined && r.serverExitCode !== 0).length
   }
 }
@@ -137,6 +140,11 @@ export function summarize ({ runs, idle, targets, p99LimitMs }: {
       floor.push({ check: `${app} capacity ≥ 0.8× relay`, ok: cap.interpolatedN >= 0.8 * relayCap.interpolatedN, detail: `${cap.interpolatedN} vs ${relayCap.interpolatedN} sessions` })
       goal.push({ check: `${app} capacity ≥ 1.5× relay`, ok: cap.interpolatedN >= 1.5 * relayCap.interpolatedN, detail: `${cap.interpolatedN} vs ${relayCap.interpolatedN} sessions` })
     }
+  }
+  for (const i of idle) {
+    if (!i.target.startsWith('app')) continue
+    const kb = (i.result?.bytesPerSocket ?? NaN) / 1024
+    floor.push({ check: `${i.target} ≤ 20 KB per idle socket`, ok: kb <= 20 && i.result?.sockets.open === i.result?.sockets.requested, detail: `${f1(kb)} KB over ${i.result?.sockets.open ?? 0} sockets` })
   }
   const clocks = runs.flatMap((r) => (r.clock ? [r.clock] : []))
   return {

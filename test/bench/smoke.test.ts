@@ -12,6 +12,7 @@ describe('bench smoke', () => {
     const report = await runBenchmark({
       ladder: [3], runs: 1, tokens: 5, rate: 100, ttftMs: 20, turns: 1, thinkMs: 0, rampPerSec: 200, staggerMs: 30,
       idleSockets: 40, idleSteps: 2, targets: ['relay', 'app'], appEntry: 'tsx', warmup: false, p99LimitMs: 50,
+      maxOtherCpuPct: 1000, noiseRetries: 0,
       log: (l) => lines.push(l)
     })
     expect(report.skipped).toEqual([])

@@ -1,0 +1,121 @@
+/** One measured run and one idle test: a fresh server and a fresh load-generator process each. */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { IdleResult } from './idle-run.js'
+import type { LoadResult } from './load-run.js'
+import type { ClockCheck, LoadgenJob, LoadgenReply } from './loadgen.js'
+import { nextMessage, spawnNode, stopChild, tsEntry, type Child } from './procs.js'
+import type { BenchOptions } from './suite.js'
+import { startTarget, type TargetName } from './targets.js'
+import type { UpstreamStats } from './upstream.js'
+
+export interface RunRecord {
+  target: TargetName
+  sessions: number
+  run: number
+  result?: LoadResult
+  clock?: ClockCheck
+  upstream?: UpstreamStats
+  serverReadyMs?: number
+  serverExitCode?: number | null
+  error?: string
+  /** Measurements made for this run (more than one when other processes made the first ones noisy). */
+  attempts?: number
+  /** Still above the noise limit after the retries. */
+  noisy?: boolean
+}
+
+export interface IdleRecord { target: TargetName, result?: IdleResult, serverExitCode?: number | null, error?: string }
+
+async function runLoadgen (job: LoadgenJob, timeoutMs: number): Promise<LoadgenReply> {
+  const child = spawnNode({ label: 'loadgen', args: tsEntry('bench/loadgen.ts'), env: {}, ipc: true })
+  try {
+    await nextMessage(child, 'ready', 30_000)
+    child.proc.send(job)
+    return await nextMessage<LoadgenReply>(child, 'result', timeoutMs)
+  } finally {
+    await stopChild(child, 5000)
+  }
+}
+
+async function upstreamStats (upstream: Child): Promise<UpstreamStats> {
+  upstream.proc.send({ type: 'stats' })
+  return (await nextMessage<{ type: string, stats: UpstreamStats }>(upstream, 'stats', 5000)).stats
+}
+
+/** One measurement: a fresh server, a fresh load generator, one load run. Never throws (the error is recorded). */
+export async function measureRun ({ target, sessions, run, attempt, upstream, upstreamUrl, opts }: {
+  target: TargetName, sessions: number, run: number, attempt: number, upstream: Child, upstreamUrl: string, opts: BenchOptions
+}): Promise<RunRecord> {
+  const rec: RunRecord = { target, sessions, run }
+  const turnMs = opts.ttftMs + (opts.tokens * 1000) / opts.rate + opts.thinkMs
+  const timeoutMs = Math.round(opts.staggerMs + opts.turns * turnMs * 4 + 30_000)
+  try {
+    const profile = opts.profileDir ? { dir: join(opts.profileDir, `${target}-N${sessions}-r${run}${attempt > 1 ? `-a${attempt}` : ''}`) } : undefined
+    const server = await startTarget({ name: target, upstreamUrl, appEntry: opts.appEntry, profile })
+    rec.serverReadyMs = Math.round(server.readyMs)
+    try {
+      await upstreamStats(upstream)
+      const reply = await runLoadgen({
+        kind: 'load', upstreamUrl, url: server.url.replace('http', 'ws'), sessions, turns: opts.turns, tokens: opts.tokens,
+        thinkMs: opts.thinkMs, rampPerSec: opts.rampPerSec, staggerMs: opts.staggerMs, prefix: `b${Date.now().toString(36)}`,
+        serverPid: server.child.pid, upstreamPid: upstream.pid, timeoutMs,
+        warmup: opts.warmup ? { sessions: Math.min(50, sessions), tokens: 40, extra: 'R=400 F=5' } : undefined
+      }, timeoutMs + sessions * (1000 / opts.rampPerSec) + 60_000)
+      if (reply.type === 'failed') throw new Error(reply.message)
+      if (reply.kind === 'load') { rec.result = reply.result; rec.clock = reply.clock }
+      if (profile && rec.result) {
+        // profile-summary cuts the profile to the measured window and divides by the tokens relayed in it.
+        const [startUs, endUs] = rec.result.windowHrUs
+        mkdirSync(profile.dir, { recursive: true })
+        writeFileSync(join(profile.dir, 'window.json'), JSON.stringify({ startUs, endUs, tokens: rec.result.tokens.received }))
+      }
+      rec.upstream = await upstreamStats(upstream)
+    } finally {
+      rec.serverExitCode = await stopChild(server.child)
+    }
+  } catch (err) {
+    rec.error = (err as Error).message
+  }
+  return rec
+}
+
+/** CPU % other processes took during the run's window (100 = one core). */
+export const noise = (rec: RunRecord): number => rec.result?.otherCpuPct ?? 0
+
+export async function idleTest ({ target, upstreamUrl, opts, log }: {
+  target: TargetName, upstreamUrl: string, opts: BenchOptions, log: (line: string) => void
+}): Promise<IdleRecord> {
+  const rec: IdleRecord = { target }
+  try {
+    const server = await startTarget({ name: target, upstreamUrl, appEntry: opts.appEntry })
+    try {
+      const reply = await runLoadgen({
+        kind: 'idle', url: server.url.replace('http', 'ws'), sockets: opts.idleSockets, steps: opts.idleSteps,
+        rampPerSec: Math.max(opts.rampPerSec, 2000), prefix: `i${Date.now().toString(36)}`, serverPid: server.child.pid
+      }, 60_000 + (opts.idleSockets / 500) * 1000 * 2)
+      if (reply.type === 'failed') throw new Error(reply.message)
+      if (reply.kind === 'idle') rec.result = reply.result
+    } finally {
+      rec.serverExitCode = await stopChild(server.child)
+    }
+  } catch (err) {
+    rec.error = (err as Error).message
+  }
+  const r = rec.result
+  log(r
+    ? `idle ${target}: ${r.sockets.open}/${r.sockets.requested} open, ${r.sockets.answeredPing} answered ping, ${(r.bytesPerSocket / 1024).toFixed(1)} KB/socket (slope), ${(r.bytesPerSocketTotal / 1024).toFixed(1)} KB/socket (total)`
+    : `idle ${target}: FAILED ${rec.error?.split('\n')[0] ?? ''}`)
+  return rec
+}
+
+export function describeRun (rec: RunRecord): string {
+  const head = `${rec.target} N=${rec.sessions} run ${rec.run}${(rec.attempts ?? 1) > 1 ? ` (attempt ${rec.attempts})` : ''}:`
+  if (!rec.result) return `${head} FAILED ${rec.error?.split('\n')[0] ?? ''}`
+  const r = rec.result
+  return `${head} p50 ${r.latencyMs.p50.toFixed(1)} p99 ${r.latencyMs.p99.toFixed(1)} ms, TTFT+ p99 ${r.ttftMs.p99.toFixed(1)} ms, ` +
+    `CPU ${r.server.cpuPct.toFixed(0)} % ${r.server.cpuUsPerToken.toFixed(0)} µs/token, RSS ${(r.server.rssBytes / 2 ** 20).toFixed(0)} MB, ` +
+    `tokens ${r.tokens.received}/${r.tokens.expected} lost ${r.tokens.lost} dup ${r.tokens.duplicated}, refused ${r.sessions.refused}, ` +
+    `upstream late p99 ${rec.upstream?.lateP99Ms.toFixed(1) ?? '?'} ms, loadgen CPU ${r.loadgenCpuPct.toFixed(0)} %, other CPU ${r.otherCpuPct.toFixed(0)} %, exit ${String(rec.serverExitCode)}` +
+    (Object.keys(r.errors).length > 0 ? ` errors ${JSON.stringify(r.errors)}` : '')
+}
