@@ -30,9 +30,9 @@ export interface IdleRecord { target: TargetName, result?: IdleResult, serverExi
 async function runLoadgen (job: LoadgenJob, timeoutMs: number): Promise<LoadgenReply> {
   const child = spawnNode({ label: 'loadgen', args: tsEntry('bench/loadgen.ts'), env: {}, ipc: true })
   try {
-    await nextMessage(child, 'ready', 30_000)
+    await nextMessage({ child, type: 'ready', timeoutMs: 30_000 })
     child.proc.send(job)
-    return await nextMessage<LoadgenReply>(child, 'result', timeoutMs)
+    return await nextMessage<LoadgenReply>({ child, type: 'result', timeoutMs })
   } finally {
     await stopChild(child, 5000)
   }
@@ -40,7 +40,7 @@ async function runLoadgen (job: LoadgenJob, timeoutMs: number): Promise<LoadgenR
 
 async function upstreamStats (upstream: Child): Promise<UpstreamStats> {
   upstream.proc.send({ type: 'stats' })
-  return (await nextMessage<{ type: string, stats: UpstreamStats }>(upstream, 'stats', 5000)).stats
+  return (await nextMessage<{ type: string, stats: UpstreamStats }>({ child: upstream, type: 'stats', timeoutMs: 5000 })).stats
 }
 
 /** One measurement: a fresh server, a fresh load generator, one load run. Never throws (the error is recorded). */

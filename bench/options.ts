@@ -51,35 +51,38 @@ export function parseOptions (argv: string[]): BenchOptions & { out: string, hel
     }
   })
   const q = v.quick
-  const num = (name: string, s: string | undefined, def: string, min = 0): number => {
-    const n = Number(s ?? def)
-    if (!Number.isFinite(n) || n < min) throw new Error(`--${name}: expected a number ≥ ${min}, got ${String(s)}`)
+  /** The option `name` as a number ≥ min; `def` when it was not given. */
+  const num = (name: keyof typeof v, def: string, min = 0): number => {
+    const raw = v[name]
+    const n = Number(raw ?? def)
+    if (typeof raw === 'boolean' || !Number.isFinite(n) || n < min) throw new Error(`--${name}: expected a number ≥ ${min}, got ${String(raw)}`)
     return n
   }
   const targets = list(v.targets ?? (process.env.DATABASE_URL ? 'relay,app,app-pg' : 'relay,app'))
   for (const t of targets) if (!ALL_TARGETS.includes(t as TargetName)) throw new Error(`--targets: unknown ${t} (${ALL_TARGETS.join(', ')})`)
   if (v['app-entry'] !== 'tsx' && v['app-entry'] !== 'dist') throw new Error('--app-entry: tsx or dist')
-  const ladder = list(v.ladder ?? (q ? '100,300' : '100,200,300,600,1000')).map((s) => num('ladder', s, '0', 1))
+  const ladder = list(v.ladder ?? (q ? '100,300' : '100,200,300,600,1000')).map(Number)
+  if (ladder.length === 0 || ladder.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--ladder: expected positive integers, got ${String(v.ladder)}`)
   return {
     help: v.help,
     out: v.out,
     ladder,
-    runs: num('runs', v.runs, q ? '1' : '3', 1),
-    tokens: num('tokens', v.tokens, q ? '120' : '200', 1),
-    rate: num('rate', v.rate, '60', 0.1),
-    ttftMs: num('ttft', v.ttft, '500'),
-    turns: num('turns', v.turns, '1', 1),
-    thinkMs: num('think', v.think, '0'),
-    rampPerSec: num('ramp', v.ramp, '500', 1),
-    staggerMs: num('stagger', v.stagger, '1000'),
-    idleSockets: num('idle', v.idle, q ? '2000' : '10000'),
-    idleSteps: num('idle-steps', v['idle-steps'], q ? '2' : '4', 1),
+    runs: num('runs', q ? '1' : '3', 1),
+    tokens: num('tokens', q ? '120' : '200', 1),
+    rate: num('rate', '60', 0.1),
+    ttftMs: num('ttft', '500'),
+    turns: num('turns', '1', 1),
+    thinkMs: num('think', '0'),
+    rampPerSec: num('ramp', '500', 1),
+    staggerMs: num('stagger', '1000'),
+    idleSockets: num('idle', q ? '2000' : '10000'),
+    idleSteps: num('idle-steps', q ? '2' : '4', 1),
     targets: targets as TargetName[],
     appEntry: v['app-entry'],
     warmup: !v['no-warmup'],
-    p99LimitMs: num('p99-limit', v['p99-limit'], '50'),
-    maxOtherCpuPct: num('max-other', v['max-other'], '30'),
-    noiseRetries: num('noise-retries', v['noise-retries'], q ? '0' : '2'),
+    p99LimitMs: num('p99-limit', '50'),
+    maxOtherCpuPct: num('max-other', '30'),
+    noiseRetries: num('noise-retries', q ? '0' : '2'),
     ...(v.profile ? { profileDir: v.profile } : {}),
     log: () => {}
   }

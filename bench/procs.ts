@@ -46,7 +46,7 @@ export function spawnNode ({ args, env, ipc = false, label }: {
 export const tsEntry = (path: string, ...rest: string[]) => ['--import', 'tsx', path, ...rest]
 
 /** Waits for the next IPC message of `type` (rejects if the child exits first or after `timeoutMs`). */
-export async function nextMessage<T extends { type: string }> (child: Child, type: string, timeoutMs: number): Promise<T> {
+export async function nextMessage<T extends { type: string }> ({ child, type, timeoutMs }: { child: Child, type: string, timeoutMs: number }): Promise<T> {
   return await new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => { cleanup(); reject(new Error(`${child.label}: no '${type}' within ${timeoutMs} ms\n${child.output()}`)) }, timeoutMs)
     const onMessage = (msg: T) => { if (msg?.type === type || msg?.type === 'failed') { cleanup(); resolve(msg) } }

@@ -78,7 +78,7 @@ export async function runBenchmark (opts: BenchOptions): Promise<BenchReport> {
     label: 'upstream', ipc: true, env: {},
     args: tsEntry('bench/upstream.ts', '--tokens', String(opts.tokens), '--rate', String(opts.rate), '--ttft', String(opts.ttftMs))
   })
-  const { port: upstreamPort } = await nextMessage<{ type: string, port: number }>(upstream, 'ready', 30_000)
+  const { port: upstreamPort } = await nextMessage<{ type: string, port: number }>({ child: upstream, type: 'ready', timeoutMs: 30_000 })
   const upstreamUrl = `http://127.0.0.1:${upstreamPort}`
   const runs: RunRecord[] = []
   const idle: IdleRecord[] = []

@@ -34,7 +34,8 @@ const usageChunk = (completion: number) =>
   'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"gpt-4o-mini","choices":[],' +
   `"usage":{"prompt_tokens":10,"completion_tokens":${completion},"total_tokens":${10 + completion}}}\n\n`
 
-const override = (content: string, key: string, def: number): number => {
+/** `T=`, `R=` or `F=` in the last user message overrides the default for that request. */
+const override = ({ content, key, def }: { content: string, key: 'T' | 'R' | 'F', def: number }): number => {
   const m = new RegExp(`\\b${key}=(\\d+(?:\\.\\d+)?)`).exec(content)
   return m ? Number(m[1]) : def
 }
@@ -70,7 +71,7 @@ export async function startUpstream (opts: UpstreamOptions) {
     requests++
     const body = await readJson(req) as { stream?: boolean, stream_options?: { include_usage?: boolean } }
     const content = lastUserContent(body)
-    const total = Math.max(1, Math.floor(override(content, 'T', opts.tokens)))
+    const total = Math.max(1, Math.floor(override({ content, key: 'T', def: opts.tokens })))
     if (body.stream !== true) {
       res.writeHead(200, { 'content-type': 'application/json' })
       res.end(JSON.stringify({
@@ -82,8 +83,8 @@ export async function startUpstream (opts: UpstreamOptions) {
     }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
     res.flushHeaders()
-    const rate = override(content, 'R', opts.rate)
-    const ttftMs = override(content, 'F', opts.ttftMs)
+    const rate = override({ content, key: 'R', def: opts.rate })
+    const ttftMs = override({ content, key: 'F', def: opts.ttftMs })
     const stream: Stream = {
       res, seq: 0, total, arrivalMs, dueMs: arrivalMs + ttftMs, intervalMs: 1000 / rate,
       usage: body.stream_options?.include_usage === true, done: false

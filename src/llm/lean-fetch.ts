@@ -74,6 +74,9 @@ function toResponse (res: http.IncomingMessage, url: string): LeanResponse {
   }
 }
 
+/** The runtime's fetch as it was when this module loaded (a process may install the lean fetch as the global one). */
+const runtimeFetch = globalThis.fetch
+
 const isPlainBody = (body: unknown): body is string | Uint8Array | ArrayBuffer | undefined | null =>
   body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array || body instanceof ArrayBuffer
 
@@ -89,7 +92,7 @@ export function createLeanFetch (opts: LeanFetchOptions = {}): typeof fetch {
     const url = input instanceof Request ? input.url : String(input)
     const target = new URL(url)
     if (input instanceof Request || !isPlainBody(init.body) || (target.protocol !== 'http:' && target.protocol !== 'https:')) {
-      return await fetch(input, init)
+      return await runtimeFetch(input, init)
     }
     const signal = init.signal ?? undefined
     if (signal?.aborted) throw abortError(signal)
