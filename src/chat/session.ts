@@ -112,10 +112,14 @@ export class ChatSession {
     this.turn = turn
     const { event, durable: stored } = this.append({ type: 'user_message', turnId: turn.id, content, ...(clientId ? { clientId } : {}) }, true)
     if (clientId) this.clientIds.set(clientId, event)
-    const durable = await settlesWithin(stored, config.DURABLE_WAIT_MS, turn.abort.signal)
+    const settled = await settlesWithin(stored, config.DURABLE_WAIT_MS, turn.abort.signal)
+    const durable = settled && await stored
     if (!durable || turn.stopReason) {
-      // Accepted but not run: the message stays queued for the store and its turn is closed, in order.
-      if (!durable && !turn.stopReason) this.refuse(peer, 'store_unavailable', 'storage did not confirm the message in time; it was not run', { turnId: turn.id })
+      // Accepted but not run: the message stays queued for the store (unless refused) and its turn is closed, in order.
+      if (!durable && !turn.stopReason) {
+        const why = settled ? 'storage refused the message' : 'storage did not confirm the message in time'
+        this.refuse(peer, 'store_unavailable', `${why}; it was not run`, { turnId: turn.id })
+      }
       this.record({ type: 'assistant_message', turnId: turn.id, content: '', finishReason: turn.stopReason ?? 'error' })
       this.turn = null
       closed()
@@ -181,17 +185,27 @@ export class ChatSession {
    * Like record, but the frame is held back (with everything after it) until the event is durable:
    * a user_message is acknowledged only once stored.
    */
-  private append (input: NewEvent, acked: boolean): { event: StoredEvent; durable: Promise<void> } {
-    const event = { ...input, seq: ++this.lastSeq, ts: new Date().toISOString() } as StoredEvent
+  private append (input: NewEvent, acked: boolean): { event: StoredEvent; durable: Promise<boolean> } {
+    const seq = this.lastSeq + 1
+    const event = { ...input, seq, ts: new Date().toISOString() } as StoredEvent
+    // Serialise before the seq is taken: a value JSON cannot carry must fail here, not leave a gap.
+    const data = JSON.stringify(event)
+    this.lastSeq = seq
     this.events.push(event)
     const durable = this.deps.writer.append(this.id, event)
-    const data = JSON.stringify(event)
     if (acked || this.outbox.length > 0) {
-      const item: Outgoing = { data, seq: event.seq, ready: !acked }
+      const item: Outgoing = { data, seq, ready: !acked }
       this.outbox.push(item)
-      if (acked) void durable.then(() => { item.ready = true; this.flushOutbox() })
+      if (acked) {
+        void durable.then((stored) => {
+          // A message the store refused for good is never acknowledged; its refusal goes to the sender.
+          if (!stored) item.data = ''
+          item.ready = true
+          this.flushOutbox()
+        })
+      }
     } else {
-      this.broadcast(data, event.seq)
+      this.broadcast(data, seq)
     }
     return { event, durable }
   }
@@ -214,6 +228,7 @@ export class ChatSession {
 
   private broadcast (data: string, seq: number): void {
     this.sentSeq = seq
+    if (data === '') return
     for (const peer of this.peers) this.deliver(peer, data, seq)
   }
 

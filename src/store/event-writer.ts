@@ -17,7 +17,7 @@ export interface EventWriterOptions {
   retryMaxMs?: number
 }
 
-interface EventItem { kind: 'event'; sessionId: string; event: StoredEvent; done: () => void }
+interface EventItem { kind: 'event'; sessionId: string; event: StoredEvent; done: (stored: boolean) => void; dropped?: true }
 interface EndItem { kind: 'end'; sessionId: string; endedAt: string; done: (ended: boolean) => void }
 type Item = EventItem | EndItem
 
@@ -57,9 +57,12 @@ export class EventWriter {
   /** Callers refuse new turns when false; running turns keep appending. */
   hasRoom (n = 1): boolean { return this.pending + n <= this.opts.maxPending }
 
-  /** Accepted at once; resolves once the event is durable. Never rejects, never blocks. */
-  append (sessionId: string, event: StoredEvent): Promise<void> {
-    return new Promise<void>((resolve) => {
+  /**
+   * Accepted at once; resolves true once the event is durable, false if the store refused it for good
+   * (it was dropped so it cannot stall every session). Never rejects, never blocks.
+   */
+  append (sessionId: string, event: StoredEvent): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
       this.enqueue({ kind: 'event', sessionId, event, done: resolve })
       this.queuedEvents++
       if (this.queuedEvents >= this.opts.batchSize) this.markDue()
@@ -146,7 +149,7 @@ export class EventWriter {
         }
         const items = this.takeEvents()
         if (await this.writeWithRetry(items) === ABANDONED) return
-        for (const item of items) item.done()
+        for (const item of items) item.done(item.dropped !== true)
         this.settled(items.length)
       }
     } finally {
@@ -215,6 +218,7 @@ export class EventWriter {
           if (attempt >= PERMANENT_TRIES) {
             const { sessionId, event } = items[0]
             this.opts.logger.error({ err, sessionId, seq: event.seq, type: event.type }, 'store refused an event; dropped')
+            items[0].dropped = true
             this.inFlightEvents -= 1
             return
           }
@@ -268,6 +272,7 @@ export class EventWriter {
   }
 }
 
+/** Retryable StoreErrors (the backend is unreachable) are waited out; anything else is a refusal of the data itself. */
 function isPermanent (err: unknown): boolean {
-  return err instanceof StoreError && !err.retryable
+  return !(err instanceof StoreError) || !err.retryable
 }

@@ -77,7 +77,7 @@ export function createToolRegistry ({ tools, timeoutMs, logger }: ToolRegistryOp
       try {
         const result = await tool.handler(parsed.data, { signal: own.signal, sessionId: ctx.sessionId })
         logger?.debug({ sessionId: ctx.sessionId, tool: tool.name, ok: true, durationMs: elapsed() }, 'tool call done')
-        return { ok: true, result: result ?? null, durationMs: elapsed() }
+        return { ok: true, result: asJson(result), durationMs: elapsed() }
       } catch (err) {
         return failed(messageOf(err))
       }
@@ -91,6 +91,20 @@ export function createToolRegistry ({ tools, timeoutMs, logger }: ToolRegistryOp
   }
 
   return { names: () => [...byName.keys()], specs: () => specs, run }
+}
+
+/**
+ * The result as JSON will carry it (it is stored, sent and fed back to the model): Dates become
+ * strings, undefined null. A value JSON cannot carry (a BigInt, a cycle) throws, so the call fails.
+ */
+function asJson (value: unknown): unknown {
+  let text: string | undefined
+  try {
+    text = JSON.stringify(value)
+  } catch (err) {
+    throw new Error(`result is not JSON-serialisable: ${(err as Error).message}`)
+  }
+  return text === undefined ? null : JSON.parse(text)
 }
 
 /** Keeps a tool's handler typed by its own schema while it joins a list of plain ToolDefinitions. */

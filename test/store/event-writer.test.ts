@@ -145,7 +145,7 @@ describe('EventWriter', () => {
     const { store, writer } = setup({ batchSize: 7, flushMs: 1 })
     const order: Array<[string, number]> = []
     const counters: Record<string, number> = {}
-    const all: Array<Promise<void>> = []
+    const all: Array<Promise<boolean>> = []
     for (let round = 0; round < 5; round++) {
       for (let i = 0; i < 13; i++) {
         const id = ['x', 'y', 'z'][(i * 7 + round) % 3]
@@ -240,7 +240,8 @@ describe('EventWriter', () => {
   it('drops, with an error log, only an event the store refuses for good; the rest go through', async () => {
     const { store, writer, lines } = setup({ batchSize: 5, flushMs: 1 })
     store.poison = { sessionId: 'p', seq: 3 }
-    await Promise.all([1, 2, 3, 4, 5, 6].map((i) => writer.append('p', conn(i))))
+    const stored = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => writer.append('p', conn(i))))
+    expect(stored).toEqual([true, true, false, true, true, true])
     expect((await store.inner.listEvents('p', { after: 0, limit: 10 })).map((e) => e.seq)).toEqual([1, 2, 4, 5, 6])
     expect(lines.filter((l) => l.level === 'error' && l.msg.includes('dropped'))).toHaveLength(1)
     expect(writer.pending).toBe(0)

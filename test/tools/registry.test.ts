@@ -32,6 +32,20 @@ describe('tool registry', () => {
     expect(out.durationMs).toBeGreaterThanOrEqual(0)
   })
 
+  it('returns results as JSON carries them, and fails a result JSON cannot carry instead of passing it on', async () => {
+    const tool = (name: string, value: () => unknown) => defineTool({ name, description: name, parameters: z.object({}), handler: async () => value() })
+    const cyclic: Record<string, unknown> = {}
+    cyclic.self = cyclic
+    const reg = createToolRegistry({
+      tools: [tool('big', () => ({ n: 10n })), tool('cycle', () => cyclic), tool('date', () => ({ at: new Date(0) })), tool('nothing', () => undefined)],
+      timeoutMs: 1_000
+    })
+    expect(await reg.run({ name: 'big', arguments: '{}' }, ctx())).toMatchObject({ ok: false, error: expect.stringMatching(/not JSON-serialisable.*BigInt/) })
+    expect(await reg.run({ name: 'cycle', arguments: '{}' }, ctx())).toMatchObject({ ok: false, error: expect.stringMatching(/not JSON-serialisable/) })
+    expect(await reg.run({ name: 'date', arguments: '{}' }, ctx())).toMatchObject({ ok: true, result: { at: '1970-01-01T00:00:00.000Z' } })
+    expect(await reg.run({ name: 'nothing', arguments: '{}' }, ctx())).toMatchObject({ ok: true, result: null })
+  })
+
   it('unknown tool → ok:false naming the available tools; prototype keys are not tools', async () => {
     const reg = createToolRegistry({ tools: [add, { ...add, name: 'mul' }], timeoutMs: 1_000 })
     expect(await reg.run({ name: 'nope', arguments: '{}' }, ctx())).toMatchObject({ ok: false, error: 'Unknown tool "nope". Available tools: add, mul' })
