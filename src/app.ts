@@ -6,9 +6,11 @@ import swaggerUi from '@fastify/swagger-ui'
 import websocket from '@fastify/websocket'
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config.js'
+import { CloseCode } from './protocol.js'
 import { REDACT_PATHS } from './logger.js'
 import services, { type ServiceDeps } from './plugins/services.js'
 import { errorHandler, notFoundHandler } from './routes/errors.js'
+import { createHostPolicy, hostGuard } from './routes/origin.js'
 import healthRoutes from './routes/health.js'
 import pageRoutes from './routes/page.js'
 import sessionSocketRoutes from './routes/session-socket.js'
@@ -31,6 +33,7 @@ export async function buildApp ({ config, deps, logger }: AppOptions): Promise<F
   })
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler(notFoundHandler)
+  app.addHook('onRequest', hostGuard(createHostPolicy(config)))
 
   await app.register(helmet, {
     contentSecurityPolicy: {
@@ -48,7 +51,14 @@ export async function buildApp ({ config, deps, logger }: AppOptions): Promise<F
   await app.register(websocket, {
     options: { maxPayload: config.MAX_MESSAGE_BYTES },
     // Our shutdown closes sockets itself (1012, after turns are closed as interrupted).
-    preClose: async () => { await app.services.hub.shutdown() }
+    preClose: async () => {
+      await app.services.hub.shutdown()
+      // Sockets not attached to a session yet (still loading, or being refused) close here too.
+      for (const client of app.websocketServer.clients) {
+        client.close(CloseCode.restarting, 'server restarting')
+        setTimeout(() => client.terminate(), 2_000).unref() // a peer that never answers the close
+      }
+    }
   })
   await app.register(swagger, {
     openapi: {

@@ -47,8 +47,13 @@ export class SessionHub {
         this.deps.logger.warn({ err, sessionId }, 'could not load session')
         return this.refuse(peer, 'store_unavailable', 'storage is unavailable; reconnect shortly', CloseCode.tryAgainLater)
       }
-      if (!peer.open) return null
       if (this.live.get(sessionId) !== entry || entry.ending) continue
+      if (!this.accepting) return this.refuse(peer, 'internal_error', 'server is restarting', CloseCode.restarting)
+      if (!peer.open) {
+        // The socket left while the session loaded: without a grace the session would stay live forever.
+        if (session.peers.size === 0) this.startGrace(sessionId)
+        return null
+      }
       if (session.peers.size >= config.MAX_SOCKETS_PER_SESSION) {
         return this.refuse(peer, 'too_many_sockets', `at most ${config.MAX_SOCKETS_PER_SESSION} sockets per session`, CloseCode.tryAgainLater)
       }
@@ -65,13 +70,22 @@ export class SessionHub {
     if (session.detach(peer, reason) && session.peers.size === 0) this.startGrace(session.id)
   }
 
-  /** After a restart: every session the store still has active gets the grace, so it ends if nobody returns. */
+  /**
+   * After a restart: every session the store still has active gets the grace, so it ends if nobody
+   * returns (and an open turn is closed as interrupted). Runs one session at a time in the background.
+   */
   async recover ({ limit = 1_000 }: { limit?: number } = {}): Promise<number> {
     const active = await this.deps.store.listSessions({ limit, status: 'active' })
     for (const record of active) {
+      if (!this.accepting) break
       if (this.live.has(record.id)) continue
       const entry = this.load(record.id)
-      entry.loading.then(() => this.startGrace(record.id), () => this.live.delete(record.id))
+      try {
+        await entry.loading
+        if (entry.session?.peers.size === 0) this.startGrace(record.id)
+      } catch (err) {
+        this.deps.logger.warn({ err, sessionId: record.id }, 'could not recover session')
+      }
     }
     return active.length
   }
@@ -79,11 +93,12 @@ export class SessionHub {
   /** Stops accepting, closes running turns as interrupted, closes every socket with 1012. */
   async shutdown (): Promise<void> {
     this.accepting = false
-    const sessions = await Promise.all([...this.live.values()].map(async (entry) => {
+    const { DURABLE_WAIT_MS } = this.deps.config
+    await Promise.all([...this.live.values()].map(async (entry) => {
       clearTimeout(entry.graceTimer)
-      return entry.loading.catch(() => null)
-    }))
-    await Promise.all(sessions.map(async (session) => {
+      // A session still loading from a store that is down must not hold shutdown: its sockets are refused by attach.
+      if (!(await settlesWithin(entry.loading, DURABLE_WAIT_MS))) return
+      const session = await entry.loading.catch(() => null)
       if (!session) return
       await session.stopTurn('interrupted')
       session.closeAll(CloseCode.restarting, 'server restarting')

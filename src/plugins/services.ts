@@ -81,8 +81,11 @@ async function services (app: FastifyInstance, { config, deps = {} }: { config: 
 
   app.addHook('onReady', async () => {
     worker.start()
-    const recovered = await hub.recover()
-    if (recovered > 0) log.info({ sessions: recovered }, 'recovered active sessions from the store')
+    // In the background: a long list of sessions left active by a crash must not delay listening.
+    hub.recover().then(
+      (recovered) => { if (recovered > 0) log.info({ sessions: recovered }, 'recovering active sessions left by the previous run') },
+      (err: unknown) => log.warn({ err }, 'could not list sessions to recover')
+    )
   })
   // Written out in the order teardown must happen (sockets and turns are closed in the websocket preClose).
   app.addHook('onClose', async () => {

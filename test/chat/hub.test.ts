@@ -1,0 +1,46 @@
+/** Hub edge cases around a slow store: a socket leaving while its session loads, shutdown while a load hangs. */
+import { afterEach, describe, expect, it } from 'vitest'
+import { createMemoryStore } from '../../src/store/memory.js'
+import type { SessionRepository } from '../../src/store/types.js'
+import { eventually, startApp, TestClient, type RunningApp } from '../support/app.js'
+
+/** The real memory store whose event reads wait until released (a database that is slow to answer). */
+function slowReads (): { store: SessionRepository; release: () => void } {
+  const inner = createMemoryStore()
+  let release!: () => void
+  const gate = new Promise<void>((resolve) => { release = resolve })
+  const store: SessionRepository = Object.assign(Object.create(inner) as SessionRepository, {
+    listEvents: async (id: string, opts: { after: number; limit: number }) => { await gate; return inner.listEvents(id, opts) }
+  })
+  return { store, release }
+}
+
+let server: RunningApp | undefined
+afterEach(async () => { await server?.close(); server = undefined })
+
+describe('session hub', () => {
+  it('ends a session whose only socket left while it was loading', async () => {
+    const { store, release } = slowReads()
+    server = await startApp({ env: { DISCONNECT_GRACE_MS: '20' }, deps: { store } })
+    const client = await TestClient.connect(server.wsUrl('left-while-loading'))
+    await client.close()
+    expect(server.app.services.hub.liveCount).toBe(1)
+    release()
+    await eventually(() => server!.app.services.hub.liveCount === 0)
+    const record = await store.getSession('left-while-loading')
+    expect(record).toBeNull() // nothing was ever stored for it: no connected event, nothing to summarise
+  })
+
+  it('shuts down within the bound while a session load hangs, refusing its socket with 1012', async () => {
+    const { store, release } = slowReads()
+    server = await startApp({ env: { DURABLE_WAIT_MS: '200' }, deps: { store } })
+    const client = await TestClient.connect(server.wsUrl('hanging-load'))
+    const t0 = performance.now()
+    const closing = server.app.close()
+    await closing
+    expect(performance.now() - t0).toBeLessThan(2_000)
+    release()
+    expect([1012, 1006]).toContain((await client.closed).code)
+    server = undefined
+  })
+})
