@@ -80,7 +80,9 @@ export class ConfigError extends Error {
 
 /** Pure: reads the given environment, never process.env directly, and throws one readable ConfigError. */
 export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
-  const parsed = EnvSchema.safeParse(env)
+  // An empty value (`LLM_MAX_TOKENS=` as in .env.example) means unset, so the default applies.
+  const set = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''))
+  const parsed = EnvSchema.safeParse(set)
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')
     throw new ConfigError(`Invalid configuration: ${issues}`)

@@ -1,0 +1,52 @@
+/** loadConfig: embedded defaults, .env.example as shipped, one clear line per bad value. */
+import { readFileSync } from 'node:fs'
+import { parse } from 'dotenv'
+import { describe, expect, it } from 'vitest'
+import { ConfigError, loadConfig } from '../src/config.js'
+
+describe('loadConfig', () => {
+  it('gives the embedded defaults with no environment', () => {
+    const c = loadConfig({})
+    expect(c).toMatchObject({
+      HOST: '127.0.0.1', PORT: 8001, LLM_PROVIDER: 'offline', LLM_MODEL: 'gpt-4o-mini', STORAGE: 'memory',
+      MAX_MESSAGE_BYTES: 65_536, MAX_MESSAGE_CHARS: 8_000, DISCONNECT_GRACE_MS: 10_000, RATE_MESSAGES_PER_MIN: 30,
+      RATE_FRAMES_PER_MIN: 600, MAX_SOCKETS_PER_SESSION: 8, TRUST_PROXY: false, allowedOrigins: []
+    })
+    expect(c.LLM_TEMPERATURE).toBeUndefined()
+    expect(Object.isFrozen(c)).toBe(true)
+  })
+
+  it('accepts .env.example exactly as shipped, with the same result as no environment', () => {
+    const example = parse(readFileSync(new URL('../.env.example', import.meta.url)))
+    expect(Object.keys(example).length).toBeGreaterThan(40)
+    expect(loadConfig(example)).toEqual(loadConfig({}))
+  })
+
+  it('picks openai when a key is set, and reads the service-role key from SUPABASE_KEY too', () => {
+    expect(loadConfig({ OPENAI_API_KEY: 'sk-x' }).LLM_PROVIDER).toBe('openai')
+    expect(loadConfig({ OPENAI_API_KEY: 'sk-x', LLM_PROVIDER: 'offline' }).LLM_PROVIDER).toBe('offline')
+    const c = loadConfig({ STORAGE: 'supabase', SUPABASE_URL: 'https://x.supabase.co', SUPABASE_KEY: 'service' })
+    expect(c.SUPABASE_SERVICE_ROLE_KEY).toBe('service')
+    expect(loadConfig({ TRUST_PROXY: 'false' }).TRUST_PROXY).toBe(false)
+    expect(loadConfig({ ALLOWED_ORIGINS: 'https://a.example, https://b.example' }).allowedOrigins).toEqual(['https://a.example', 'https://b.example'])
+  })
+
+  it.each([
+    [{ PORT: '70000' }, /PORT/],
+    [{ PORT: 'eighty' }, /PORT/],
+    [{ STORAGE: 'mongo' }, /STORAGE/],
+    [{ LLM_TEMPERATURE: '3' }, /LLM_TEMPERATURE/],
+    [{ TRUST_PROXY: 'maybe' }, /TRUST_PROXY/],
+    [{ OFFLINE_FAULT: 'explode' }, /OFFLINE_FAULT: expected none, fail/],
+    [{ STORAGE: 'postgres' }, /DATABASE_URL: required when STORAGE=postgres/],
+    [{ STORAGE: 'supabase', SUPABASE_URL: 'https://x.supabase.co' }, /SUPABASE_SERVICE_ROLE_KEY/],
+    [{ LLM_PROVIDER: 'openai' }, /OPENAI_API_KEY/],
+    [{ OPENAI_BASE_URL: 'not a url' }, /OPENAI_BASE_URL/]
+  ])('refuses %o with one line naming the variable', (env, pattern) => {
+    let error: unknown
+    try { loadConfig(env) } catch (err) { error = err }
+    expect(error).toBeInstanceOf(ConfigError)
+    expect((error as Error).message).toMatch(pattern)
+    expect((error as Error).message).not.toContain('\n')
+  })
+})
