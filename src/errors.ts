@@ -3,8 +3,6 @@ import createError from '@fastify/error'
 import type { ErrorCode, ErrorFrame } from './protocol.js'
 
 export const SessionNotFound = createError('SESSION_NOT_FOUND', 'Session %s not found', 404)
-export const InvalidSessionId = createError('INVALID_SESSION_ID', 'Invalid session id: must match ^[A-Za-z0-9_-]{1,64}$', 400)
-export const StoreUnavailable = createError('STORE_UNAVAILABLE', 'Storage is unavailable: %s', 503)
 
 const retryableCodes: ReadonlySet<ErrorCode> = new Set(['busy', 'rate_limited', 'store_unavailable', 'llm_unavailable'])
 

@@ -8,7 +8,8 @@ export default async function healthRoutes (app: FastifyInstance): Promise<void>
   const { store, writer, model, hub, version } = app.services
   const protocol = JSON.stringify(protocolJsonSchema(), null, 2)
 
-  app.get('/health', { schema: healthSchema }, async () => {
+  // Each call pings the store: limited like the API so it cannot be used to hammer the database.
+  app.get('/health', { schema: healthSchema, config: { rateLimit: { max: app.services.config.RATE_HTTP_PER_MIN, timeWindow: '1 minute' } } }, async () => {
     let pingError: string | undefined
     const ping = store.ping().catch((err: unknown) => { pingError = (err as Error).message })
     const answered = await settlesWithin(ping, 1_000)

@@ -7,11 +7,13 @@ import { createPeer } from '../chat/peer.js'
 import type { ChatSession } from '../chat/session.js'
 import { errorFrame } from '../errors.js'
 import { CloseCode, SESSION_ID_PATTERN } from '../protocol.js'
-import { isOriginAllowed } from './origin.js'
+import { createHostPolicy } from './origin.js'
 
 interface SocketRequest { Params: { id: string }; Querystring: { after?: string } }
 
 const AFTER_PATTERN = /^\d{1,15}$/
+/** Frames a socket may send before its session has loaded (from a slow store, say) without being closed. */
+const MAX_FRAMES_BEFORE_READY = 32
 
 /** The close code ws sends when it fails a connection with one of its receiver errors (ws/lib/receiver.js). */
 const WS_ERROR_CLOSE_CODES: Record<string, number> = {
@@ -32,13 +34,14 @@ const WS_ERROR_CLOSE_CODES: Record<string, number> = {
 export default async function sessionSocketRoutes (app: FastifyInstance): Promise<void> {
   const { hub, config } = app.services
   const takeFrameToken = createRateLimit({ perMinute: config.RATE_FRAMES_PER_MIN })
+  const hosts = createHostPolicy(config)
   const heartbeat = startHeartbeat(config.HEARTBEAT_MS)
   app.addHook('onClose', async () => heartbeat.stop())
 
   app.get<SocketRequest>('/ws/session/:id', { websocket: true, preValidation: validateUpgrade }, (socket, request) => {
     const sessionId = request.params.id
     const after = request.query.after === undefined ? undefined : Number(request.query.after)
-    if (!isOriginAllowed({ origin: request.headers.origin, host: request.headers.host, allowed: config.allowedOrigins })) {
+    if (!hosts.originAllowed(request.headers.origin)) {
       request.log.warn({ origin: request.headers.origin }, 'websocket origin refused')
       socket.close(CloseCode.policy, 'origin not allowed')
       return
@@ -54,7 +57,14 @@ export default async function sessionSocketRoutes (app: FastifyInstance): Promis
     })
     void ready.then((session) => { if (session) log.info({ after }, 'socket connected') })
 
+    let loaded = false
+    let early = 0
+    void ready.then(() => { loaded = true })
     socket.on('message', (raw, isBinary) => {
+      if (!loaded && ++early > MAX_FRAMES_BEFORE_READY) {
+        peer.close(CloseCode.policy, 'too many frames before the session was ready')
+        return
+      }
       void ready.then(async (session) => {
         if (!session || !peer.open) return
         const waitMs = await takeFrameToken(peer.connectionId)
