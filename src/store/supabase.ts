@@ -13,6 +13,8 @@ export interface SupabaseStoreOptions {
   logger: Logger
   /** Replaces global fetch (tests, proxies). */
   fetch?: typeof fetch
+  /** Bound on one PostgREST call. Default 15 s, like the Postgres store's query timeout. */
+  requestTimeoutMs?: number
 }
 
 const SCHEMA_HELP = 'run supabase-schema.sql in the Supabase SQL editor (or psql -v ON_ERROR_STOP=1 -f supabase-schema.sql), ' +
@@ -29,7 +31,8 @@ export function createSupabaseStore (opts: SupabaseStoreOptions): SessionReposit
     auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
     // Node 20 has no global WebSocket: supabase-js refuses to start without a transport, though we never subscribe.
     realtime: { transport: ws as unknown as NonNullable<NonNullable<Parameters<typeof createClient>[2]>['realtime']>['transport'] },
-    global: opts.fetch ? { fetch: opts.fetch } : {}
+    // Every call is bounded: a blackholed endpoint must fail the call (and the writer retries), not hang it.
+    global: { fetch: withTimeout(opts.fetch ?? fetch, opts.requestTimeoutMs ?? 15_000) }
   })
   let closed = false
 
@@ -142,4 +145,11 @@ function toStoreError (error: unknown, status: number, op: string): StoreError {
   return retryable
     ? new StoreError(`supabase unavailable during ${op} (HTTP ${status}${code}): ${cause.message}`, true, { cause })
     : new StoreError(`supabase error during ${op} (HTTP ${status}${code}): ${cause.message}`, false, { cause })
+}
+
+function withTimeout (inner: typeof fetch, ms: number): typeof fetch {
+  return (input, init) => {
+    const timeout = AbortSignal.timeout(ms)
+    return inner(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout })
+  }
 }
