@@ -127,7 +127,9 @@ export function openChat ({ sessionId, view, on }) {
   function onRefusal (frame) {
     if (frame.code === 'not_running') return // the turn ended before the cancel arrived
     let restore
-    if (REFUSALS.has(frame.code) && pending.size > 0) {
+    // With a turnId the message was accepted and will be stored (then shown), just not answered: keep it.
+    const accepted = frame.code === 'store_unavailable' && frame.turnId
+    if (REFUSALS.has(frame.code) && !accepted && pending.size > 0) {
       const [clientId, content] = [...pending].pop()
       pending.delete(clientId)
       view.dropPending(clientId)

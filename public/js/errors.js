@@ -16,7 +16,9 @@ export function errorText (frame) {
     case 'llm_error':
       return 'The model stopped in the middle of its answer. What arrived is kept; you can ask again.'
     case 'store_unavailable':
-      return 'Storage is unavailable, so your message was not sent. Try again shortly.'
+      return frame.turnId
+        ? 'Storage is slow right now: your message will be saved, but it was not answered. Ask again shortly.'
+        : 'Storage is unavailable, so your message was not sent. Try again shortly.'
     case 'too_many_sockets':
       return 'This chat is open in too many tabs. Close one and reload.'
     case 'not_running':
