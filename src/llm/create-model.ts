@@ -1,6 +1,7 @@
 /** Chooses the model from config: an OpenAI-compatible endpoint, or the built-in offline model. */
 import type { Config } from '../config.js'
 import type { Logger } from '../logger.js'
+import { createLeanFetch } from './lean-fetch.js'
 import { createOfflineModel } from './offline-model.js'
 import { createOpenAIModel } from './openai-model.js'
 import type { ChatModel } from './types.js'
@@ -24,6 +25,8 @@ export function createModel (config: ModelConfig, logger: Logger): ChatModel {
     ...(config.LLM_MAX_TOKENS === undefined ? {} : { maxTokens: config.LLM_MAX_TOKENS }),
     timeoutMs: config.LLM_TIMEOUT_MS,
     maxRetries: config.LLM_MAX_RETRIES,
-    logger
+    logger,
+    // node:http with keep-alive instead of undici's WHATWG streams: about a quarter less CPU per token (bench/).
+    fetch: createLeanFetch()
   })
 }

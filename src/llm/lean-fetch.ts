@@ -152,7 +152,14 @@ export async function * sseJsonBatches (body: AsyncIterable<Uint8Array>): AsyncG
         // A blank line ends the event.
         if (hasData) {
           if (data.startsWith('[DONE]')) { if (batch.length > 0) yield batch; return }
-          const parsed = JSON.parse(data) as { error?: unknown } | null
+          let parsed: { error?: unknown } | null
+          try {
+            parsed = JSON.parse(data) as { error?: unknown } | null
+          } catch (err) {
+            // The good events before a malformed one still count: hand them over, then fail.
+            if (batch.length > 0) yield batch
+            throw err
+          }
           // Like the SDK: an `error` payload fails the stream whatever the event name.
           if (parsed?.error) throw new APIError(undefined, parsed.error, undefined, undefined)
           batch.push(parsed)

@@ -4,6 +4,7 @@ import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming, ChatComp
 import type { Logger } from '../logger.js'
 import type { ModelInfo } from '../protocol.js'
 import { accumulateChunk, completedToolCalls, emptyAccumulator } from './accumulate.js'
+import { sseJsonBatches } from './lean-fetch.js'
 import { ModelError, type ChatMessage, type ChatModel, type ModelEvent, type ModelFinishReason, type StreamRequest } from './types.js'
 
 export interface OpenAIModelOptions {
@@ -99,6 +100,11 @@ export function createOpenAIModel (opts: OpenAIModelOptions): ChatModel {
   const common = { model, ...limit, ...(opts.temperature === undefined ? {} : { temperature: opts.temperature }) }
   const toParams = (messages: ChatMessage[]) => messages as ChatCompletionMessageParam[]
 
+  /**
+   * The SDK builds and sends the request (auth, retries, status → APIError, its header timeout);
+   * the body is read with a lean SSE decoder that yields every event of one network read at once,
+   * so a server that falls behind sends one delta for several tokens instead of one frame each.
+   */
   async function * stream ({ messages, tools, signal }: StreamRequest): AsyncGenerator<ModelEvent> {
     if (signal.aborted) return
     const body: ChatCompletionCreateParamsStreaming = {
@@ -112,72 +118,72 @@ export function createOpenAIModel (opts: OpenAIModelOptions): ChatModel {
     const request = new AbortController()
     const forward = () => request.abort(signal.reason)
     signal.addEventListener('abort', forward, { once: true })
-    try {
-      yield * streamRequest(body, signal, request.signal)
-    } finally {
-      signal.removeEventListener('abort', forward)
-    }
-  }
-
-  async function * streamRequest (body: ChatCompletionCreateParamsStreaming, signal: AbortSignal, requestSignal: AbortSignal): AsyncGenerator<ModelEvent> {
-    let upstream: AsyncIterable<ChatCompletionChunk> & { controller: AbortController }
-    try {
-      upstream = await client.chat.completions.create(body, { signal: requestSignal })
-    } catch (err) {
-      if (signal.aborted || err instanceof APIUserAbortError) return
-      const event = mapStartError(err, { timeoutMs, maxRetries })
-      logger.warn({ code: event.code, status: err instanceof APIError ? err.status : undefined }, event.message)
-      yield event
-      return
-    }
-
-    // LLM_TIMEOUT_MS also bounds the wait for the first chunk and every gap between chunks.
-    let acc = emptyAccumulator()
+    // Up to the headers the SDK's own timeout (with its retries) applies; after them LLM_TIMEOUT_MS bounds
+    // the wait for the first chunk and every gap between chunks.
     let timedOut = false
     let timer: NodeJS.Timeout | undefined
-    const arm = () => {
-      clearTimeout(timer)
-      timer = setTimeout(() => { timedOut = true; upstream.controller.abort() }, timeoutMs)
-    }
+    let acc = emptyAccumulator()
     const outputBegan = () => acc.text.length > 0 || acc.toolCalls.length > 0
-    arm()
     try {
-      for await (const chunk of upstream) {
-        clearTimeout(timer)
-        const step = accumulateChunk(acc, chunk)
-        acc = step.state
-        if (step.text) yield { type: 'text', text: step.text }
-        if (signal.aborted) return
-        arm()
+      let res: Response
+      try {
+        res = await client.chat.completions.create(body, { signal: request.signal }).asResponse()
+      } catch (err) {
+        if (signal.aborted || (err instanceof APIUserAbortError && !timedOut)) return
+        const event = timedOut
+          ? { type: 'error' as const, code: 'llm_unavailable' as const, retryable: true, message: `model endpoint sent no data within ${timeoutMs} ms` }
+          : mapStartError(err, { timeoutMs, maxRetries })
+        logger.warn({ code: event.code, status: err instanceof APIError ? err.status : undefined }, event.message)
+        yield event
+        return
       }
-    } catch (err) {
+      timer = setTimeout(() => { timedOut = true; request.abort() }, timeoutMs)
+      try {
+        for await (const batch of sseJsonBatches(res.body as unknown as AsyncIterable<Uint8Array>)) {
+          let text = ''
+          for (const chunk of batch) {
+            const step = accumulateChunk(acc, chunk as ChatCompletionChunk)
+            acc = step.state
+            text += step.text
+          }
+          if (text) yield { type: 'text', text }
+          if (signal.aborted) return
+          timer.refresh()
+        }
+      } catch (err) {
+        if (signal.aborted) return
+        if (!timedOut) {
+          const event = mapStreamError(err, outputBegan())
+          logger.warn({ code: event.code, chunks: acc.chunks }, event.message)
+          yield event
+          return
+        }
+      }
       if (signal.aborted) return
-      const event = mapStreamError(err, outputBegan())
-      logger.warn({ code: event.code, chunks: acc.chunks }, event.message)
-      yield event
-      return
+      if (timedOut) {
+        const began = outputBegan()
+        const message = began || acc.chunks > 0
+          ? `model stream stalled: no chunk for ${timeoutMs} ms`
+          : `model endpoint sent no data within ${timeoutMs} ms`
+        logger.warn({ chunks: acc.chunks }, message)
+        yield { type: 'error', code: began ? 'llm_error' : 'llm_unavailable', retryable: true, message }
+        return
+      }
+      if (acc.finishReason === null) {
+        // The body ended cleanly but the answer did not: a proxy closed it, or the server stopped before [DONE].
+        const message = 'model stream ended without a finish reason'
+        yield { type: 'error', code: outputBegan() ? 'llm_error' : 'llm_unavailable', retryable: true, message }
+        return
+      }
+      const calls = completedToolCalls(acc)
+      for (const call of calls) yield { type: 'tool_call', call }
+      yield { type: 'finish', reason: finishReason(acc.finishReason, calls.length > 0), ...(acc.usage ? { usage: acc.usage } : {}) }
     } finally {
       clearTimeout(timer)
+      signal.removeEventListener('abort', forward)
+      // Leaving early (cancel, a consumer that stops reading) must not leave the HTTP request open.
+      if (!request.signal.aborted) request.abort()
     }
-    if (signal.aborted) return
-    if (timedOut) {
-      const began = outputBegan()
-      const message = began || acc.chunks > 0
-        ? `model stream stalled: no chunk for ${timeoutMs} ms`
-        : `model endpoint sent no data within ${timeoutMs} ms`
-      logger.warn({ chunks: acc.chunks }, message)
-      yield { type: 'error', code: began ? 'llm_error' : 'llm_unavailable', retryable: true, message }
-      return
-    }
-    if (acc.finishReason === null) {
-      // The body ended cleanly but the answer did not: a proxy closed it, or the server stopped before [DONE].
-      const message = 'model stream ended without a finish reason'
-      yield { type: 'error', code: outputBegan() ? 'llm_error' : 'llm_unavailable', retryable: true, message }
-      return
-    }
-    const calls = completedToolCalls(acc)
-    for (const call of calls) yield { type: 'tool_call', call }
-    yield { type: 'finish', reason: finishReason(acc.finishReason, calls.length > 0), ...(acc.usage ? { usage: acc.usage } : {}) }
   }
 
   async function complete ({ messages, signal }: { messages: ChatMessage[]; signal?: AbortSignal }): Promise<string> {

@@ -56,7 +56,8 @@ async function turn (opts: { tools?: ToolDefinition[]; maxSteps?: number; signal
 
 describe('tool loop', () => {
   it('plain text: streams deltas, content equals their concatenation, one request', async () => {
-    fake.script(sse(textChunks('It is cold in Oslo today.')))
+    // Paced like a real endpoint, so each token arrives in its own network read and becomes its own delta.
+    fake.script(sse(textChunks('It is cold in Oslo today.'), { delayMs: 5 }))
     const n = fake.requests.length
     const { result, deltas } = await turn()
     expect(deltas.length).toBeGreaterThanOrEqual(5)
@@ -170,7 +171,7 @@ describe('tool loop', () => {
     const ac = new AbortController()
     const { result } = await turn({
       signal: ac.signal,
-      onRec: (rec) => { const onText = rec.callbacks.onText; rec.callbacks.onText = (t) => { onText(t); if (rec.deltas.length === 3) ac.abort() } }
+      onRec: (rec) => { const onText = rec.callbacks.onText; rec.callbacks.onText = (t) => { onText(t); if (rec.deltas.join('').endsWith('three ')) ac.abort() } }
     })
     expect(result).toEqual({ content: 'one two three ', finishReason: 'cancelled', steps: 1 })
     expect((await fake.clientClosed(n)).aborted).toBe(true)
