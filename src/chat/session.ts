@@ -171,7 +171,9 @@ export class ChatSession {
   /** Streams one delta of the running turn to every socket (not stored). */
   delta (turn: Turn, text: string): void {
     const index = turn.deltas.push(text) - 1
-    const data = JSON.stringify({ type: 'delta', turnId: turn.id, index, text })
+    // The hot path: one string per token, the constant part built once per turn.
+    turn.deltaPrefix ??= `{"type":"delta","turnId":${JSON.stringify(turn.id)},"index":`
+    const data = `${turn.deltaPrefix}${index},"text":${JSON.stringify(text)}}`
     if (this.outbox.length > 0) { this.outbox.push({ data, seq: 0, ready: true }); return }
     for (const peer of this.peers) peer.sendRaw(data)
   }
@@ -192,7 +194,7 @@ export class ChatSession {
     const data = JSON.stringify(event)
     this.lastSeq = seq
     this.events.push(event)
-    const durable = this.deps.writer.append(this.id, event)
+    const durable = this.deps.writer.append(this.id, event, { urgent: acked })
     if (acked || this.outbox.length > 0) {
       const item: Outgoing = { data, seq, ready: !acked }
       this.outbox.push(item)

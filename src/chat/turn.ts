@@ -13,6 +13,8 @@ export interface Turn {
   stopReason: 'cancelled' | 'interrupted' | null
   /** Settles once the turn's assistant_message is recorded. */
   done: Promise<void>
+  /** `{"type":"delta","turnId":"…","index":` — serialised once per turn. */
+  deltaPrefix?: string
 }
 
 export async function runTurn ({ session, turn, deps }: { session: ChatSession; turn: Turn; deps: SessionDeps }): Promise<void> {

@@ -60,12 +60,15 @@ export class EventWriter {
   /**
    * Accepted at once; resolves true once the event is durable, false if the store refused it for good
    * (it was dropped so it cannot stall every session). Never rejects, never blocks.
+   * `urgent`: someone waits for this one (an acknowledged user_message), so its batch goes out on the
+   * next turn of the event loop instead of after flushMs; events queued in the same tick still ride along.
    */
-  append (sessionId: string, event: StoredEvent): Promise<boolean> {
+  append (sessionId: string, event: StoredEvent, { urgent = false }: { urgent?: boolean } = {}): Promise<boolean> {
     return new Promise<boolean>((resolve) => {
       this.enqueue({ kind: 'event', sessionId, event, done: resolve })
       this.queuedEvents++
       if (this.queuedEvents >= this.opts.batchSize) this.markDue()
+      else if (urgent) setImmediate(this.onUrgent)
     })
   }
 
@@ -119,6 +122,8 @@ export class EventWriter {
         : setImmediate(this.onFlushTimer) as unknown as NodeJS.Timeout
     }
   }
+
+  private readonly onUrgent = (): void => { this.markDue() }
 
   private readonly onFlushTimer = (): void => {
     this.flushTimer = null

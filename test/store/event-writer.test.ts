@@ -141,6 +141,17 @@ describe('EventWriter', () => {
     expect(fast.store.batchSizes).toEqual([2])
   })
 
+  it('sends an urgent event on the next tick, with the events queued beside it, without waiting for flushMs', async () => {
+    const { store, writer } = setup({ batchSize: 100, flushMs: 10_000 })
+    void writer.append('u', conn(1))
+    const t0 = performance.now()
+    const urgent = writer.append('u', conn(2), { urgent: true })
+    void writer.append('u', conn(3))
+    expect(await urgent).toBe(true)
+    expect(performance.now() - t0).toBeLessThan(100)
+    expect(store.batchSizes).toEqual([3])
+  })
+
   it('keeps the global append order across sessions and batches', async () => {
     const { store, writer } = setup({ batchSize: 7, flushMs: 1 })
     const order: Array<[string, number]> = []
