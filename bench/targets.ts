@@ -6,7 +6,8 @@ import { ROOT, freePort, spawnNode, tsEntry, waitForHealth, type Child } from '.
 /**
  * relay: the floor (ws + openai SDK). relay-lean: the relay on src/llm/lean-fetch.ts (lean fetch + batch SSE decoding).
  * app: the app on the memory store. app-lean: the same app with the lean fetch installed as the global fetch by a
- * preload (no app change; the SDK still decodes the SSE). app-pg: the app on Postgres (DATABASE_URL, schema applied).
+ * preload (no app change; the SDK still decodes the SSE). app-pg: the app on Postgres (DATABASE_URL, schema applied);
+ * Postgres is another process, so its CPU counts as "other CPU" (raise --max-other if it triggers re-runs).
  */
 export type TargetName = 'relay' | 'relay-lean' | 'app' | 'app-lean' | 'app-pg'
 export const ALL_TARGETS: TargetName[] = ['relay', 'relay-lean', 'app', 'app-lean', 'app-pg']
