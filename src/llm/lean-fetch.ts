@@ -133,15 +133,19 @@ export function createLeanFetch (opts: LeanFetchOptions = {}): typeof fetch {
 /**
  * A lean Server-Sent Events decoder for a streaming Chat Completions body (use with the SDK's
  * `create(...).asResponse()`): per network read it yields every complete event's parsed `data`, so a
- * read carrying several chunks costs one await and can become one delta frame. Ends at `[DONE]`;
- * an `error` payload throws the SDK's APIError, as the SDK's own stream does. Lines end in LF or CRLF.
+ * read carrying several chunks costs one await and can become one delta frame. Stops yielding at `[DONE]`
+ * but reads the body to its end, as the SDK does: leaving early would destroy the response and with it the
+ * keep-alive connection. An `error` payload throws the SDK's APIError, as the SDK's own stream does. Lines end
+ * in LF or CRLF.
  */
 export async function * sseJsonBatches (body: AsyncIterable<Uint8Array>): AsyncGenerator<unknown[]> {
   const decoder = new TextDecoder()
   let buf = ''
   let data = ''
   let hasData = false
+  let done = false
   for await (const bytes of body) {
+    if (done) continue
     buf += decoder.decode(bytes, { stream: true })
     const batch: unknown[] = []
     let start = 0
@@ -151,7 +155,7 @@ export async function * sseJsonBatches (body: AsyncIterable<Uint8Array>): AsyncG
       if (line === '') {
         // A blank line ends the event.
         if (hasData) {
-          if (data.startsWith('[DONE]')) { if (batch.length > 0) yield batch; return }
+          if (data.startsWith('[DONE]')) { done = true; break }
           let parsed: { error?: unknown } | null
           try {
             parsed = JSON.parse(data) as { error?: unknown } | null
@@ -161,7 +165,10 @@ export async function * sseJsonBatches (body: AsyncIterable<Uint8Array>): AsyncG
             throw err
           }
           // Like the SDK: an `error` payload fails the stream whatever the event name.
-          if (parsed?.error) throw new APIError(undefined, parsed.error, undefined, undefined)
+          if (parsed?.error) {
+            if (batch.length > 0) yield batch
+            throw new APIError(undefined, parsed.error, undefined, undefined)
+          }
           batch.push(parsed)
         }
         data = ''

@@ -164,6 +164,30 @@ describe('sseJsonBatches', () => {
     expect(await collect(bytes(parts))).toEqual([[{ a: 1 }, { a: 2 }], [{ b: 3 }], [{ c: 'é' }]])
   })
 
+  it('reads the body to its end after [DONE], so sequential streams reuse one keep-alive connection', async () => {
+    let connections = 0
+    const server = createServer((req, res) => {
+      req.resume()
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' })
+        res.write(`data: ${JSON.stringify(textChunks('hi there')[1])}\n\ndata: [DONE]\n\n`)
+        // The end of the chunked body arrives in a later read than [DONE].
+        setTimeout(() => res.end(), 20)
+      })
+    })
+    server.on('connection', () => { connections++ })
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    const client = new OpenAI({ apiKey: 'k', baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, maxRetries: 0, fetch: createLeanFetch() })
+    for (let i = 0; i < 3; i++) {
+      const res = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'x' }], stream: true }).asResponse()
+      expect((await collect(res.body as unknown as AsyncIterable<Uint8Array>)).flat()).toEqual([textChunks('hi there')[1]])
+    }
+    expect(connections).toBe(1)
+    server.closeAllConnections()
+    server.close()
+  })
+
   it('throws the SDK APIError for an error payload and SyntaxError for a malformed one', async () => {
     await expect(collect(bytes(['data: {"error":{"message":"overloaded","type":"server_error"}}\n\n']))).rejects.toBeInstanceOf(APIError)
     await expect(collect(bytes(['data: {"a":\n\n']))).rejects.toBeInstanceOf(SyntaxError)
