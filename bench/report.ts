@@ -28,7 +28,7 @@ export function renderMarkdown (report: BenchReport, command: string): string {
   const out = [
     `### Benchmark ${report.startedAt.slice(0, 16).replace('T', ' ')} UTC`,
     '',
-    `\`${command}\` — ${m.cpus} cores (${m.cpuModel}), ${m.memoryGB} GB, Node ${m.node}, ${m.os}. ` +
+    `\`${command}\` at commit ${m.commit} — ${m.cpus} cores (${m.cpuModel}), ${m.memoryGB} GB, Node ${m.node}, ${m.os}. ` +
       `Upstream, load generator and server share the cores. Each session sends ${o.turns} message(s); the fake upstream answers ` +
       `${o.tokens} tokens at ${o.rate} tokens/s after ${o.ttftMs} ms; sessions ramp at ${o.rampPerSec}/s and their turns start ` +
       `within ${o.staggerMs} ms. Figures are medians of ${o.runs} run(s) per point; "added" = client receive time − upstream emit time. ` +

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
 import { describeRun, idleTest, measureRun, noise, type IdleRecord, type RunRecord } from './measure.js'
-import { nextMessage, spawnNode, stopChild, tsEntry } from './procs.js'
+import { nextMessage, ROOT, spawnNode, stopChild, tsEntry } from './procs.js'
 import { summarize, type Summary } from './summary.js'
 import { targetAvailable, type TargetName } from './targets.js'
 
@@ -52,6 +52,11 @@ const readOr = (path: string) => { try { return readFileSync(path, 'utf8').trim(
 export function machineInfo (): Record<string, string | number> {
   let fdLimit = 'n/a'
   try { fdLimit = execFileSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim() } catch {}
+  let commit = 'n/a'
+  try {
+    const run = (args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim()
+    commit = run(['rev-parse', '--short', 'HEAD']) + (run(['status', '--porcelain', '--', 'src']) ? ' (src modified)' : '')
+  } catch {}
   return {
     cpus: os.availableParallelism(),
     cpuModel: os.cpus()[0]?.model ?? 'unknown',
@@ -60,7 +65,8 @@ export function machineInfo (): Record<string, string | number> {
     os: `${os.type()} ${os.release()}`,
     ephemeralPorts: readOr('/proc/sys/net/ipv4/ip_local_port_range'),
     somaxconn: readOr('/proc/sys/net/core/somaxconn'),
-    fdLimitHard: fdLimit
+    fdLimitHard: fdLimit,
+    commit
   }
 }
 
