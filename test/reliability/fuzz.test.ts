@@ -2,8 +2,8 @@
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ClientFrame } from '../../src/protocol.js'
-import { startApp, type Frame, type RunningApp } from '../support/app.js'
-import { deltaText, flushedEvents, isDense, WireClient } from '../support/reliability.js'
+import { startApp, type Frame, type RunningApp, TestClient } from '../support/app.js'
+import { deltaText, flushedEvents, isDense } from '../support/reliability.js'
 
 const MAX_BYTES = 16_384
 const MAX_CHARS = 2_000
@@ -128,7 +128,7 @@ describe('fuzzing the socket', () => {
     let fuzzing = true
     // The neighbour: a well-behaved client on another session, running turns the whole time.
     const neighbourId = `fuzz-neighbour-${process.pid}`
-    const neighbour = await WireClient.connect(server.wsUrl(neighbourId))
+    const neighbour = await TestClient.connect(server.wsUrl(neighbourId))
     const neighbourTurns = (async () => {
       let turns = 0
       while (fuzzing || turns < 3) {
@@ -140,7 +140,7 @@ describe('fuzzing the socket', () => {
     neighbourTurns.catch(() => {}) // awaited below; a failure elsewhere must not leave it unhandled
 
     const fuzzId = `fuzz-${process.pid}`
-    let socket = await WireClient.connect(server.wsUrl(fuzzId))
+    let socket = await TestClient.connect(server.wsUrl(fuzzId))
     await socket.waitFor((f) => f.type === 'connected')
     const counts = { sent: 0, answered: 0, closed: 0, skipped: 0 }
     let single = 0
@@ -151,7 +151,7 @@ describe('fuzzing the socket', () => {
         counts.skipped += plan.filter((p) => 'skip' in p.want).length
         const inline = plan.filter((p) => 'answer' in p.want) as Array<{ f: Fuzz; want: { answer: string } }>
         if (!socket.open) {
-          socket = await WireClient.connect(server.wsUrl(fuzzId))
+          socket = await TestClient.connect(server.wsUrl(fuzzId))
           await socket.waitFor((f) => f.type === 'connected')
         }
         const from = socket.frames.length
@@ -169,7 +169,7 @@ describe('fuzzing the socket', () => {
         // Frames that must close the socket, each on a socket of its own.
         for (const { f, want } of plan) {
           if (!('close' in want)) continue
-          const c = await WireClient.connect(server.wsUrl(`${fuzzId}-close-${single++}`))
+          const c = await TestClient.connect(server.wsUrl(`${fuzzId}-close-${single++}`))
           await c.waitFor((fr) => fr.type === 'connected')
           c.ws.send(f.data, { binary: f.binary })
           expect((await c.closed).code).toBe(want.close)

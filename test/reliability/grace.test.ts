@@ -3,9 +3,9 @@ import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { testConfig } from '../../src/config.js'
 import { createModel } from '../../src/llm/create-model.js'
-import { eventually, startApp, type RunningApp } from '../support/app.js'
+import { eventually, startApp, type RunningApp, TestClient } from '../support/app.js'
 import { completion, json, sse, startFakeOpenAI, textChunks, type FakeOpenAI } from '../support/fake-openai.js'
-import { deltaText, flushedEvents, isDense, tapModel, textsReach, WireClient } from '../support/reliability.js'
+import { deltaText, flushedEvents, isDense, tapModel, textsReach } from '../support/reliability.js'
 
 const LONG = Array.from({ length: 60 }, (_, i) => `word${i}`).join(' ')
 
@@ -36,7 +36,7 @@ describe('disconnect grace', () => {
       const id = newId()
       const first = fake.requests.length
       fake.script(sse(textChunks(LONG), { delayMs: 15 }))
-      const a = await WireClient.connect(server.wsUrl(id))
+      const a = await TestClient.connect(server.wsUrl(id))
       a.send({ type: 'user_message', content: 'stream a long one' })
       const user = await a.waitFor((f) => f.type === 'user_message')
       await a.waitFor((f) => f.type === 'delta' && f.index === 3)
@@ -46,7 +46,7 @@ describe('disconnect grace', () => {
       const atDetach = tap.texts()
       await textsReach(tap, atDetach + 10)
       const seen = Math.max(...a.stored().map((f) => f.seq))
-      const b = await WireClient.connect(server.wsUrl(id, seen))
+      const b = await TestClient.connect(server.wsUrl(id, seen))
       const end = await b.waitTurnEnd(user.turnId)
       expect(end).toMatchObject({ finishReason: 'stop', content: LONG })
       const replayed = b.frames.filter((f) => f.type === 'delta' && f.index < atDetach + 10)
@@ -66,7 +66,7 @@ describe('disconnect grace', () => {
       const id = newId()
       const first = fake.requests.length
       fake.script(sse(textChunks(LONG), { delayMs: 20 }), json(completion('They asked for a long stream and left.')))
-      const a = await WireClient.connect(server.wsUrl(id))
+      const a = await TestClient.connect(server.wsUrl(id))
       a.send({ type: 'user_message', content: 'stream a long one, I will leave' })
       const user = await a.waitFor((f) => f.type === 'user_message')
       await a.waitFor((f) => f.type === 'delta' && f.index === 2)
@@ -105,15 +105,15 @@ describe('disconnect grace', () => {
       const id = newId()
       const first = fake.requests.length
       fake.script(sse(textChunks('short answer')), json(completion('One visit.')))
-      const a = await WireClient.connect(server.wsUrl(id))
-      const b = await WireClient.connect(server.wsUrl(id))
+      const a = await TestClient.connect(server.wsUrl(id))
+      const b = await TestClient.connect(server.wsUrl(id))
       a.send({ type: 'user_message', content: 'hi' })
       await b.waitTurnEnd()
       await Promise.all([a.close(), b.close()])
-      const c = await WireClient.connect(server.wsUrl(id, 0))
+      const c = await TestClient.connect(server.wsUrl(id, 0))
       await c.waitCount(3, (f) => f.type === 'disconnected' || (f.type === 'connected' && f.seq > (c.frames[0]?.lastSeq ?? Infinity)))
       await c.close()
-      const d = await WireClient.connect(server.wsUrl(id))
+      const d = await TestClient.connect(server.wsUrl(id))
       await d.waitFor((f) => f.type === 'connected')
       await d.terminate()
       const record = await eventually(async () => {

@@ -1,7 +1,7 @@
 /** Idempotent resend: a user_message whose clientId the session has seen is answered with the stored event, never run twice. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startApp, type RunningApp } from '../support/app.js'
-import { deltaText, flushedEvents, isDense, WireClient } from '../support/reliability.js'
+import { startApp, type RunningApp, TestClient } from '../support/app.js'
+import { deltaText, flushedEvents, isDense } from '../support/reliability.js'
 
 let server: RunningApp
 let n = 0
@@ -14,7 +14,7 @@ beforeAll(async () => {
 afterAll(async () => { await server.close() })
 
 /** A ping/pong round trip: every frame sent before it has been handled once the pong is back. */
-async function roundTrip (c: WireClient): Promise<void> {
+async function roundTrip (c: TestClient): Promise<void> {
   const pongs = c.ofType('pong').length
   c.send({ type: 'ping' })
   await c.waitCount(pongs + 1, (f) => f.type === 'pong')
@@ -25,8 +25,8 @@ const userMessages = async (id: string) => (await flushedEvents(server, id)).fil
 describe('a repeated clientId', () => {
   it('after the turn: the sender gets the stored user_message, nothing runs, other sockets hear nothing', async () => {
     const id = newId()
-    const a = await WireClient.connect(server.wsUrl(id))
-    const other = await WireClient.connect(server.wsUrl(id))
+    const a = await TestClient.connect(server.wsUrl(id))
+    const other = await TestClient.connect(server.wsUrl(id))
     a.send({ type: 'user_message', content: 'only once please', clientId: 'c-1' })
     const first = await a.waitFor((f) => f.type === 'user_message')
     await a.waitTurnEnd(first.turnId)
@@ -49,7 +49,7 @@ describe('a repeated clientId', () => {
 
   it('while its turn runs: the stored event, not busy, and the turn ends once', async () => {
     const id = newId()
-    const a = await WireClient.connect(server.wsUrl(id))
+    const a = await TestClient.connect(server.wsUrl(id))
     a.send({ type: 'user_message', content: 'running now', clientId: 'r-1' })
     const first = await a.waitFor((f) => f.type === 'user_message')
     await a.waitFor((f) => f.type === 'delta' && f.index === 1)
@@ -67,12 +67,12 @@ describe('a repeated clientId', () => {
 
   it('after a reconnect (mid-turn): the new socket gets the stored event; the turn is not run again', async () => {
     const id = newId()
-    const a = await WireClient.connect(server.wsUrl(id))
+    const a = await TestClient.connect(server.wsUrl(id))
     a.send({ type: 'user_message', content: 'survive a reconnect', clientId: 'rc-1' })
     const first = await a.waitFor((f) => f.type === 'user_message')
     await a.waitFor((f) => f.type === 'delta')
     await a.terminate()
-    const b = await WireClient.connect(server.wsUrl(id))
+    const b = await TestClient.connect(server.wsUrl(id))
     await b.waitFor((f) => f.type === 'connected')
     b.send({ type: 'user_message', content: 'survive a reconnect', clientId: 'rc-1' })
     const again = await b.waitFor((f) => f.type === 'user_message')
@@ -85,8 +85,8 @@ describe('a repeated clientId', () => {
 
   it('sent twice back to back (before the first is durable): one turn, and the socket gets the event once, in seq order', async () => {
     const id = newId()
-    const a = await WireClient.connect(server.wsUrl(id))
-    const other = await WireClient.connect(server.wsUrl(id))
+    const a = await TestClient.connect(server.wsUrl(id))
+    const other = await TestClient.connect(server.wsUrl(id))
     await a.waitCount(2, (f) => f.type === 'connected')
     const frame = JSON.stringify({ type: 'user_message', content: 'double click', clientId: 'dbl' })
     a.send(frame)

@@ -1,7 +1,7 @@
 /** Limits, each with the code the client receives: frame size, frame and message rates, sockets per session, origins, heartbeat. */
 import { afterAll, describe, expect, it } from 'vitest'
-import { startApp, type RunningApp } from '../support/app.js'
-import { flushedEvents, isDense, WireClient } from '../support/reliability.js'
+import { startApp, type RunningApp, TestClient } from '../support/app.js'
+import { flushedEvents, isDense } from '../support/reliability.js'
 
 let n = 0
 const newId = () => `lim-${process.pid}-${n++}`
@@ -24,7 +24,7 @@ describe('MAX_MESSAGE_BYTES', () => {
       return JSON.stringify({ type: 'user_message', content: 'x'.repeat(bytes - frame.length) })
     }
     expect(Buffer.byteLength(at(1024))).toBe(1024)
-    const a = await WireClient.connect(server.wsUrl(id))
+    const a = await TestClient.connect(server.wsUrl(id))
     a.send(at(1024))
     const end = await a.waitTurnEnd()
     expect(end.finishReason).toBe('stop')
@@ -40,8 +40,8 @@ describe('rate limits', () => {
   it('RATE_FRAMES_PER_MIN per connection: frames over it get rate_limited with retryAfterMs, the socket stays open, other sockets are not charged', async () => {
     const server = await app({ RATE_FRAMES_PER_MIN: '5' })
     const id = newId()
-    const a = await WireClient.connect(server.wsUrl(id))
-    const b = await WireClient.connect(server.wsUrl(id))
+    const a = await TestClient.connect(server.wsUrl(id))
+    const b = await TestClient.connect(server.wsUrl(id))
     for (let i = 0; i < 8; i++) a.send({ type: 'ping' })
     const answers = await a.waitCount(8, (f) => f.type === 'pong' || f.type === 'error')
     expect(answers.filter((f) => f.type === 'pong')).toHaveLength(5)
@@ -63,8 +63,8 @@ describe('rate limits', () => {
   it('RATE_MESSAGES_PER_MIN per session, across sockets: the message over it gets rate_limited and is not stored or run', async () => {
     const server = await app({ RATE_MESSAGES_PER_MIN: '2' })
     const id = newId()
-    const a = await WireClient.connect(server.wsUrl(id))
-    const b = await WireClient.connect(server.wsUrl(id))
+    const a = await TestClient.connect(server.wsUrl(id))
+    const b = await TestClient.connect(server.wsUrl(id))
     a.send({ type: 'user_message', content: 'one', clientId: 'm1' })
     await a.waitCount(1, (f) => f.type === 'assistant_message')
     b.send({ type: 'user_message', content: 'two', clientId: 'm2' })
@@ -89,18 +89,18 @@ describe('MAX_SOCKETS_PER_SESSION', () => {
   it('one socket too many gets error too_many_sockets and close 1013, leaves no trace; a freed slot can be taken again', async () => {
     const server = await app({ MAX_SOCKETS_PER_SESSION: '2' })
     const id = newId()
-    const a = await WireClient.connect(server.wsUrl(id))
-    const b = await WireClient.connect(server.wsUrl(id))
+    const a = await TestClient.connect(server.wsUrl(id))
+    const b = await TestClient.connect(server.wsUrl(id))
     await a.waitCount(2, (f) => f.type === 'connected')
-    const c = await WireClient.connect(server.wsUrl(id))
+    const c = await TestClient.connect(server.wsUrl(id))
     expect((await c.closed).code).toBe(1013)
     expect(c.frames.map((f) => [f.type, f.code])).toEqual([['error', 'too_many_sockets']])
     // Another session is not affected.
-    const other = await WireClient.connect(server.wsUrl(newId()))
+    const other = await TestClient.connect(server.wsUrl(newId()))
     await other.waitFor((f) => f.type === 'connected')
     await a.close()
     await b.waitFor((f) => f.type === 'disconnected')
-    const d = await WireClient.connect(server.wsUrl(id))
+    const d = await TestClient.connect(server.wsUrl(id))
     expect((await d.waitFor((f) => f.type === 'connected')).seq).toBe(4)
     const log = await flushedEvents(server, id)
     expect(log.map((e) => e.type)).toEqual(['connected', 'connected', 'disconnected', 'connected'])
@@ -112,13 +112,13 @@ describe('origin allow-list', () => {
   it('ALLOWED_ORIGINS set: only those origins (and clients sending none); others close 1008 before any session work', async () => {
     const server = await app({ ALLOWED_ORIGINS: 'https://chat.example.com, https://admin.example.com' })
     for (const origin of ['https://chat.example.com', 'https://admin.example.com', undefined]) {
-      const ok = await WireClient.connect(server.wsUrl(newId()), origin ? { origin } : {})
+      const ok = await TestClient.connect(server.wsUrl(newId()), origin ? { origin } : {})
       expect((await ok.waitFor(() => true)).type).toBe('session')
       await ok.close()
     }
     for (const origin of ['https://evil.example', 'http://localhost:3000', server.baseUrl, 'https://chat.example.com.evil.example', 'null']) {
       const id = newId()
-      const refused = await WireClient.connect(server.wsUrl(id), { origin })
+      const refused = await TestClient.connect(server.wsUrl(id), { origin })
       expect((await refused.closed).code).toBe(1008)
       expect(refused.frames).toEqual([])
       expect(await notFound(server, id)).toBe(true)
@@ -128,13 +128,13 @@ describe('origin allow-list', () => {
   it('by default: the server\'s own origin and localhost pages pass, any other origin closes 1008', async () => {
     const server = await app({})
     for (const origin of [server.baseUrl, 'http://localhost:5173', 'http://127.0.0.1:9999']) {
-      const ok = await WireClient.connect(server.wsUrl(newId()), { origin })
+      const ok = await TestClient.connect(server.wsUrl(newId()), { origin })
       expect((await ok.waitFor(() => true)).type).toBe('session')
       await ok.close()
     }
     for (const origin of ['https://evil.example', 'http://localhost.evil.example', 'null']) {
       const id = newId()
-      const refused = await WireClient.connect(server.wsUrl(id), { origin })
+      const refused = await TestClient.connect(server.wsUrl(id), { origin })
       expect((await refused.closed).code).toBe(1008)
       expect(refused.frames).toEqual([])
       expect(await notFound(server, id)).toBe(true)
@@ -146,11 +146,11 @@ describe('heartbeat', () => {
   it('a peer that does not answer pings is terminated and its disconnect recorded; a live one stays', async () => {
     const server = await app({ HEARTBEAT_MS: '40' })
     const id = newId()
-    const good = await WireClient.connect(server.wsUrl(id))
+    const good = await TestClient.connect(server.wsUrl(id))
     let pings = 0
     good.ws.on('ping', () => { pings++ })
     await good.waitFor((f) => f.type === 'connected')
-    const dead = await WireClient.connect(server.wsUrl(id), { autoPong: false })
+    const dead = await TestClient.connect(server.wsUrl(id), { autoPong: false })
     const deadConnected = await dead.waitFor((f) => f.type === 'connected')
     expect((await dead.closed).code).toBe(1006)
     const gone = await good.waitFor((f) => f.type === 'disconnected')

@@ -1,7 +1,7 @@
 /** OFFLINE_FAULT=fail | slow:<ms> | cut:<n>, each as a client sees it over the socket. */
 import { afterAll, describe, expect, it } from 'vitest'
-import { startApp, type RunningApp } from '../support/app.js'
-import { deltaText, flushedEvents, isDense, WireClient } from '../support/reliability.js'
+import { startApp, type RunningApp, TestClient } from '../support/app.js'
+import { deltaText, flushedEvents, isDense } from '../support/reliability.js'
 
 const apps: RunningApp[] = []
 async function app (fault: string): Promise<RunningApp> {
@@ -17,7 +17,7 @@ describe('OFFLINE_FAULT', () => {
   it('fail: error llm_unavailable (retryable), stored, then assistant_message error with no text; the socket stays usable', async () => {
     const server = await app('fail')
     const id = newId()
-    const c = await WireClient.connect(server.wsUrl(id))
+    const c = await TestClient.connect(server.wsUrl(id))
     c.send({ type: 'user_message', content: 'hello' })
     const end = await c.waitTurnEnd()
     expect(end).toMatchObject({ finishReason: 'error', content: '' })
@@ -32,7 +32,7 @@ describe('OFFLINE_FAULT', () => {
 
   it('slow:<ms>: nothing for that long, then the normal answer; cancel during the wait ends it at once', async () => {
     const server = await app('slow:400')
-    const c = await WireClient.connect(server.wsUrl(newId()))
+    const c = await TestClient.connect(server.wsUrl(newId()))
     c.send({ type: 'user_message', content: 'take your time' })
     await c.waitFor((f) => f.type === 'user_message')
     const asked = Date.now()
@@ -56,7 +56,7 @@ describe('OFFLINE_FAULT', () => {
   it('cut:<n>: n deltas, then error llm_error and assistant_message error holding exactly those n tokens', async () => {
     const server = await app('cut:3')
     const id = newId()
-    const c = await WireClient.connect(server.wsUrl(id))
+    const c = await TestClient.connect(server.wsUrl(id))
     c.send({ type: 'user_message', content: 'talk to me' })
     const end = await c.waitTurnEnd()
     const deltas = c.ofType('delta')

@@ -1,7 +1,7 @@
 /** Resume mid-turn with ?after=N: missed stored events, then the running turn's deltas from 0, then live; fan-out order; reset. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startApp, type Frame, type RunningApp } from '../support/app.js'
-import { deltaText, flushedEvents, isDense, WireClient } from '../support/reliability.js'
+import { startApp, type Frame, type RunningApp, TestClient } from '../support/app.js'
+import { deltaText, flushedEvents, isDense } from '../support/reliability.js'
 
 let server: RunningApp
 let n = 0
@@ -31,7 +31,7 @@ function splitResume (frames: Frame[]) {
 describe('resume mid-turn', () => {
   it('replays the missed stored events, then the running turn from index 0, then its own connected, then live frames', async () => {
     const id = newId()
-    const a = await WireClient.connect(server.wsUrl(id))
+    const a = await TestClient.connect(server.wsUrl(id))
     a.send({ type: 'user_message', content: 'tell me a long story about resumable streams' })
     const user = await a.waitFor((f) => f.type === 'user_message')
     await a.waitFor((f) => f.type === 'delta' && f.index === 4)
@@ -39,7 +39,7 @@ describe('resume mid-turn', () => {
     await a.terminate()
     // The server records A's departure; the turn keeps going meanwhile.
     await flushedEventsWhen(id, (events) => events.some((e) => e.type === 'disconnected'))
-    const b = await WireClient.connect(server.wsUrl(id, seenByA))
+    const b = await TestClient.connect(server.wsUrl(id, seenByA))
     const end = await b.waitTurnEnd(user.turnId)
 
     const { session, stored, deltas, own, live } = splitResume(b.frames)
@@ -71,19 +71,19 @@ describe('resume mid-turn', () => {
 
   it('sends every socket of a session the same frames in the same order, and a joiner with after catches up to the same', async () => {
     const id = newId()
-    const sockets = [await WireClient.connect(server.wsUrl(id))]
-    sockets.push(await WireClient.connect(server.wsUrl(id)), await WireClient.connect(server.wsUrl(id)))
+    const sockets = [await TestClient.connect(server.wsUrl(id))]
+    sockets.push(await TestClient.connect(server.wsUrl(id)), await TestClient.connect(server.wsUrl(id)))
     const lastJoin = await sockets[0].waitCount(3, (f) => f.type === 'connected')
     const joinSeq = lastJoin[2].seq
     sockets[1].send({ type: 'user_message', content: 'fan this out please', clientId: 'fan-1' })
     const user = await sockets[0].waitFor((f) => f.type === 'user_message')
     await sockets[2].waitFor((f) => f.type === 'delta' && f.index === 3)
-    const late = await WireClient.connect(server.wsUrl(id, 0))
+    const late = await TestClient.connect(server.wsUrl(id, 0))
     const ends = await Promise.all([...sockets, late].map((s) => s.waitTurnEnd(user.turnId)))
     expect(new Set(ends.map((e) => e.seq)).size).toBe(1)
 
     // From the third connected on, the three sockets saw identical streams (stored events and deltas).
-    const tail = (c: WireClient) => {
+    const tail = (c: TestClient) => {
       const at = c.frames.findIndex((f) => f.type === 'connected' && f.seq === joinSeq)
       return JSON.stringify(c.frames.slice(at).filter((f) => f.type !== 'session'))
     }
@@ -102,11 +102,11 @@ describe('resume mid-turn', () => {
 
   it('after beyond the last stored seq → reset: true, the whole log from 1, then the running turn from 0', async () => {
     const id = newId()
-    const a = await WireClient.connect(server.wsUrl(id))
+    const a = await TestClient.connect(server.wsUrl(id))
     a.send({ type: 'user_message', content: 'something to resume after a crash' })
     const user = await a.waitFor((f) => f.type === 'user_message')
     await a.waitFor((f) => f.type === 'delta' && f.index === 2)
-    const b = await WireClient.connect(server.wsUrl(id, 10_000))
+    const b = await TestClient.connect(server.wsUrl(id, 10_000))
     const end = await b.waitTurnEnd(user.turnId)
     const { session, stored, deltas } = splitResume(b.frames)
     expect(session).toMatchObject({ resumed: false, reset: true, lastSeq: 2, runningTurnId: user.turnId })
@@ -118,14 +118,14 @@ describe('resume mid-turn', () => {
 
   it('a turn that ended while nobody was attached is resumed from the stored events alone', async () => {
     const id = newId()
-    const a = await WireClient.connect(server.wsUrl(id))
+    const a = await TestClient.connect(server.wsUrl(id))
     a.send({ type: 'user_message', content: 'finish this without me' })
     const user = await a.waitFor((f) => f.type === 'user_message')
     await a.waitFor((f) => f.type === 'delta' && f.index === 1)
     const seen = maxSeq(a.frames)
     await a.close()
     const log = await flushedEventsWhen(id, (events) => events.some((e) => e.type === 'assistant_message'))
-    const b = await WireClient.connect(server.wsUrl(id, seen))
+    const b = await TestClient.connect(server.wsUrl(id, seen))
     const { session, stored, deltas } = splitResume(await b.until((fs) => (fs.some((f) => f.type === 'connected' && f.seq > (fs[0]?.lastSeq ?? Infinity)) ? fs : undefined)))
     expect(session.runningTurnId).toBeNull()
     expect(deltas).toHaveLength(0)

@@ -3,9 +3,9 @@ import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { testConfig } from '../../src/config.js'
 import { createStore } from '../../src/store/index.js'
-import type { Frame } from '../support/app.js'
+import { TestClient, type Frame } from '../support/app.js'
 import { applySchema, createScratchDatabase } from '../support/postgres.js'
-import { deltaText, isDense, WireClient } from '../support/reliability.js'
+import { deltaText, isDense } from '../support/reliability.js'
 import { startServerProcess, type ServerProcess } from '../support/server-process.js'
 
 const TURNS = 20
@@ -42,7 +42,7 @@ describe('SIGTERM', () => {
       DISCONNECT_GRACE_MS: '600000', SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS), OFFLINE_FAULT: 'none'
     })
     const ids = Array.from({ length: TURNS }, (_, i) => `shutdown-${process.pid}-${i}`)
-    const clients = await Promise.all(ids.map((id) => WireClient.connect(server!.wsUrl(id))))
+    const clients = await Promise.all(ids.map((id) => TestClient.connect(server!.wsUrl(id))))
     clients.forEach((c, i) => c.send({ type: 'user_message', content: `tell me a long story number ${i}` }))
     // Every turn is streaming when the signal comes.
     await Promise.all(clients.map((c) => c.waitFor((f) => f.type === 'delta' && f.index === 2, { timeoutMs: 20_000 })))
@@ -51,7 +51,7 @@ describe('SIGTERM', () => {
     server.child.kill('SIGTERM')
     const ends = await Promise.all(clients.map((c) => c.waitTurnEnd(undefined, 10_000)))
     // Once turns are being closed the server no longer takes sockets: refused with 1012, or not listening at all.
-    const late = await WireClient.connect(server.wsUrl(`shutdown-late-${process.pid}`)).then(async (c) => {
+    const late = await TestClient.connect(server.wsUrl(`shutdown-late-${process.pid}`)).then(async (c) => {
       const { code } = await c.closed
       return { code, frames: c.frames }
     }, (err: Error) => ({ code: 0, frames: [] as Frame[], err }))
@@ -91,7 +91,7 @@ describe('SIGTERM', () => {
 
   it('SIGINT does the same (memory store: checked through the frames the clients got)', async () => {
     server = await startServerProcess({ STORAGE: 'memory', LLM_PROVIDER: 'offline', OFFLINE_TOKEN_DELAY_MS: '40', SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS) })
-    const clients = await Promise.all([0, 1, 2].map((i) => WireClient.connect(server!.wsUrl(`sigint-${process.pid}-${i}`))))
+    const clients = await Promise.all([0, 1, 2].map((i) => TestClient.connect(server!.wsUrl(`sigint-${process.pid}-${i}`))))
     clients.forEach((c) => c.send({ type: 'user_message', content: 'a long story please' }))
     await Promise.all(clients.map((c) => c.waitFor((f) => f.type === 'delta' && f.index === 1, { timeoutMs: 20_000 })))
     server.child.kill('SIGINT')

@@ -3,9 +3,9 @@ import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { testConfig } from '../../src/config.js'
 import { createModel } from '../../src/llm/create-model.js'
-import { eventually, startApp, type RunningApp } from '../support/app.js'
+import { eventually, startApp, type RunningApp, TestClient } from '../support/app.js'
 import { chunk, sse, startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js'
-import { deltaText, flushedEvents, isDense, WireClient } from '../support/reliability.js'
+import { deltaText, flushedEvents, isDense } from '../support/reliability.js'
 
 let fake: FakeOpenAI
 let server: RunningApp
@@ -31,7 +31,7 @@ describe('slow consumer', () => {
   it('is closed with 4408 while its turn goes on; resuming with after gives it the whole answer', async () => {
     const id = `slow-${process.pid}`
     fake.script(sse([chunk({ role: 'assistant', content: '' }), ...PIECES.map((p) => chunk({ content: p })), chunk({}, { finishReason: 'stop' })]))
-    const slow = await WireClient.connect(server.wsUrl(id))
+    const slow = await TestClient.connect(server.wsUrl(id))
     await slow.waitFor((f) => f.type === 'connected')
     slow.send({ type: 'user_message', content: 'a very long answer please' })
     // Stop reading: frames pile up in the kernel, then in the server's send buffer.
@@ -56,7 +56,7 @@ describe('slow consumer', () => {
     const lost = slow.ofType('delta').length
     expect(lost).toBeLessThan(PIECES.length)
 
-    const back = await WireClient.connect(server.wsUrl(id, Math.max(...slow.stored().map((f) => f.seq))))
+    const back = await TestClient.connect(server.wsUrl(id, Math.max(...slow.stored().map((f) => f.seq))))
     const end = await back.waitTurnEnd(user.turnId)
     expect(end.content).toBe(ANSWER)
     const after = await flushedEvents(server, id)

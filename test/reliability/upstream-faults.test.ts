@@ -1,8 +1,8 @@
 /** Upstream faults through the real openai SDK: each closes the turn with exactly one assistant_message and the session stays usable. */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { startApp, type Frame, type RunningApp } from '../support/app.js'
+import { startApp, type Frame, type RunningApp, TestClient } from '../support/app.js'
 import { fail, sse, startFakeOpenAI, textChunks, type FakeOpenAI, type FakeReply } from '../support/fake-openai.js'
-import { deltaText, flushedEvents, isDense, WireClient } from '../support/reliability.js'
+import { deltaText, flushedEvents, isDense } from '../support/reliability.js'
 
 let fake: FakeOpenAI
 let server: RunningApp
@@ -31,11 +31,11 @@ afterEach(() => { expect(fake.pending()).toBe(0) })
  * and stored events, after checking: exactly one assistant_message per turn, the stored error,
  * the partial text = the deltas, the next turn answering normally, the log dense.
  */
-async function faultyThenFine (faults: FakeReply[]): Promise<{ end: Frame; error: Frame; client: WireClient; requests: number }> {
+async function faultyThenFine (faults: FakeReply[]): Promise<{ end: Frame; error: Frame; client: TestClient; requests: number }> {
   const id = newId()
   const from = fake.requests.length
   fake.script(...faults, sse(textChunks('Back to normal.')))
-  const client = await WireClient.connect(server.wsUrl(id))
+  const client = await TestClient.connect(server.wsUrl(id))
   client.send({ type: 'user_message', content: 'first try' })
   const end = await client.waitTurnEnd()
   const requests = fake.requests.length - from
@@ -81,7 +81,7 @@ describe('before the first token', () => {
     const id = newId()
     const from = fake.requests.length
     fake.script(fail(503, undefined, quick), sse(textChunks('Recovered on retry.')))
-    const client = await WireClient.connect(server.wsUrl(id))
+    const client = await TestClient.connect(server.wsUrl(id))
     client.send({ type: 'user_message', content: 'hello' })
     const end = await client.waitTurnEnd()
     expect(end).toMatchObject({ finishReason: 'stop', content: 'Recovered on retry.' })

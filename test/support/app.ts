@@ -1,6 +1,6 @@
 /** Test helpers: a real listening app on 127.0.0.1:0 and a `ws` client that records frames and awaits them. */
 import type { FastifyInstance } from 'fastify'
-import { WebSocket } from 'ws'
+import { WebSocket, type ClientOptions } from 'ws'
 import { buildApp } from '../../src/app.js'
 import { testConfig, type Config } from '../../src/config.js'
 import type { ServiceDeps } from '../../src/plugins/services.js'
@@ -30,27 +30,28 @@ export async function startApp ({ env = {}, deps }: { env?: Record<string, strin
 // Frames are loosely typed in tests on purpose: assertions check the wire, not our own types.
 export type Frame = Record<string, any> & { type: string }
 
-/** A WebSocket client that keeps every frame it received, in order. */
+/** A WebSocket client that records frames, never throws on socket errors, and awaits frames by predicate or count. */
 export class TestClient {
   readonly frames: Frame[] = []
   readonly closed: Promise<{ code: number; reason: string }>
+  readonly errors: Error[] = []
   private waiters: Array<() => void> = []
 
   private constructor (readonly ws: WebSocket) {
     ws.on('message', (data, isBinary) => {
       this.frames.push(isBinary ? { type: '__binary__' } : JSON.parse(data.toString()))
-      for (const wake of this.waiters.splice(0)) wake()
+      this.wake()
     })
+    // A server that closes while we still write (1009) may reset the connection: that is not a test failure.
+    ws.on('error', (err) => { this.errors.push(err) })
     this.closed = new Promise((resolve) => {
-      ws.on('close', (code, reason) => {
-        resolve({ code, reason: reason.toString() })
-        for (const wake of this.waiters.splice(0)) wake()
-      })
+      ws.on('close', (code, reason) => { resolve({ code, reason: reason.toString() }); this.wake() })
     })
   }
 
-  static async connect (url: string, opts: { origin?: string } = {}): Promise<TestClient> {
-    const ws = new WebSocket(url, opts.origin ? { origin: opts.origin } : {})
+  /** Opens a socket (ws ClientOptions pass through, e.g. `{ autoPong: false }` or `{ origin }`). */
+  static async connect (url: string, opts: ClientOptions = {}): Promise<TestClient> {
+    const ws = new WebSocket(url, opts)
     const client = new TestClient(ws)
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve())
@@ -60,17 +61,19 @@ export class TestClient {
     return client
   }
 
+  get open (): boolean { return this.ws.readyState === WebSocket.OPEN }
+
   send (frame: unknown): void { this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame)) }
 
-  /** Resolves with the first frame (from index `from`) matching `pred`; rejects after `timeoutMs`. */
-  async waitFor (pred: (f: Frame) => boolean, { from = 0, timeoutMs = 10_000 } = {}): Promise<Frame> {
+  /** Resolves once `pred` holds for the frames (from `from`); rejects after `timeoutMs` or if the socket closes first. */
+  async until<T> (pred: (frames: Frame[]) => T | undefined | false, { from = 0, timeoutMs = 10_000 } = {}): Promise<T> {
     const deadline = Date.now() + timeoutMs
     for (;;) {
-      const found = this.frames.slice(from).find(pred)
-      if (found) return found
-      if (this.ws.readyState === WebSocket.CLOSED) throw new Error(`socket closed while waiting; frames: ${JSON.stringify(this.frames.map((f) => f.type))}`)
+      const hit = pred(this.frames.slice(from))
+      if (hit) return hit
+      if (this.ws.readyState === WebSocket.CLOSED) throw new Error(`socket closed while waiting; frames: ${this.summary()}`)
       const left = deadline - Date.now()
-      if (left <= 0) throw new Error(`timed out waiting for a frame; got: ${JSON.stringify(this.frames.map((f) => f.type))}`)
+      if (left <= 0) throw new Error(`timed out; frames: ${this.summary()}`)
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left)
         this.waiters.push(() => { clearTimeout(timer); resolve() })
@@ -78,17 +81,39 @@ export class TestClient {
     }
   }
 
-  /** Waits for the assistant_message closing `turnId` (or the next one). */
+  waitFor (match: (f: Frame) => boolean, opts: { from?: number; timeoutMs?: number } = {}): Promise<Frame> {
+    return this.until((fs) => fs.find(match), opts)
+  }
+
+  /** Waits until `n` frames (from `from`) match, and returns them. */
+  waitCount (n: number, match: (f: Frame) => boolean = () => true, opts: { from?: number; timeoutMs?: number } = {}): Promise<Frame[]> {
+    return this.until((fs) => { const hits = fs.filter(match); return hits.length >= n ? hits.slice(0, n) : undefined }, opts)
+  }
+
   waitTurnEnd (turnId?: string, timeoutMs = 15_000): Promise<Frame> {
     return this.waitFor((f) => f.type === 'assistant_message' && (turnId === undefined || f.turnId === turnId), { timeoutMs })
   }
 
   ofType (type: string): Frame[] { return this.frames.filter((f) => f.type === type) }
 
-  async close (): Promise<void> {
-    if (this.ws.readyState !== WebSocket.CLOSED) this.ws.close()
+  /** Stored events received (frames with a seq), in arrival order. */
+  stored (): Frame[] { return this.frames.filter((f) => typeof f.seq === 'number') }
+
+  async close (code?: number): Promise<void> {
+    if (this.ws.readyState !== WebSocket.CLOSED) this.ws.close(code)
     await this.closed
   }
+
+  terminate (): Promise<{ code: number; reason: string }> {
+    this.ws.terminate()
+    return this.closed
+  }
+
+  private summary (): string {
+    return JSON.stringify(this.frames.slice(-30).map((f) => (f.type === 'error' ? `error:${f.code}` : f.type)))
+  }
+
+  private wake (): void { for (const w of this.waiters.splice(0)) w() }
 }
 
 /** Concatenates a turn's delta texts by index, checking no index is missing or repeated with other text. */
