@@ -1,11 +1,9 @@
 /** The store contract on a real Postgres (TEST_DATABASE_URL or embedded PGlite), plus what only the postgres store promises. */
-import net from 'node:net'
-import { once } from 'node:events'
 import pino from 'pino'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createPostgresStore } from '../../src/store/postgres.js'
 import { StoreError, type SessionRepository } from '../../src/store/types.js'
-import { applySchema, createScratchDatabase, getTestDatabaseUrl, stopTestDatabase } from '../support/postgres.js'
+import { applySchema, closedPort, createScratchDatabase, getTestDatabaseUrl, stopTestDatabase } from '../support/postgres.js'
 import { describeStoreContract } from './contract.js'
 import { ev, Ids, TimeWindow } from './contract-helpers.js'
 
@@ -17,14 +15,6 @@ async function openStore (connectionString?: string): Promise<SessionRepository>
   return createPostgresStore({ connectionString: url, poolMax: 4, logger, connectionTimeoutMs: 2_000 })
 }
 
-/** A port nobody listens on: bound, then released. */
-async function closedPort (): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as net.AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
 
 async function rejection (p: Promise<unknown>): Promise<StoreError> {
   const err = await p.then(() => { throw new Error('expected a rejection') }, (e: unknown) => e)

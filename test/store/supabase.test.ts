@@ -1,12 +1,10 @@
 /** The store contract through supabase-js against the PostgREST stand-in on a real Postgres, plus the supabase store's own mappings. */
 import { randomBytes } from 'node:crypto'
-import net from 'node:net'
-import { once } from 'node:events'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createSupabaseStore, type SupabaseErrorCause } from '../../src/store/supabase.js'
 import { StoreError, type SessionRepository } from '../../src/store/types.js'
-import { applySchema, createScratchDatabase, getTestDatabaseUrl, stopTestDatabase } from '../support/postgres.js'
+import { applySchema, closedPort, createScratchDatabase, getTestDatabaseUrl, stopTestDatabase } from '../support/postgres.js'
 import { startPostgrestStandIn, type PostgrestStandIn } from '../support/postgrest-stand-in.js'
 import { describeStoreContract } from './contract.js'
 import { ev, Ids, TimeWindow } from './contract-helpers.js'
@@ -20,13 +18,6 @@ async function rejection (p: Promise<unknown>): Promise<StoreError> {
   return err as StoreError
 }
 
-async function closedPort (): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as net.AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
 
 let standIn: PostgrestStandIn
 

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 
-export { createTcpProxy, type TcpProxy } from './tcp-proxy.js'
+export { closedPort, createTcpProxy, type TcpProxy } from './tcp-proxy.js'
 
 const SCHEMA_PATH = fileURLToPath(new URL('../../supabase-schema.sql', import.meta.url))
 const SCHEMA_LOCK = 727_2024

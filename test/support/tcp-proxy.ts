@@ -56,3 +56,12 @@ export async function createTcpProxy (targetPort: number, targetHost = '127.0.0.
     close: stop
   }
 }
+
+/** A port nobody listens on: bound, then released (connections to it are refused). */
+export async function closedPort (): Promise<number> {
+  const server = net.createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as net.AddressInfo
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
