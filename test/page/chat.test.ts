@@ -1,11 +1,10 @@
 /** The chat page in real Chromium against a real server: streaming, tool cards, keyboard, Stop, inline errors. */
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { startApp, type RunningApp } from '../support/app.js'
+import { startApp, type RunningApp, storedEvents } from '../support/app.js'
 import { describeWithBrowser, launchBrowser, openPage } from '../support/browser.js'
 import {
-  assistantMessages, count, lastTurn, readWatch, renderedText, sendMessage, sessionIdOf, squash, storedEvents,
-  waitConnected, waitStoredAnswers, watchAnswer
+  assistantMessages, count, lastTurn, readWatch, renderedText, sendMessage, sessionIdOf, squash, waitConnected, waitStoredAnswers, watchAnswer
 } from './helpers.js'
 
 describeWithBrowser('chat page', () => {
@@ -54,12 +53,12 @@ describeWithBrowser('chat page', () => {
       expect(await card.locator('.tool-output').isVisible()).toBe(false)
       await card.locator('summary').click()
       expect(await card.locator('.tool-output').isVisible()).toBe(true)
-      const events = await storedEvents(server.baseUrl, sessionId)
+      const events = await storedEvents(server, sessionId)
       const result = events.find((e) => e.type === 'tool_result')!
       expect(JSON.parse(await card.locator('.tool-output code').textContent() ?? '')).toEqual(result.result)
       expect(answerText).toContain(`CPU load is ${(result.result as any).cpu.loadPercent.toFixed(1)} %`)
 
-      const [stored] = await waitStoredAnswers(server.baseUrl, sessionId, 1)
+      const [stored] = await waitStoredAnswers(server, sessionId, 1)
       expect(squash(answerText)).toBe(squash(await renderedText(page, stored.content)))
       expect(await page.locator('#send').isDisabled()).toBe(true) // empty box
       expect(await page.locator('#stop').isVisible()).toBe(false)
@@ -87,7 +86,7 @@ describeWithBrowser('chat page', () => {
       const bubble = page.locator(`${lastTurn} .user-bubble`)
       expect(await bubble.textContent()).toBe('first line\nsecond <b>line</b>')
       expect(await bubble.locator('b').count()).toBe(0)
-      const stored = await storedEvents(server.baseUrl, sessionIdOf(page))
+      const stored = await storedEvents(server, sessionIdOf(page))
       expect(stored.filter((e) => e.type === 'user_message').map((e) => e.content)).toEqual(['first line\nsecond <b>line</b>'])
       expect(problems).toEqual([])
     } finally {
@@ -108,7 +107,7 @@ describeWithBrowser('chat page', () => {
 
       expect(await page.locator(lastTurn).getAttribute('data-finish')).toBe('cancelled')
       expect(await page.locator(`${lastTurn} .outcome`).textContent()).toBe('Stopped')
-      const [stored] = await waitStoredAnswers(server.baseUrl, sessionId, 1)
+      const [stored] = await waitStoredAnswers(server, sessionId, 1)
       expect(stored.finishReason).toBe('cancelled')
       // Streaming really stopped: the shown text is the stored partial answer, well short of the full reply.
       const shown = await answer.textContent() ?? ''
@@ -181,7 +180,7 @@ describeWithBrowser('chat page errors', () => {
       // The refused message left no bubble behind, and nothing was stored for it.
       expect(await page.locator('.turn').count()).toBe(1)
       expect(count(await page.locator('#messages').textContent() ?? '', 'and again')).toBe(0)
-      expect((await assistantMessages(server.baseUrl, sessionIdOf(page))).length).toBe(1)
+      expect((await assistantMessages(server, sessionIdOf(page))).length).toBe(1)
       expect(problems).toEqual([])
     } finally {
       await close()

@@ -1,6 +1,6 @@
 /** Page-test helpers: drive the chat page, sample its DOM from inside the page, read the stored log over REST. */
 import type { Page } from 'playwright-core'
-import { eventually } from '../support/app.js'
+import { eventually, storedEvents, type RunningApp } from '../support/app.js'
 
 export type Stored = Record<string, any> & { type: string; seq: number }
 
@@ -50,28 +50,14 @@ export async function readWatch (page: Page): Promise<{ lengths: number[]; sawTh
   return page.evaluate(() => ({ lengths: (window as any).__lengths, sawThinking: (window as any).__sawThinking }))
 }
 
-/** The whole stored log of a session through the REST API. */
-export async function storedEvents (baseUrl: string, sessionId: string): Promise<Stored[]> {
-  const events: Stored[] = []
-  let after = 0
-  for (;;) {
-    const res = await fetch(`${baseUrl}/api/session/${sessionId}/events?after=${after}&limit=500`)
-    if (!res.ok) throw new Error(`events: HTTP ${res.status}`)
-    const body = await res.json() as { events: Stored[]; nextAfter: number | null }
-    events.push(...body.events)
-    if (body.nextAfter === null || body.events.length === 0) return events
-    after = body.nextAfter
-  }
-}
-
-export async function assistantMessages (baseUrl: string, sessionId: string): Promise<Stored[]> {
-  return (await storedEvents(baseUrl, sessionId)).filter((e) => e.type === 'assistant_message')
+export async function assistantMessages (server: RunningApp, sessionId: string): Promise<Stored[]> {
+  return (await storedEvents(server, sessionId) as Stored[]).filter((e) => e.type === 'assistant_message')
 }
 
 /** Waits until the session's log holds `count` assistant messages (they are written in the background). */
-export function waitStoredAnswers (baseUrl: string, sessionId: string, count: number): Promise<Stored[]> {
+export function waitStoredAnswers (server: RunningApp, sessionId: string, count: number): Promise<Stored[]> {
   return eventually(async () => {
-    const answers = await assistantMessages(baseUrl, sessionId)
+    const answers = await assistantMessages(server, sessionId)
     return answers.length >= count ? answers : null
   })
 }

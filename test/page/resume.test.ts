@@ -1,11 +1,10 @@
 /** Reload and network blips in the middle of an answer: the page rebuilds or resumes, and no text appears twice. */
 import type { Browser, WebSocketRoute } from 'playwright-core'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { startApp, type RunningApp } from '../support/app.js'
+import { startApp, type RunningApp, storedEvents } from '../support/app.js'
 import { describeWithBrowser, launchBrowser, openPage } from '../support/browser.js'
 import {
-  count, lastTurn, readWatch, renderedText, sendMessage, sessionIdOf, squash, storedEvents, waitConnected,
-  waitStoredAnswers, watchAnswer
+  count, lastTurn, readWatch, renderedText, sendMessage, sessionIdOf, squash, waitConnected, waitStoredAnswers, watchAnswer
 } from './helpers.js'
 
 const PROMPT = 'Tell me a story about resuming'
@@ -48,7 +47,7 @@ describeWithBrowser('chat page resume', () => {
 
       expect(sockets).toHaveLength(2)
       expect(new URL(sockets[1]).searchParams.get('after')).toBe('0')
-      const [stored] = await waitStoredAnswers(server.baseUrl, sessionId, 1)
+      const [stored] = await waitStoredAnswers(server, sessionId, 1)
       expect(stored.finishReason).toBe('stop')
       const shown = await page.locator(`${lastTurn} .answer`).textContent() ?? ''
       expect(squash(shown)).toBe(squash(await renderedText(page, stored.content)))
@@ -90,12 +89,12 @@ describeWithBrowser('chat page resume', () => {
 
       expect(routes).toHaveLength(2)
       const after = Number(new URL(routes[1].url()).searchParams.get('after'))
-      const events = await storedEvents(server.baseUrl, sessionId)
+      const events = await storedEvents(server, sessionId)
       const question = events.find((e) => e.type === 'user_message')!
       expect(after).toBeGreaterThanOrEqual(question.seq)
       expect(after).toBeLessThan(events.find((e) => e.type === 'assistant_message')!.seq)
 
-      const [stored] = await waitStoredAnswers(server.baseUrl, sessionId, 1)
+      const [stored] = await waitStoredAnswers(server, sessionId, 1)
       expect(stored.finishReason).toBe('stop')
       const shown = await page.locator(`${lastTurn} .answer`).textContent() ?? ''
       expect(squash(shown)).toBe(squash(await renderedText(page, stored.content)))

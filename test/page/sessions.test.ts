@@ -3,9 +3,11 @@ import { mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { eventually, startApp, TestClient, type RunningApp } from '../support/app.js'
+import { eventually, startApp, TestClient, type RunningApp, storedEvents } from '../support/app.js'
 import { describeWithBrowser, launchBrowser, openPage } from '../support/browser.js'
-import { lastTurn, renderedText, sendMessage, sessionIdOf, squash, storedEvents, waitConnected } from './helpers.js'
+import {
+  lastTurn, renderedText, sendMessage, sessionIdOf, squash, waitConnected
+} from './helpers.js'
 
 // Every run takes the screenshots; UPDATE_SCREENSHOTS=1 writes them over the README's copies in docs/.
 const docs = fileURLToPath(new URL(process.env.UPDATE_SCREENSHOTS ? '../../docs/' : '../../test-results/screenshots/', import.meta.url))
@@ -62,7 +64,7 @@ describeWithBrowser('chat page sessions', () => {
       await page.locator(`${lastTurn}[data-state="done"]`).waitFor()
       expect(await page.locator('.user-bubble').allTextContents()).toEqual(['What is the CPU load?'])
       expect(await page.locator(`${lastTurn} details.tool`).getAttribute('data-status')).toBe('ok')
-      const stored = (await storedEvents(server.baseUrl, past.id)).filter((e) => e.type === 'assistant_message')
+      const stored = (await storedEvents(server, past.id)).filter((e) => e.type === 'assistant_message')
       expect(squash(await page.locator(`${lastTurn} .answer`).textContent() ?? '')).toBe(squash(await renderedText(page, stored[0].content)))
       // The summary panel shows the summary and the title is the session's.
       await page.locator('#summary').waitFor()
@@ -75,7 +77,7 @@ describeWithBrowser('chat page sessions', () => {
       expect(await page.locator('.turn').count()).toBe(2)
       expect(await page.locator(`${lastTurn} .tool-name`).textContent()).toBe('fetch_user_profile')
       expect(await page.locator(`${lastTurn} .answer`).textContent()).toMatch(/^User alice is /)
-      expect((await storedEvents(server.baseUrl, past.id)).filter((e) => e.type === 'assistant_message')).toHaveLength(2)
+      expect((await storedEvents(server, past.id)).filter((e) => e.type === 'assistant_message')).toHaveLength(2)
 
       // Back goes to the chat the page started with: empty.
       await page.goBack()

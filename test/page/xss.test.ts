@@ -52,7 +52,7 @@ describeWithBrowser('chat page sanitising', () => {
       expect(await page.locator('#model-badge').textContent()).toMatch(/^openai(-compatible)? · fake-model$/)
       await sendMessage(page, USER_TEXT)
       await page.locator(`${lastTurn}[data-state="done"]`).waitFor({ timeout: 20_000 })
-      const [stored] = await waitStoredAnswers(server.baseUrl, sessionIdOf(page), 1)
+      const [stored] = await waitStoredAnswers(server, sessionIdOf(page), 1)
       expect(stored.content).toBe(HOSTILE)
       expect((await fake.request(0)).body.messages.at(-1)).toEqual({ role: 'user', content: USER_TEXT })
 

@@ -116,6 +116,18 @@ export class TestClient {
   private wake (): void { for (const w of this.waiters.splice(0)) w() }
 }
 
+/** Every stored event of a session through the REST API (paginated). */
+export async function storedEvents (server: RunningApp, sessionId: string): Promise<Frame[]> {
+  const events: Frame[] = []
+  for (;;) {
+    const res = await server.app.inject({ url: `/api/session/${sessionId}/events?after=${events.at(-1)?.seq ?? 0}&limit=500` })
+    if (res.statusCode === 404) return events
+    const page = res.json().events as Frame[]
+    events.push(...page)
+    if (page.length < 500) return events
+  }
+}
+
 /** Concatenates a turn's delta texts by index, checking no index is missing or repeated with other text. */
 export function joinDeltas (frames: Frame[], turnId: string): string {
   const byIndex = new Map<number, string>()

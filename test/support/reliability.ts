@@ -1,19 +1,7 @@
 /** Helpers for the reliability tests: stored-log reads, a model tap, a seeded PRNG. */
 import { EventEmitter } from 'node:events'
 import type { ChatModel, ModelEvent } from '../../src/llm/types.js'
-import type { Frame, RunningApp } from './app.js'
-
-/** Every stored event of a session through the REST API (paginated). */
-export async function storedEvents (server: RunningApp, sessionId: string): Promise<Frame[]> {
-  const events: Frame[] = []
-  for (;;) {
-    const res = await server.app.inject({ url: `/api/session/${sessionId}/events?after=${events.at(-1)?.seq ?? 0}&limit=500` })
-    if (res.statusCode === 404) return events
-    const page = res.json().events as Frame[]
-    events.push(...page)
-    if (page.length < 500) return events
-  }
-}
+import { storedEvents, type Frame, type RunningApp } from './app.js'
 
 /** Waits until the writer has stored everything accepted so far, then returns the session's log. */
 export async function flushedEvents (server: RunningApp, sessionId: string): Promise<Frame[]> {
