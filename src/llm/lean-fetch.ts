@@ -1,9 +1,8 @@
-/** A lean SSE transport for the openai SDK: a `fetch` on node:http with keep-alive (no WHATWG streams) and a batch SSE decoder. */
+/** A lean transport for the openai SDK: a `fetch` on node:http with keep-alive (no WHATWG streams); its SSE decoder is sse-decoder.ts. */
 import http from 'node:http'
 import https from 'node:https'
 import { Readable } from 'node:stream'
 import zlib from 'node:zlib'
-import { APIError } from 'openai'
 
 export interface LeanFetchOptions {
   /** Idle upstream connections kept open per host (default 256); concurrent requests are never capped. */
@@ -128,59 +127,4 @@ export function createLeanFetch (opts: LeanFetchOptions = {}): typeof fetch {
     })
   }
   return leanFetch as typeof fetch
-}
-
-/**
- * A lean Server-Sent Events decoder for a streaming Chat Completions body (use with the SDK's
- * `create(...).asResponse()`): per network read it yields every complete event's parsed `data`, so a
- * read carrying several chunks costs one await and can become one delta frame. Stops yielding at `[DONE]`
- * but reads the body to its end, as the SDK does: leaving early would destroy the response and with it the
- * keep-alive connection. An `error` payload throws the SDK's APIError, as the SDK's own stream does. Lines end
- * in LF or CRLF.
- */
-export async function * sseJsonBatches (body: AsyncIterable<Uint8Array>): AsyncGenerator<unknown[]> {
-  const decoder = new TextDecoder()
-  let buf = ''
-  let data = ''
-  let hasData = false
-  let done = false
-  for await (const bytes of body) {
-    if (done) continue
-    buf += decoder.decode(bytes, { stream: true })
-    const batch: unknown[] = []
-    let start = 0
-    for (let nl = buf.indexOf('\n'); nl !== -1; nl = buf.indexOf('\n', start)) {
-      const line = buf.charCodeAt(nl - 1) === 13 && nl > start ? buf.slice(start, nl - 1) : buf.slice(start, nl)
-      start = nl + 1
-      if (line === '') {
-        // A blank line ends the event.
-        if (hasData) {
-          if (data.startsWith('[DONE]')) { done = true; break }
-          let parsed: { error?: unknown } | null
-          try {
-            parsed = JSON.parse(data) as { error?: unknown } | null
-          } catch (err) {
-            // The good events before a malformed one still count: hand them over, then fail.
-            if (batch.length > 0) yield batch
-            throw err
-          }
-          // Like the SDK: an `error` payload fails the stream whatever the event name.
-          if (parsed?.error) {
-            if (batch.length > 0) yield batch
-            throw new APIError(undefined, parsed.error, undefined, undefined)
-          }
-          batch.push(parsed)
-        }
-        data = ''
-        hasData = false
-      } else if (line.startsWith('data:')) {
-        const value = line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5)
-        data = hasData ? `${data}\n${value}` : value
-        hasData = true
-      }
-      // `event:`, `id:`, `retry:` and `:` comments carry nothing a Chat Completions stream needs.
-    }
-    buf = start === 0 ? buf : buf.slice(start)
-    if (batch.length > 0) yield batch
-  }
 }

@@ -4,7 +4,7 @@ import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming, ChatComp
 import type { Logger } from '../logger.js'
 import type { ModelInfo } from '../protocol.js'
 import { accumulateChunk, completedToolCalls, emptyAccumulator } from './accumulate.js'
-import { sseJsonBatches } from './lean-fetch.js'
+import { readSse } from './sse-reader.js'
 import { ModelError, type ChatMessage, type ChatModel, type ModelEvent, type ModelFinishReason, type StreamRequest } from './types.js'
 
 export interface OpenAIModelOptions {
@@ -23,6 +23,9 @@ export interface OpenAIModelOptions {
 }
 
 type ErrorEvent = Extract<ModelEvent, { type: 'error' }>
+
+/** Text events queued for a consumer without a sink before the body is paused. */
+const MAX_QUEUED = 256
 
 const RETRYABLE_STATUS = (s: number) => s === 408 || s === 409 || s === 429 || s >= 500
 
@@ -105,7 +108,7 @@ export function createOpenAIModel (opts: OpenAIModelOptions): ChatModel {
    * the body is read with a lean SSE decoder that yields every event of one network read at once,
    * so a server that falls behind sends one delta for several tokens instead of one frame each.
    */
-  async function * stream ({ messages, tools, signal }: StreamRequest): AsyncGenerator<ModelEvent> {
+  async function * stream ({ messages, tools, signal, onText }: StreamRequest): AsyncGenerator<ModelEvent> {
     if (signal.aborted) return
     const body: ChatCompletionCreateParamsStreaming = {
       ...common,
@@ -138,22 +141,46 @@ export function createOpenAIModel (opts: OpenAIModelOptions): ChatModel {
         return
       }
       timer = setTimeout(() => { timedOut = true; request.abort() }, timeoutMs)
-      try {
-        for await (const batch of sseJsonBatches(res.body as unknown as AsyncIterable<Uint8Array>)) {
-          let text = ''
-          for (const chunk of batch) {
-            const step = accumulateChunk(acc, chunk as ChatCompletionChunk)
-            acc = step.state
-            text += step.text
-          }
-          if (text) yield { type: 'text', text }
-          if (signal.aborted) return
-          timer.refresh()
+      const tick = timer
+      // Text goes straight to the consumer's sink when it gave one; otherwise it is queued as events.
+      const queue: ModelEvent[] = []
+      let wake: (() => void) | undefined
+      let sinkError: { err: unknown } | undefined
+      const reader = readSse(res.body, (chunks) => {
+        let text = ''
+        for (const chunk of chunks) {
+          const step = accumulateChunk(acc, chunk as ChatCompletionChunk)
+          acc = step.state
+          text += step.text
         }
-      } catch (err) {
+        tick.refresh()
+        if (!text || signal.aborted) return
+        if (onText) {
+          try { onText(text) } catch (err) { sinkError = { err }; throw err }
+          return
+        }
+        if (queue.push({ type: 'text', text }) > MAX_QUEUED) reader.pause()
+        wake?.()
+      })
+      let ended: { err?: unknown } | undefined
+      reader.done.then(() => { ended = {} }, (err: unknown) => { ended = { err } }).finally(() => wake?.())
+      while (true) {
+        if (queue.length > 0) {
+          const events = queue.splice(0)
+          reader.resume()
+          for (const event of events) yield event
+          if (signal.aborted) return
+          continue
+        }
+        if (ended) break
+        await new Promise<void>((resolve) => { wake = resolve })
+        wake = undefined
+      }
+      if (sinkError) throw sinkError.err
+      if (ended?.err !== undefined) {
         if (signal.aborted) return
         if (!timedOut) {
-          const event = mapStreamError(err, outputBegan())
+          const event = mapStreamError(ended.err, outputBegan())
           logger.warn({ code: event.code, chunks: acc.chunks }, event.message)
           yield event
           return

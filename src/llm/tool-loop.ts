@@ -79,12 +79,16 @@ export async function runToolLoop (opts: ToolLoopOptions): Promise<TurnResult> {
       let stepText = ''
       const calls: ToolCall[] = []
       let reason: 'stop' | 'length' | 'tool_calls' | undefined
-      for await (const event of model.stream({ messages, tools: specs, signal })) {
+      const onText = (text: string) => {
+        stepText += text
+        content += text
+        callbacks.onText(text)
+      }
+      // Text arrives through onText (synchronously, the hot path) or as events, depending on the model.
+      for await (const event of model.stream({ messages, tools: specs, signal, onText })) {
         if (signal.aborted) break
         if (event.type === 'text') {
-          stepText += event.text
-          content += event.text
-          callbacks.onText(event.text)
+          onText(event.text)
         } else if (event.type === 'tool_call') {
           calls.push(event.call)
         } else if (event.type === 'finish') {

@@ -41,6 +41,12 @@ export interface StreamRequest {
   messages: ChatMessage[]
   tools: ToolSpec[]
   signal: AbortSignal
+  /**
+   * The hot path: when given, a model may hand text to it synchronously, as it is decoded, instead of
+   * yielding `text` events (no promise per token). Text reaches exactly one of the two, in order; a throw
+   * from it ends the stream by rethrowing. Consumers must still accept `text` events.
+   */
+  onText?: (text: string) => void
 }
 
 export interface ChatModel {

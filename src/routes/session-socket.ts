@@ -46,7 +46,7 @@ export default async function sessionSocketRoutes (app: FastifyInstance): Promis
       socket.close(CloseCode.policy, 'origin not allowed')
       return
     }
-    const peer = createPeer(socket, { maxBufferedBytes: config.MAX_SEND_BUFFER_BYTES })
+    const peer = createPeer(socket, { maxBufferedBytes: config.MAX_SEND_BUFFER_BYTES, stream: request.socket })
     const log = request.log.child({ sessionId, connectionId: peer.connectionId })
     heartbeat.watch(socket)
     // Listeners first, synchronously; loading the session is a promise each listener awaits.

@@ -4,7 +4,8 @@ import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import OpenAI, { APIError } from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createLeanFetch, sseJsonBatches } from '../../src/llm/lean-fetch.js'
+import { createLeanFetch } from '../../src/llm/lean-fetch.js'
+import { sseJsonBatches } from '../../src/llm/sse-decoder.js'
 import { completion, fail, json, sse, startFakeOpenAI, textChunks, toolCallChunks, usageChunk, type FakeOpenAI, type FakeReply } from '../support/fake-openai.js'
 
 let fake: FakeOpenAI

@@ -1,6 +1,7 @@
 /** The OpenAI model against the fake server, through the real SDK: streaming, error mapping, timeouts, abort. */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { pino } from 'pino'
+import { createLeanFetch } from '../../src/llm/lean-fetch.js'
 import { createOpenAIModel, providerLabel, type OpenAIModelOptions } from '../../src/llm/openai-model.js'
 import { ModelError, type ModelEvent } from '../../src/llm/types.js'
 import {
@@ -145,6 +146,64 @@ describe('openai model: failures', () => {
     expect(texts(events).join('')).toBe('first second ')
     expect(events.at(-1)).toEqual({ type: 'error', code: 'llm_error', retryable: true, message: 'model stream stalled: no chunk for 200 ms' })
     await fake.clientClosed(n)
+  })
+})
+
+describe('openai model: text sink (the hot path)', () => {
+  const fetches = [['lean fetch', createLeanFetch()], ['global fetch', undefined]] as const
+
+  it.each(fetches)('through the %s: text goes to onText in order and never as events; calls and finish still arrive as events', async (_name, fetchImpl) => {
+    const args = JSON.stringify({ userId: 'alice' })
+    fake.script(sse([...textChunks('Let me look ü 世界 up.'), ...toolCallChunks([{ id: 'call_a', name: 'fetch_user_profile', args }], { splitArgsInto: 3 })], { splitAt: 5 }))
+    const got: string[] = []
+    const events = await collect(model(fetchImpl ? { fetch: fetchImpl } : {}).stream({
+      messages: user('x'), tools: [], signal: new AbortController().signal, onText: (t) => { got.push(t) }
+    }))
+    expect(got.join('')).toBe('Let me look ü 世界 up.')
+    expect(got.length).toBeGreaterThan(1)
+    expect(events).toEqual([
+      { type: 'tool_call', call: { id: 'call_a', name: 'fetch_user_profile', arguments: args } },
+      { type: 'finish', reason: 'tool_calls' }
+    ])
+  })
+
+  it('a throwing sink ends the stream by rethrowing its error, and the upstream request is closed', async () => {
+    fake.script(sse(textChunks('one two three four'), { hangAfter: 3 }))
+    const n = fake.requests.length
+    const boom = new Error('sink broke')
+    let calls = 0
+    const run = collect(model({ fetch: createLeanFetch() }).stream({
+      messages: user('x'), tools: [], signal: new AbortController().signal, onText: () => { if (++calls === 2) throw boom }
+    }))
+    await expect(run).rejects.toBe(boom)
+    expect(calls).toBe(2)
+    expect((await fake.clientClosed(n)).aborted).toBe(true)
+  })
+
+  it('after an abort the sink gets nothing more and the stream ends quietly', async () => {
+    fake.script(sse(textChunks('a b c d e f g h'), { hangAfter: 4 }))
+    const n = fake.requests.length
+    const ac = new AbortController()
+    const got: string[] = []
+    const events = await collect(model({ fetch: createLeanFetch() }).stream({
+      messages: user('x'), tools: [], signal: ac.signal, onText: (t) => { got.push(t); if (got.join('').endsWith('b ')) ac.abort() }
+    }))
+    expect(got.join('')).toBe('a b ')
+    expect(events).toEqual([])
+    expect((await fake.clientClosed(n)).aborted).toBe(true)
+  })
+
+  it('a malformed chunk after good ones: the good text reached the sink, then llm_error', async () => {
+    const chunks = textChunks('good words')
+    fake.script(sse([...chunks, ...textChunks('lost')], { malformedAt: chunks.length }))
+    const got: string[] = []
+    const events = await collect(model({ fetch: createLeanFetch() }).stream({
+      messages: user('x'), tools: [], signal: new AbortController().signal, onText: (t) => { got.push(t) }
+    }))
+    expect(got.join('')).toBe('good words')
+    expect(events).toHaveLength(1)
+    expect(events[0]).toMatchObject({ type: 'error', code: 'llm_error', retryable: true })
+    expect((events[0] as { message: string }).message).toMatch(/^malformed chunk from the model endpoint/)
   })
 })
 

@@ -14,7 +14,7 @@ export function isDense (events: Frame[]): boolean {
   return events.every((e, i) => e.seq === i + 1)
 }
 
-/** A ChatModel that passes everything through and emits each stream event ('event', ModelEvent) as it goes by. */
+/** A ChatModel that passes everything through and emits each stream event ('event', ModelEvent) as it goes by, text given to the sink included. */
 export function tapModel (inner: ChatModel): { model: ChatModel; events: EventEmitter; texts: () => number } {
   const events = new EventEmitter()
   let texts = 0
@@ -22,9 +22,15 @@ export function tapModel (inner: ChatModel): { model: ChatModel; events: EventEm
     info: inner.info,
     complete: (req) => inner.complete(req),
     async * stream (req) {
-      for await (const event of inner.stream(req) as AsyncIterable<ModelEvent>) {
+      const seen = (event: ModelEvent) => {
         if (event.type === 'text') texts++
         events.emit('event', event)
+      }
+      // Text may bypass the events through the consumer's sink (the hot path): tap it there too.
+      const { onText } = req
+      const tapped = onText ? { ...req, onText: (text: string) => { seen({ type: 'text', text }); onText(text) } } : req
+      for await (const event of inner.stream(tapped) as AsyncIterable<ModelEvent>) {
+        seen(event)
         yield event
       }
     }

@@ -1,0 +1,70 @@
+/** A lean Server-Sent Events decoder for a streaming Chat Completions body: bytes in, parsed `data` payloads out. */
+import { APIError } from 'openai'
+
+/**
+ * Push decoder: `push(bytes, out)` appends every event completed by these bytes to `out` (as parsed JSON)
+ * and returns synchronously, so one network read costs no promise. After `[DONE]` it ignores the rest
+ * (`done` is true); the caller should still read the body to its end, as the SDK does, or the keep-alive
+ * connection is destroyed. A malformed payload throws SyntaxError and an `error` payload throws the SDK's
+ * APIError, as the SDK's own stream does, after the good events before it were appended to `out`.
+ * Lines end in LF or CRLF; `event:`, `id:`, `retry:` and comments carry nothing a Chat Completions stream needs.
+ */
+export class SseJsonDecoder {
+  done = false
+  private readonly decoder = new TextDecoder()
+  private buf = ''
+  private data = ''
+  private hasData = false
+
+  push (bytes: Uint8Array, out: unknown[]): void {
+    if (this.done) return
+    let buf = this.buf + this.decoder.decode(bytes, { stream: true })
+    let start = 0
+    try {
+      for (let nl = buf.indexOf('\n'); nl !== -1; nl = buf.indexOf('\n', start)) {
+        const line = buf.charCodeAt(nl - 1) === 13 && nl > start ? buf.slice(start, nl - 1) : buf.slice(start, nl)
+        start = nl + 1
+        if (line === '') {
+          // A blank line ends the event.
+          if (this.hasData) {
+            const data = this.data
+            this.data = ''
+            this.hasData = false
+            if (data.startsWith('[DONE]')) { this.done = true; buf = ''; start = 0; return }
+            const parsed = JSON.parse(data) as { error?: unknown } | null
+            // Like the SDK: an `error` payload fails the stream whatever the event name.
+            if (parsed?.error) throw new APIError(undefined, parsed.error, undefined, undefined)
+            out.push(parsed)
+          }
+        } else if (line.startsWith('data:')) {
+          const value = line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5)
+          this.data = this.hasData ? `${this.data}\n${value}` : value
+          this.hasData = true
+        }
+      }
+    } finally {
+      this.buf = start === 0 ? buf : buf.slice(start)
+    }
+  }
+}
+
+/**
+ * The decoder over an async iterable body (use with the SDK's `create(...).asResponse()`): per network read
+ * it yields every complete event's parsed `data`, so a read carrying several chunks costs one await.
+ * Reads the body to its end after `[DONE]`.
+ */
+export async function * sseJsonBatches (body: AsyncIterable<Uint8Array>): AsyncGenerator<unknown[]> {
+  const decoder = new SseJsonDecoder()
+  for await (const bytes of body) {
+    if (decoder.done) continue
+    const batch: unknown[] = []
+    try {
+      decoder.push(bytes, batch)
+    } catch (err) {
+      // The good events before a malformed one still count: hand them over, then fail.
+      if (batch.length > 0) yield batch
+      throw err
+    }
+    if (batch.length > 0) yield batch
+  }
+}
