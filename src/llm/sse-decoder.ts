@@ -1,4 +1,5 @@
 /** A lean Server-Sent Events decoder for a streaming Chat Completions body: bytes in, parsed `data` payloads out. */
+import { StringDecoder } from 'node:string_decoder'
 import { APIError } from 'openai'
 
 /**
@@ -11,14 +12,15 @@ import { APIError } from 'openai'
  */
 export class SseJsonDecoder {
   done = false
-  private readonly decoder = new TextDecoder()
+  // Node's StringDecoder keeps a character split across reads, like TextDecoder's stream mode, at a fraction of its cost.
+  private readonly decoder = new StringDecoder('utf8')
   private buf = ''
   private data = ''
   private hasData = false
 
   push (bytes: Uint8Array, out: unknown[]): void {
     if (this.done) return
-    let buf = this.buf + this.decoder.decode(bytes, { stream: true })
+    let buf = this.buf + this.decoder.write(bytes as Buffer)
     let start = 0
     try {
       for (let nl = buf.indexOf('\n'); nl !== -1; nl = buf.indexOf('\n', start)) {
