@@ -4,8 +4,8 @@ import OpenAI from 'openai'
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions'
 import { WebSocketServer, type WebSocket } from 'ws'
 
-// Env: HOST, PORT, OPENAI_BASE_URL, OPENAI_API_KEY. RELAY_FETCH=lean is the proposed transport (src/llm/lean-fetch.ts):
-// the SDK builds and sends the request through the lean fetch, and each network read of SSE becomes one delta frame.
+// Env: HOST, PORT, OPENAI_BASE_URL, OPENAI_API_KEY. RELAY_FETCH=lean uses the app's transport (src/llm/lean-fetch.ts,
+// src/llm/sse-decoder.ts): the SDK sends the request through the lean fetch, and each network read of SSE becomes one delta frame.
 const env = process.env
 const lean = env.RELAY_FETCH === 'lean' ? { ...await import('../src/llm/lean-fetch.js'), ...await import('../src/llm/sse-decoder.js') } : undefined
 const client = new OpenAI({ apiKey: env.OPENAI_API_KEY ?? 'bench', baseURL: env.OPENAI_BASE_URL, maxRetries: 0, fetch: lean?.createLeanFetch() })

@@ -4,13 +4,13 @@ import { join } from 'node:path'
 import { ROOT, freePort, spawnNode, tsEntry, waitForHealth, type Child } from './procs.js'
 
 /**
- * relay: the floor (ws + openai SDK). relay-lean: the relay on src/llm/lean-fetch.ts (lean fetch + batch SSE decoding).
- * app: the app on the memory store. app-lean: the same app with the lean fetch installed as the global fetch by a
- * preload (no app change; the SDK still decodes the SSE). app-pg: the app on Postgres (DATABASE_URL, schema applied);
+ * relay: the floor (ws + openai SDK). relay-lean: the relay on the app's transport (src/llm/lean-fetch.ts and the
+ * batch SSE decoder), one frame per read, sent at once — what the transport alone is worth.
+ * app: the app on the memory store. app-pg: the app on Postgres (DATABASE_URL, schema applied);
  * Postgres is another process, so its CPU counts as "other CPU" (raise --max-other if it triggers re-runs).
  */
-export type TargetName = 'relay' | 'relay-lean' | 'app' | 'app-lean' | 'app-pg'
-export const ALL_TARGETS: TargetName[] = ['relay', 'relay-lean', 'app', 'app-lean', 'app-pg']
+export type TargetName = 'relay' | 'relay-lean' | 'app' | 'app-pg'
+export const ALL_TARGETS: TargetName[] = ['relay', 'relay-lean', 'app', 'app-pg']
 
 export interface RunningServer {
   child: Child
@@ -43,7 +43,7 @@ export function appEntryArgs (entry: 'tsx' | 'dist'): string[] {
 export function targetAvailable (name: TargetName, entry: 'tsx' | 'dist'): string | undefined {
   if (name === 'app-pg' && !process.env.DATABASE_URL) return 'DATABASE_URL is not set'
   if (name.startsWith('app') && !existsSync(join(ROOT, entry === 'dist' ? 'dist/server.js' : 'src/server.ts'))) return 'the app entry does not exist yet'
-  if ((name === 'relay-lean' || name === 'app-lean') && !existsSync(join(ROOT, 'src/llm/lean-fetch.ts'))) return 'src/llm/lean-fetch.ts does not exist'
+  if (name === 'relay-lean' && !existsSync(join(ROOT, 'src/llm/lean-fetch.ts'))) return 'src/llm/lean-fetch.ts does not exist'
   return undefined
 }
 
@@ -64,7 +64,7 @@ export async function startTarget ({ name, upstreamUrl, appEntry, profile }: {
     })
     : spawnNode({
       label: name,
-      args: [...prof, ...(name === 'app-lean' ? ['--import', 'tsx', '--import', './bench/lean-preload.ts'] : []), ...appEntryArgs(appEntry)],
+      args: [...prof, ...appEntryArgs(appEntry)],
       env: {
         ...common,
         ...appEnv(upstreamUrl),
