@@ -90,7 +90,7 @@ $$;
 
 create or replace function public.rtb_schema_version() returns integer
 language sql immutable security invoker set search_path = public
-as $$ select 1 $$;
+as $$ select 2 $$;
 
 -- ── event log ──────────────────────────────────────────────────────────────────
 -- p_events: [{session_id, seq, type, turn_id, payload, created_at}, …]. Returns the number of events
@@ -180,13 +180,24 @@ create or replace function public.rtb_get_session(p_id text) returns jsonb
 language sql stable security invoker set search_path = public
 as $$ select rtb_session_json(s) from sessions s where s.id = p_id $$;
 
-create or replace function public.rtb_list_sessions(p_limit integer, p_before timestamptz, p_status text) returns jsonb
+-- The page after the cursor (p_before, p_before_id) in (started_at desc, id desc) order; without p_before_id,
+-- after the time p_before. Schema version 1 had a three-argument version without the id: it is replaced, not
+-- left as an overload PostgREST could not choose between (checked first, so a second run prints no notice).
+do $$
+begin
+  if to_regprocedure('public.rtb_list_sessions(integer, timestamptz, text)') is not null then
+    drop function public.rtb_list_sessions(integer, timestamptz, text);
+  end if;
+end $$;
+create or replace function public.rtb_list_sessions(p_limit integer, p_before timestamptz, p_status text, p_before_id text)
+returns jsonb
 language sql stable security invoker set search_path = public
 as $$
   select coalesce(jsonb_agg(rtb_session_json(t.s) order by t.started_at desc, t.id desc), '[]'::jsonb)
   from (
     select s, s.started_at, s.id from sessions s
-    where (p_before is null or s.started_at < p_before) and (p_status is null or s.status = p_status)
+    where (p_before is null or s.started_at < p_before or (s.started_at = p_before and s.id < p_before_id))
+      and (p_status is null or s.status = p_status)
     order by s.started_at desc, s.id desc limit greatest(coalesce(p_limit, 20), 0)
   ) t
 $$;

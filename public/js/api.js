@@ -17,11 +17,11 @@ async function getJson (path) {
 
 export const api = {
   health: () => getJson('/health'),
-  /** Most recent first; `before` is the startedAt of the last one shown. */
+  /** Most recent first → { sessions, nextBefore }; pass `nextBefore` as `before` for the next page (null: no more). */
   sessions: ({ limit = 30, before } = {}) => {
     const q = new URLSearchParams({ limit: String(limit) })
     if (before) q.set('before', before)
-    return getJson(`/api/sessions?${q}`).then((b) => b.sessions ?? [])
+    return getJson(`/api/sessions?${q}`).then((b) => ({ sessions: b.sessions ?? [], nextBefore: b.nextBefore ?? null }))
   },
   /** The session record, or null when the session does not exist yet. */
   session: (id) => getJson(`/api/session/${encodeURIComponent(id)}`).catch((err) => {

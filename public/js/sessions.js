@@ -38,12 +38,12 @@ export function createSessionList ({ list, more, empty, onOpen }) {
     if (loading) return
     loading = true
     try {
-      const sessions = await api.sessions({ limit: PAGE, before: append ? cursor : undefined })
-      cursor = sessions.at(-1)?.startedAt ?? cursor
+      const { sessions, nextBefore } = await api.sessions({ limit: PAGE, before: append ? cursor : undefined })
+      cursor = nextBefore
       const items = sessions.filter(worthShowing).map(item)
       if (append) list.append(...items)
       else list.replaceChildren(...items)
-      more.hidden = sessions.length < PAGE
+      more.hidden = nextBefore === null
       empty.hidden = list.children.length > 0
     } catch {
       empty.hidden = false

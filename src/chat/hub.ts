@@ -74,20 +74,29 @@ export class SessionHub {
    * After a restart: every session the store still has active gets the grace, so it ends if nobody
    * returns (and an open turn is closed as interrupted). Runs one session at a time in the background.
    */
-  async recover ({ limit = 1_000 }: { limit?: number } = {}): Promise<number> {
-    const active = await this.deps.store.listSessions({ limit, status: 'active' })
-    for (const record of active) {
-      if (!this.accepting) break
-      if (this.live.has(record.id)) continue
-      const entry = this.load(record.id)
-      try {
-        await entry.loading
-        if (entry.session?.peers.size === 0) this.startGrace(record.id)
-      } catch (err) {
-        this.deps.logger.warn({ err, sessionId: record.id }, 'could not recover session')
+  async recover ({ pageSize = 500 }: { pageSize?: number } = {}): Promise<number> {
+    let found = 0
+    let cursor: { before: string; beforeId: string } | undefined
+    while (this.accepting) {
+      // Paged by (startedAt, id): sessions that end meanwhile do not shift the pages.
+      const page = await this.deps.store.listSessions({ limit: pageSize, status: 'active', ...cursor })
+      found += page.length
+      for (const record of page) {
+        if (!this.accepting) break
+        if (this.live.has(record.id)) continue
+        const entry = this.load(record.id)
+        try {
+          await entry.loading
+          if (entry.session?.peers.size === 0) this.startGrace(record.id)
+        } catch (err) {
+          this.deps.logger.warn({ err, sessionId: record.id }, 'could not recover session')
+        }
       }
+      const last = page.at(-1)
+      if (page.length < pageSize || !last) break
+      cursor = { before: last.startedAt, beforeId: last.id }
     }
-    return active.length
+    return found
   }
 
   /** Stops accepting, closes running turns as interrupted, closes every socket with 1012. */

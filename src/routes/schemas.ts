@@ -1,6 +1,7 @@
 /** REST request/response schemas: zod here, JSON Schema for Fastify's validation, serialisation and OpenAPI. */
 import { z } from 'zod'
 import { SessionId } from '../protocol.js'
+import { SESSION_CURSOR } from './session-cursor.js'
 
 const json = (schema: z.ZodType) => z.toJSONSchema(schema, { target: 'draft-7', unrepresentable: 'any', io: 'input' })
 
@@ -51,10 +52,16 @@ export const listSessionsSchema = {
   tags: ['sessions'],
   querystring: json(z.object({
     limit: z.coerce.number().int().min(1).max(100).default(20),
-    before: z.iso.datetime({ offset: true }).optional().describe('startedAt cursor from the previous page')
+    before: z.union([
+      z.string().regex(SESSION_CURSOR).describe('`nextBefore` of the previous page: the sessions after that one'),
+      z.iso.datetime({ offset: true }).describe('a time: the sessions that started before it')
+    ]).optional()
   })),
   response: {
-    200: json(z.object({ sessions: z.array(SessionRecordSchema), nextBefore: z.string().nullable() })),
+    200: json(z.object({
+      sessions: z.array(SessionRecordSchema),
+      nextBefore: z.string().nullable().describe('pass as `before` for the next page (`<startedAt>~<id>`); null when this page is the last')
+    })),
     ...errors
   }
 }

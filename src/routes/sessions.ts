@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import { SessionNotFound } from '../errors.js'
 import type { SessionRecord } from '../store/types.js'
 import { getSessionSchema, listEventsSchema, listSessionsSchema } from './schemas.js'
+import { decodeCursor, encodeCursor } from './session-cursor.js'
 
 const rateLimit = (max: number) => ({ rateLimit: { max, timeWindow: '1 minute' } })
 
@@ -27,8 +28,8 @@ export default async function sessionRoutes (app: FastifyInstance): Promise<void
 
   app.get<{ Querystring: { limit: number; before?: string } }>('/api/sessions', { schema: listSessionsSchema, ...limits }, async (request) => {
     const { limit, before } = request.query
-    const sessions = await store.listSessions({ limit, ...(before ? { before: new Date(before).toISOString() } : {}) })
-    return { sessions: sessions.map(toResponse), nextBefore: sessions.length === limit ? sessions.at(-1)!.startedAt : null }
+    const sessions = await store.listSessions({ limit, ...(before ? decodeCursor(before) : {}) })
+    return { sessions: sessions.map(toResponse), nextBefore: sessions.length === limit ? encodeCursor(sessions.at(-1)!) : null }
   })
 }
 

@@ -92,11 +92,13 @@ class MemoryStore implements SessionRepository {
     return row === undefined ? null : { ...row.rec }
   }
 
-  async listSessions (opts: { limit: number; before?: string; status?: SessionStatus }): Promise<SessionRecord[]> {
+  async listSessions (opts: { limit: number; before?: string; beforeId?: string; status?: SessionStatus }): Promise<SessionRecord[]> {
     const before = opts.before === undefined ? Infinity : parseTime(opts.before, 'before')
+    const { beforeId } = opts
     const found: Row[] = []
     for (const row of this.rows.values()) {
-      if (row.startedMs < before && (opts.status === undefined || row.rec.status === opts.status)) found.push(row)
+      const afterCursor = row.startedMs < before || (beforeId !== undefined && row.startedMs === before && row.rec.id < beforeId)
+      if (afterCursor && (opts.status === undefined || row.rec.status === opts.status)) found.push(row)
     }
     found.sort((a, b) => b.startedMs - a.startedMs || (a.rec.id < b.rec.id ? 1 : a.rec.id > b.rec.id ? -1 : 0))
     return found.slice(0, Math.max(0, opts.limit)).map((r) => ({ ...r.rec }))

@@ -89,9 +89,9 @@ export function createPostgresStore (opts: PostgresStoreOptions): SessionReposit
       return toSessionRecord(await one('getSession', 'select public.rtb_get_session($1::text) as r', [id]))
     },
 
-    async listSessions ({ limit, before, status }) {
+    async listSessions ({ limit, before, beforeId, status }) {
       return toSessionRecords(await one('listSessions',
-        'select public.rtb_list_sessions($1::int, $2::timestamptz, $3::text) as r', [limit, before ?? null, status ?? null]))
+        'select public.rtb_list_sessions($1::int, $2::timestamptz, $3::text, $4::text) as r', [limit, before ?? null, status ?? null, beforeId ?? null]))
     },
 
     async listEvents (sessionId, { after, limit }) {

@@ -3,7 +3,7 @@ import type { StoredEvent } from '../protocol.js'
 import type { AppendEvent, SessionRecord, SummaryJob, UserProfile } from './types.js'
 
 /** The schema version supabase-schema.sql declares through rtb_schema_version(). */
-export const SCHEMA_VERSION = 1
+export const SCHEMA_VERSION = 2
 
 export const SCHEMA_HINT = 'apply supabase-schema.sql (psql -v ON_ERROR_STOP=1 -f supabase-schema.sql)'
 

@@ -92,10 +92,10 @@ export function createSupabaseStore (opts: SupabaseStoreOptions): SessionReposit
       return toSessionRecord(await rpc('getSession', 'rtb_get_session', { p_id: id }))
     },
 
-    async listSessions ({ limit, before, status }) {
+    async listSessions ({ limit, before, beforeId, status }) {
       // Every argument is sent, null included: PostgREST picks the function by its argument names.
       return toSessionRecords(await rpc('listSessions', 'rtb_list_sessions',
-        { p_limit: limit, p_before: before ?? null, p_status: status ?? null }))
+        { p_limit: limit, p_before: before ?? null, p_status: status ?? null, p_before_id: beforeId ?? null }))
     },
 
     async listEvents (sessionId, { after, limit }) {

@@ -81,8 +81,12 @@ export interface SessionRepository {
    */
   appendEvents (batch: AppendEvent[]): Promise<void>
   getSession (id: string): Promise<SessionRecord | null>
-  /** Most recent first (by startedAt, then id); `before` is a startedAt ISO cursor. */
-  listSessions (opts: { limit: number; before?: string; status?: SessionStatus }): Promise<SessionRecord[]>
+  /**
+   * Most recent first (by startedAt, then id). `before` (a startedAt ISO time) starts the page after that
+   * time; with `beforeId` too it starts right after that session, so sessions that started in the same
+   * millisecond are never skipped between pages.
+   */
+  listSessions (opts: { limit: number; before?: string; beforeId?: string; status?: SessionStatus }): Promise<SessionRecord[]>
   /** Events with seq > after, ascending, at most limit. */
   listEvents (sessionId: string, opts: { after: number; limit: number }): Promise<StoredEvent[]>
 

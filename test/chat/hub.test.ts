@@ -1,6 +1,7 @@
 /** Hub edge cases around a slow store: a socket leaving while its session loads, shutdown while a load hangs. */
 import { afterEach, describe, expect, it } from 'vitest'
 import { createMemoryStore } from '../../src/store/memory.js'
+import type { StoredEvent } from '../../src/protocol.js'
 import type { SessionRepository } from '../../src/store/types.js'
 import { eventually, startApp, TestClient, type RunningApp } from '../support/app.js'
 
@@ -29,6 +30,21 @@ describe('session hub', () => {
     await eventually(() => server!.app.services.hub.liveCount === 0)
     const record = await store.getSession('left-while-loading')
     expect(record).toBeNull() // nothing was ever stored for it: no connected event, nothing to summarise
+  })
+
+  it('after a restart recovers every active session, over several pages, sessions of one millisecond included', async () => {
+    const store = createMemoryStore()
+    const base = Date.UTC(2026, 0, 1)
+    // 1,205 sessions left active by a process that died; 7 start in each millisecond, so ties straddle the pages of 500.
+    const ids = Array.from({ length: 1_205 }, (_, i) => `orphan-${String(i).padStart(4, '0')}`)
+    await store.appendEvents(ids.map((sessionId, i) => ({
+      sessionId,
+      event: { type: 'connected', seq: 1, ts: new Date(base + Math.floor(i / 7)).toISOString(), connectionId: 'c' } satisfies StoredEvent
+    })))
+    server = await startApp({ env: { DISCONNECT_GRACE_MS: '10' }, deps: { store } })
+    await eventually(async () => (await store.listSessions({ limit: 2_000, status: 'active' })).length === 0, { timeoutMs: 20_000 })
+    const ended = await store.listSessions({ limit: 2_000, status: 'ended' })
+    expect(ended.filter((s) => s.id.startsWith('orphan-')).length).toBe(1_205)
   })
 
   it('shuts down within the bound while a session load hangs, refusing its socket with 1012', async () => {

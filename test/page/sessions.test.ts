@@ -136,4 +136,33 @@ describeWithBrowser('chat page sessions', () => {
       }
     }
   })
+
+  it('"Show older chats" pages through every session once, sessions that started in the same millisecond included', async () => {
+    // 65 past chats, 4 started in each millisecond: page boundaries (30) fall inside groups of ties.
+    const seeded = Array.from({ length: 65 }, (_, i) => `older-${String(i).padStart(2, '0')}`)
+    await server.app.services.store.appendEvents(seeded.map((sessionId, i) => ({
+      sessionId,
+      event: { type: 'user_message' as const, seq: 1, ts: new Date(Date.UTC(2001, 0, 1) + Math.floor(i / 4)).toISOString(), turnId: 't', content: `chat ${i}` }
+    })))
+    const { page, problems, close } = await openPage(browser, server.baseUrl)
+    try {
+      await waitConnected(page)
+      const more = page.locator('#more-sessions')
+      const shown = async () => page.locator('a.session-link[data-session-id^="older-"]').evaluateAll((els) => els.map((el) => (el as HTMLElement).dataset.sessionId!))
+      for (let clicks = 0; clicks < 5 && (await shown()).length < seeded.length; clicks++) {
+        const before = (await shown()).length
+        await more.click()
+        await page.waitForFunction((n) => document.querySelectorAll('a.session-link[data-session-id^="older-"]').length > n, before)
+      }
+      const ids = await shown()
+      expect(ids).toHaveLength(65)
+      expect(new Set(ids).size).toBe(65)
+      // Newest first; within a millisecond by id, descending.
+      expect(ids).toEqual([...seeded].sort((a, b) => Math.floor(seeded.indexOf(b) / 4) - Math.floor(seeded.indexOf(a) / 4) || (a < b ? 1 : -1)))
+      await page.waitForFunction(() => (document.querySelector('#more-sessions') as HTMLElement).hidden)
+      expect(problems).toEqual([])
+    } finally {
+      await close()
+    }
+  })
 })

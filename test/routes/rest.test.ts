@@ -29,6 +29,7 @@ describe('REST', () => {
     expect((await get('/api/session/nobody-here/events')).statusCode).toBe(404)
     expect((await get('/api/session/x/events?limit=0')).statusCode).toBe(400)
     expect((await get('/api/sessions?before=yesterday')).statusCode).toBe(400)
+    expect((await get(`/api/sessions?before=${encodeURIComponent('2026-01-01T00:00:00.000Z~bad id')}`)).statusCode).toBe(400)
     const route = await get('/no/such/route')
     expect(route.statusCode).toBe(404)
     expect(route.json().error.code).toBe('NOT_FOUND')
@@ -58,6 +59,25 @@ describe('REST', () => {
     expect(list.sessions.map((s: { id: string }) => s.id)).toEqual(['rest-b'])
     const next = (await get(`/api/sessions?limit=1&before=${encodeURIComponent(list.nextBefore)}`)).json()
     expect(next.sessions.map((s: { id: string }) => s.id)).toEqual(['rest-a'])
+  })
+
+  it('GET /api/sessions pages with nextBefore through sessions that started in the same millisecond, each once', async () => {
+    const ts = '2001-02-03T04:05:06.789Z'
+    const tied = ['tie-c', 'tie-a', 'tie-b']
+    await server.app.services.store.appendEvents(tied.map((sessionId) => ({ sessionId, event: { type: 'connected' as const, seq: 1, ts, connectionId: 'c' } })))
+    const seen: string[] = []
+    let before = encodeURIComponent('2001-02-03T04:05:06.790Z')
+    for (let page = 0; page < 5; page++) {
+      const body = (await get(`/api/sessions?limit=1&before=${before}`)).json()
+      seen.push(...body.sessions.map((s: { id: string }) => s.id))
+      if (body.nextBefore === null) break
+      expect(body.nextBefore).toBe(`${ts}~${body.sessions[0].id}`)
+      before = encodeURIComponent(body.nextBefore)
+    }
+    expect(seen.slice(0, 3)).toEqual(['tie-c', 'tie-b', 'tie-a'])
+    // A bare time still works: the sessions that started before it.
+    const older = (await get(`/api/sessions?before=${encodeURIComponent(ts)}`)).json()
+    expect(older.sessions.map((s: { id: string }) => s.id)).not.toContain('tie-a')
   })
 
   it('publishes OpenAPI at /docs and the WebSocket protocol as JSON Schema at /protocol.json', async () => {

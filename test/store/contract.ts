@@ -156,6 +156,29 @@ export function describeStoreContract (name: string, setup: () => Promise<StoreU
         expect(recent.length).toBeLessThanOrEqual(5)
         for (let i = 1; i < recent.length; i++) expect(Date.parse(recent[i - 1].startedAt)).toBeGreaterThanOrEqual(Date.parse(recent[i].startedAt))
       })
+
+      it('pages through sessions that started in the same millisecond with a (startedAt, id) cursor, each once', async () => {
+        const t = new TimeWindow()
+        const tied = Array.from({ length: 5 }, (_, i) => ids.next(`tie${i}`))
+        const earlier = ids.next('earlier')
+        await store.appendEvents([
+          ...tied.map((sessionId) => ({ sessionId, event: ev.connected(1, t.at(5_000)) })),
+          { sessionId: earlier, event: ev.connected(1, t.at(4_999)) }
+        ])
+        const seen: string[] = []
+        let cursor: { before: string; beforeId?: string } = { before: t.at(5_001) }
+        for (let page = 0; page < 4; page++) {
+          const got = await store.listSessions({ limit: 2, ...cursor })
+          seen.push(...got.map((s) => s.id))
+          if (got.length < 2 || seen.includes(earlier)) break
+          cursor = { before: got.at(-1)!.startedAt, beforeId: got.at(-1)!.id }
+        }
+        const mine = seen.filter((id) => [...tied, earlier].includes(id))
+        // Most recent first, ties by id descending, every session exactly once, the earlier one after all ties.
+        expect(mine.slice(0, 5)).toEqual([...tied].sort().reverse())
+        expect(mine[5]).toBe(earlier)
+        expect(new Set(mine).size).toBe(mine.length)
+      })
     })
 
     describe('endSession', () => {

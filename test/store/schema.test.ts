@@ -60,7 +60,25 @@ describe.skipIf(!hasServer)('supabase-schema.sql with psql (needs TEST_DATABASE_
       expect(indexes).toEqual(expect.arrayContaining(['sessions_started_at_idx', 'sessions_summary_due_idx', 'session_events_pkey']))
       const profiles = await query<{ user_id: string }>(scratch.url, 'select user_id from public.profiles order by user_id')
       expect(profiles.map((p) => p.user_id)).toEqual(['alice', 'bob', 'demo', 'user-42'])
-      expect((await query<{ v: number }>(scratch.url, 'select public.rtb_schema_version() as v'))[0].v).toBe(1)
+      expect((await query<{ v: number }>(scratch.url, 'select public.rtb_schema_version() as v'))[0].v).toBe(2)
+    } finally {
+      await scratch.drop()
+    }
+  })
+
+  it('upgrades a version-1 database: its three-argument rtb_list_sessions is replaced, not left as an overload', async () => {
+    const scratch = await createScratchDatabase()
+    try {
+      await psql(scratch.url)
+      // What version 1 left behind (its list function had no id in the cursor).
+      await query(scratch.url, `create function public.rtb_list_sessions(p_limit integer, p_before timestamptz, p_status text) returns jsonb
+        language sql stable as $$ select '[]'::jsonb $$`)
+      await query(scratch.url, 'create or replace function public.rtb_schema_version() returns integer language sql immutable as $$ select 1 $$')
+      expect(await psql(scratch.url)).toBe('')
+      const lists = await query<{ args: string }>(scratch.url,
+        "select pg_get_function_identity_arguments(oid) as args from pg_proc where proname = 'rtb_list_sessions'")
+      expect(lists).toEqual([{ args: 'p_limit integer, p_before timestamp with time zone, p_status text, p_before_id text' }])
+      expect((await query<{ v: number }>(scratch.url, 'select public.rtb_schema_version() as v'))[0].v).toBe(2)
     } finally {
       await scratch.drop()
     }
