@@ -38,14 +38,27 @@ const flushAll = (): void => {
 export function createPeer (socket: WebSocket, { maxBufferedBytes, stream }: { maxBufferedBytes: number; stream: Duplex }): Peer {
   let closing = false
   let queue: string[] = []
+  const write = (frames: string[]) => {
+    if (frames.length === 0 || socket.readyState !== socket.OPEN) return
+    stream.cork()
+    for (const data of frames) socket.send(data)
+    stream.uncork()
+  }
+  const take = () => {
+    const frames = queue
+    queue = []
+    return frames
+  }
+  // The socket's state is read once per batch, not per frame: the hot path only queues.
   const batch: Batched = {
     flush () {
-      const frames = queue
-      queue = []
-      if (frames.length === 0 || socket.readyState !== socket.OPEN) return
-      stream.cork()
-      for (const data of frames) socket.send(data)
-      stream.uncork()
+      const frames = take()
+      if (closing || frames.length === 0) return
+      if (socket.bufferedAmount > maxBufferedBytes) {
+        peer.close(CloseCode.tooSlow, 'client too slow: send buffer over limit, reconnect with ?after=<last seq>')
+        return
+      }
+      write(frames)
     }
   }
   const peer: Peer = {
@@ -53,17 +66,13 @@ export function createPeer (socket: WebSocket, { maxBufferedBytes, stream }: { m
     lastSentSeq: 0,
     get open () { return !closing && socket.readyState === socket.OPEN },
     sendRaw (data) {
-      if (!peer.open) return
-      if (socket.bufferedAmount > maxBufferedBytes) {
-        peer.close(CloseCode.tooSlow, 'client too slow: send buffer over limit, reconnect with ?after=<last seq>')
-        return
-      }
+      if (closing) return
       if (queue.push(data) === 1 && dirty.push(batch) === 1) setImmediate(flushAll)
     },
     send (frame) { peer.sendRaw(JSON.stringify(frame)) },
     close (code, reason) {
       if (closing) return
-      batch.flush()
+      write(take())
       closing = true
       if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.close(code, reason)
       // A peer that never reads would hold the close handshake open forever.

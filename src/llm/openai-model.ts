@@ -140,8 +140,16 @@ export function createOpenAIModel (opts: OpenAIModelOptions): ChatModel {
         yield event
         return
       }
-      timer = setTimeout(() => { timedOut = true; request.abort() }, timeoutMs)
-      const tick = timer
+      // A read only stamps the time; the timer, when it fires, re-arms for what is left of the window
+      // (re-inserting a timer on every read cost more than the rest of the read).
+      let lastRead = performance.now()
+      const watch = () => {
+        const left = lastRead + timeoutMs - performance.now()
+        if (left > 0) { timer = setTimeout(watch, left); return }
+        timedOut = true
+        request.abort()
+      }
+      timer = setTimeout(watch, timeoutMs)
       // Text goes straight to the consumer's sink when it gave one; otherwise it is queued as events.
       const queue: ModelEvent[] = []
       let wake: (() => void) | undefined
@@ -153,7 +161,7 @@ export function createOpenAIModel (opts: OpenAIModelOptions): ChatModel {
           acc = step.state
           text += step.text
         }
-        tick.refresh()
+        lastRead = performance.now()
         if (!text || signal.aborted) return
         if (onText) {
           try { onText(text) } catch (err) { sinkError = { err }; throw err }

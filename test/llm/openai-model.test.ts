@@ -139,6 +139,19 @@ describe('openai model: failures', () => {
     expect((await fake.clientClosed(n)).aborted).toBe(true)
   })
 
+  it('LLM_TIMEOUT_MS bounds each gap, not the whole stream: a steady stream longer than it completes', async () => {
+    const chunks = textChunks('one two three four five six seven eight')
+    fake.script(sse(chunks, { delayMs: 70 }))
+    const started = performance.now()
+    const got: string[] = []
+    const events = await collect(model({ timeoutMs: 200 }).stream({
+      messages: user('x'), tools: [], signal: new AbortController().signal, onText: (t) => { got.push(t) }
+    }))
+    expect(performance.now() - started).toBeGreaterThan(400)
+    expect(got.join('')).toBe('one two three four five six seven eight')
+    expect(events).toEqual([{ type: 'finish', reason: 'stop' }])
+  })
+
   it('an idle gap mid-stream beyond LLM_TIMEOUT_MS → llm_error with the partial text', async () => {
     fake.script(sse(textChunks('first second third'), { hangAfter: 3 }))
     const n = fake.requests.length
