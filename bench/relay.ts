@@ -4,8 +4,9 @@ import OpenAI from 'openai'
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions'
 import { WebSocketServer, type WebSocket } from 'ws'
 
-// Env: HOST, PORT, OPENAI_BASE_URL, OPENAI_API_KEY. RELAY_FETCH=lean uses the app's transport (src/llm/lean-fetch.ts,
-// src/llm/sse-decoder.ts): the SDK sends the request through the lean fetch, and each network read of SSE becomes one delta frame.
+// Env: HOST, PORT, OPENAI_BASE_URL, OPENAI_API_KEY. RELAY_FETCH=lean is the app's design with nothing else: its transport
+// (src/llm/lean-fetch.ts, src/llm/sse-decoder.ts: each network read of SSE becomes one delta frame) and its sends
+// batched per event-loop turn (as src/chat/peer.ts does) — the floor for the app's own design.
 const env = process.env
 const lean = env.RELAY_FETCH === 'lean' ? { ...await import('../src/llm/lean-fetch.js'), ...await import('../src/llm/sse-decoder.js') } : undefined
 const client = new OpenAI({ apiKey: env.OPENAI_API_KEY ?? 'bench', baseURL: env.OPENAI_BASE_URL, maxRetries: 0, fetch: lean?.createLeanFetch() })
@@ -23,10 +24,22 @@ server.on('upgrade', (req, socket, head) => {
   wss.handleUpgrade(req, socket, head, (ws) => { onSession(ws, m[1]) })
 })
 
+let queued: Array<[WebSocket, string]> = []
+const flush = () => {
+  const batch = queued
+  queued = []
+  for (const [ws, data] of batch) if (ws.readyState === ws.OPEN) ws.send(data)
+}
+const later = (ws: WebSocket, data: string) => { if (queued.push([ws, data]) === 1) setImmediate(flush) }
+
 function onSession (ws: WebSocket, sessionId: string) {
   let seq = 0
   let abort: AbortController | undefined
-  const send = (frame: object) => { if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame)) }
+  const send = (frame: object) => {
+    if (ws.readyState !== ws.OPEN) return
+    if (lean) later(ws, JSON.stringify(frame))
+    else ws.send(JSON.stringify(frame))
+  }
   send({
     type: 'session', protocol: 1, sessionId, resumed: false, lastSeq: 0, runningTurnId: null,
     model: { provider: 'openai', name: model, offline: false }, tools: [], limits: { maxMessageChars: 8000, maxMessageBytes: 65536 }

@@ -5,7 +5,7 @@ import { ROOT, freePort, spawnNode, tsEntry, waitForHealth, type Child } from '.
 
 /**
  * relay: the floor (ws + openai SDK). relay-lean: the relay on the app's transport (src/llm/lean-fetch.ts and the
- * batch SSE decoder), one frame per read, sent at once — what the transport alone is worth.
+ * SSE decoder) with its sends batched per loop turn — the app's design with nothing else (no store, checks or logs).
  * app: the app on the memory store. app-pg: the app on Postgres (DATABASE_URL, schema applied);
  * Postgres is another process, so its CPU counts as "other CPU" (raise --max-other if it triggers re-runs).
  */
