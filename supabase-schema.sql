@@ -1,5 +1,5 @@
 -- Realtime AI Backend: tables, indexes, row level security and the rtb_* functions that hold every
--- storage rule the postgres and supabase stores share (DESIGN §6). Schema version 1.
+-- storage rule the postgres and supabase stores share (DESIGN §6). Schema version 2 (see rtb_schema_version).
 --
 -- Apply to any Postgres 15+ database:   psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -f supabase-schema.sql
 -- or on Supabase: paste the whole file into Dashboard → SQL Editor → Run.

@@ -3,6 +3,7 @@ import createError from '@fastify/error'
 import type { ErrorCode, ErrorFrame } from './protocol.js'
 
 export const SessionNotFound = createError('SESSION_NOT_FOUND', 'Session %s not found', 404)
+export const BadRequest = createError('BAD_REQUEST', '%s', 400)
 
 const retryableCodes: ReadonlySet<ErrorCode> = new Set(['busy', 'rate_limited', 'store_unavailable', 'llm_unavailable'])
 

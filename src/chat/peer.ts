@@ -28,37 +28,59 @@ let dirty: Batched[] = []
 const flushAll = (): void => {
   const batch = dirty
   dirty = []
-  for (const b of batch) b.flush()
+  // One socket's failure must not cost the others their frames (nor, from a setImmediate, the process).
+  for (const b of batch) {
+    try { b.flush() } catch { /* flush closes its own socket on failure */ }
+  }
 }
 
+/** Bytes written under one cork before the send buffer is checked again (a replay can be megabytes). */
+const CHUNK_BYTES = 64 * 1024
+
 /**
- * Wraps a `ws` socket; `stream` is its TCP socket (the upgrade request's), corked around a batch so that
- * several frames cost one system call. Over `maxBufferedBytes` of unsent data the client is too slow: close 4408 (it can resume).
+ * Wraps a `ws` socket; `stream` is its TCP socket (the upgrade request's; absent under `inject`), corked around
+ * a batch so that several frames cost one system call. Over `maxBufferedBytes` of unsent data the client is
+ * too slow: close 4408 (it can resume).
  */
-export function createPeer (socket: WebSocket, { maxBufferedBytes, stream }: { maxBufferedBytes: number; stream: Duplex }): Peer {
+export function createPeer (socket: WebSocket, { maxBufferedBytes, stream }: { maxBufferedBytes: number; stream?: Duplex }): Peer {
   let closing = false
   let queue: string[] = []
-  const write = (frames: string[]) => {
-    if (frames.length === 0 || socket.readyState !== socket.OPEN) return
-    stream.cork()
-    for (const data of frames) socket.send(data)
-    stream.uncork()
+  const tooSlow = () => socket.bufferedAmount > maxBufferedBytes
+  /** Writes in corked chunks; false when the send buffer passed the bound (the rest is not written). */
+  const write = (frames: string[], bounded: boolean): boolean => {
+    let i = 0
+    while (i < frames.length && socket.readyState === socket.OPEN) {
+      if (bounded && tooSlow()) return false
+      let bytes = 0
+      stream?.cork()
+      try {
+        for (; i < frames.length && bytes < CHUNK_BYTES; i++) {
+          socket.send(frames[i])
+          bytes += frames[i].length
+        }
+      } finally {
+        stream?.uncork()
+      }
+    }
+    return true
   }
   const take = () => {
     const frames = queue
     queue = []
     return frames
   }
-  // The socket's state is read once per batch, not per frame: the hot path only queues.
+  // The socket's state is read once per chunk of a batch, not per frame: the hot path only queues.
   const batch: Batched = {
     flush () {
       const frames = take()
       if (closing || frames.length === 0) return
-      if (socket.bufferedAmount > maxBufferedBytes) {
-        peer.close(CloseCode.tooSlow, 'client too slow: send buffer over limit, reconnect with ?after=<last seq>')
-        return
+      let ok = false
+      try {
+        ok = write(frames, true)
+      } finally {
+        // A socket that cannot take its frames (too slow, or a write that threw) is closed: the client resumes.
+        if (!ok) peer.close(CloseCode.tooSlow, 'client too slow: send buffer over limit, reconnect with ?after=<last seq>')
       }
-      write(frames)
     }
   }
   const peer: Peer = {
@@ -72,8 +94,8 @@ export function createPeer (socket: WebSocket, { maxBufferedBytes, stream }: { m
     send (frame) { peer.sendRaw(JSON.stringify(frame)) },
     close (code, reason) {
       if (closing) return
-      write(take())
       closing = true
+      try { write(take(), false) } catch { /* the close below still goes out, or terminate ends it */ }
       if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.close(code, reason)
       // A peer that never reads would hold the close handshake open forever.
       setTimeout(() => { if (socket.readyState !== socket.CLOSED) socket.terminate() }, 5_000).unref()

@@ -140,6 +140,12 @@ export function createOpenAIModel (opts: OpenAIModelOptions): ChatModel {
         yield event
         return
       }
+      if (!res.body) {
+        const message = 'model endpoint answered without a body'
+        logger.warn({ status: res.status }, message)
+        yield { type: 'error', code: 'llm_unavailable', retryable: true, message }
+        return
+      }
       // A read only stamps the time; the timer, when it fires, re-arms for what is left of the window
       // (re-inserting a timer on every read cost more than the rest of the read).
       let lastRead = performance.now()

@@ -5,9 +5,17 @@ export const SESSION_CURSOR = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z~[A-Z
 
 export const encodeCursor = (s: { startedAt: string; id: string }): string => `${s.startedAt}~${s.id}`
 
-/** A cursor from `nextBefore`, or a bare time (the sessions that started before it). Validated by the route schema. */
-export function decodeCursor (before: string): { before: string; beforeId?: string } {
+/**
+ * A cursor from `nextBefore`, or a bare time (the sessions that started before it); the route schema checks
+ * the shape, this the date itself: undefined for one that does not exist (2026-13-01; in a cursor also 02-30).
+ */
+export function decodeCursor (before: string): { before: string; beforeId?: string } | undefined {
   const at = before.indexOf('~')
-  if (at === -1) return { before: new Date(before).toISOString() }
-  return { before: before.slice(0, at), beforeId: before.slice(at + 1) }
+  const time = at === -1 ? before : before.slice(0, at)
+  const ms = Date.parse(time)
+  if (Number.isNaN(ms)) return undefined
+  const iso = new Date(ms).toISOString()
+  // Date.parse rolls an impossible day over (02-30 → 03-02); a cursor we wrote always reads back unchanged.
+  if (at !== -1 && iso !== time) return undefined
+  return at === -1 ? { before: iso } : { before: iso, beforeId: before.slice(at + 1) }
 }

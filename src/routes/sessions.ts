@@ -1,6 +1,6 @@
 /** REST: a session's record, its event log, and the recent sessions list. */
 import type { FastifyInstance } from 'fastify'
-import { SessionNotFound } from '../errors.js'
+import { BadRequest, SessionNotFound } from '../errors.js'
 import type { SessionRecord } from '../store/types.js'
 import { getSessionSchema, listEventsSchema, listSessionsSchema } from './schemas.js'
 import { decodeCursor, encodeCursor } from './session-cursor.js'
@@ -28,7 +28,9 @@ export default async function sessionRoutes (app: FastifyInstance): Promise<void
 
   app.get<{ Querystring: { limit: number; before?: string } }>('/api/sessions', { schema: listSessionsSchema, ...limits }, async (request) => {
     const { limit, before } = request.query
-    const sessions = await store.listSessions({ limit, ...(before ? decodeCursor(before) : {}) })
+    const cursor = before === undefined ? {} : decodeCursor(before)
+    if (!cursor) throw new BadRequest(`querystring/before ${before} is not a date`)
+    const sessions = await store.listSessions({ limit, ...cursor })
     return { sessions: sessions.map(toResponse), nextBefore: sessions.length === limit ? encodeCursor(sessions.at(-1)!) : null }
   })
 }

@@ -1,6 +1,7 @@
 /** A peer's sends over a real socket: batched per loop turn, still one message per frame, in order, before the close. */
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
 import { afterEach, describe, expect, it } from 'vitest'
 import { WebSocket, WebSocketServer } from 'ws'
 import { createPeer, type Peer } from '../../src/chat/peer.js'
@@ -12,17 +13,21 @@ afterEach(async () => {
 })
 
 /** A server whose first connection becomes a Peer, and a client recording what it receives. */
-async function connect (maxBufferedBytes = 1 << 20): Promise<{ peer: Peer; received: string[]; client: WebSocket }> {
+async function connect (maxBufferedBytes = 1 << 20, { corked = true } = {}): Promise<{ peer: Peer; received: string[]; client: WebSocket; server: () => Duplex }> {
   wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
   await once(wss, 'listening')
+  let tcp: Duplex | undefined
   const accepted = new Promise<Peer>((resolve) => {
-    wss!.once('connection', (socket, req) => { resolve(createPeer(socket, { maxBufferedBytes, stream: req.socket })) })
+    wss!.once('connection', (socket, req) => {
+      tcp = req.socket
+      resolve(createPeer(socket, { maxBufferedBytes, ...(corked ? { stream: req.socket } : {}) }))
+    })
   })
   const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`)
   const received: string[] = []
   client.on('message', (data) => received.push(String(data)))
   await once(client, 'open')
-  return { peer: await accepted, received, client }
+  return { peer: await accepted, received, client, server: () => tcp! }
 }
 
 const until = async (check: () => boolean, ms = 5_000) => {
@@ -34,8 +39,8 @@ const until = async (check: () => boolean, ms = 5_000) => {
 }
 
 describe('peer', () => {
-  it('frames of one loop turn leave together but arrive as separate messages, in order, across sizes and scripts', async () => {
-    const { peer, received } = await connect()
+  it.each([true, false])('frames of one loop turn leave together but arrive as separate messages, in order, across sizes and scripts (corked: %s)', async (corked) => {
+    const { peer, received } = await connect(1 << 20, { corked })
     const frames = ['', 'a', 'ü'.repeat(62), 'x'.repeat(126), '世界'.repeat(30_000), 'y'.repeat(70_000), '🚀 last']
     for (const f of frames) peer.sendRaw(f)
     peer.send({ type: 'pong' })
@@ -81,5 +86,21 @@ describe('peer', () => {
     client.resume()
     const [code] = await closed as [number]
     expect(code).toBe(4408)
+  })
+
+  it('a batch bigger than the bound (a long replay to a client that does not read) is cut at the bound, not buffered whole', async () => {
+    const bound = 256 * 1024
+    const { peer, client, server } = await connect(bound)
+    client.pause()
+    const closed = once(client, 'close')
+    const frame = 'r'.repeat(16 * 1024)
+    // 48 MB in one loop turn: far more than the kernel's socket buffers take.
+    for (let i = 0; i < 3_000; i++) peer.sendRaw(frame)
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(peer.open).toBe(false)
+    // What the process holds for this socket: the bound, plus at most one corked chunk (64 KB) and a frame.
+    expect(server().writableLength).toBeLessThan(bound + 64 * 1024 + 2 * frame.length)
+    client.resume()
+    expect((await closed as [number])[0]).toBe(4408)
   })
 })

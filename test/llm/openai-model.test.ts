@@ -139,6 +139,15 @@ describe('openai model: failures', () => {
     expect((await fake.clientClosed(n)).aborted).toBe(true)
   })
 
+  it.each([['lean fetch', createLeanFetch()], ['global fetch', undefined]] as const)('a 204 with no body through the %s → llm_unavailable, not a crash', async (_name, fetchImpl) => {
+    fake.script(fail(204))
+    const events = await collect(model(fetchImpl ? { fetch: fetchImpl } : {}).stream({ messages: user('x'), tools: [], signal: new AbortController().signal }))
+    expect(events).toHaveLength(1)
+    expect(events[0]).toMatchObject({ type: 'error', code: 'llm_unavailable', retryable: true })
+    // undici gives a 204 a null body; node:http an empty one that ends without an answer.
+    expect((events[0] as { message: string }).message).toBe(fetchImpl ? 'model stream ended without a finish reason' : 'model endpoint answered without a body')
+  })
+
   it('LLM_TIMEOUT_MS bounds each gap, not the whole stream: a steady stream longer than it completes', async () => {
     const chunks = textChunks('one two three four five six seven eight')
     fake.script(sse(chunks, { delayMs: 70 }))

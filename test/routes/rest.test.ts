@@ -30,6 +30,11 @@ describe('REST', () => {
     expect((await get('/api/session/x/events?limit=0')).statusCode).toBe(400)
     expect((await get('/api/sessions?before=yesterday')).statusCode).toBe(400)
     expect((await get(`/api/sessions?before=${encodeURIComponent('2026-01-01T00:00:00.000Z~bad id')}`)).statusCode).toBe(400)
+    for (const impossible of ['2026-13-01T00:00:00.000Z~abc', '2026-02-30T00:00:00.000Z~abc', '2026-13-01T00:00:00Z']) {
+      const res = await get(`/api/sessions?before=${encodeURIComponent(impossible)}`)
+      expect(res.statusCode, impossible).toBe(400)
+      expect(res.json().error.code).toBe('BAD_REQUEST')
+    }
     const route = await get('/no/such/route')
     expect(route.statusCode).toBe(404)
     expect(route.json().error.code).toBe('NOT_FOUND')
