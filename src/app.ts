@@ -69,7 +69,21 @@ export async function buildApp ({ config, deps, logger }: AppOptions): Promise<F
       }
     }
   })
-  await app.register(swaggerUi, { routePrefix: '/docs' })
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    // Its own policy on /docs only: Swagger UI injects a <style> element, so styles may be inline there;
+    // scripts stay 'self' as everywhere else.
+    staticCSP: {
+      'default-src': ["'self'"],
+      'script-src': ["'self'"],
+      'style-src': ["'self'", "'unsafe-inline'"],
+      'img-src': ["'self'", 'data:'],
+      'connect-src': ["'self'"],
+      'object-src': ["'none'"],
+      'base-uri': ["'self'"],
+      'frame-ancestors': ["'self'"]
+    }
+  })
   await app.register(services, { config, deps })
 
   await app.register(healthRoutes)
