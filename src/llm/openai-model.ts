@@ -105,8 +105,9 @@ export function createOpenAIModel (opts: OpenAIModelOptions): ChatModel {
 
   /**
    * The SDK builds and sends the request (auth, retries, status → APIError, its header timeout);
-   * the body is read with a lean SSE decoder that yields every event of one network read at once,
-   * so a server that falls behind sends one delta for several tokens instead of one frame each.
+   * the body is read push-style (sse-reader.ts): each network read is decoded in its own callback and its
+   * text becomes one piece — handed to the request's `onText` sink when there is one (no promise per token),
+   * else yielded as a `text` event — so a server that falls behind sends one delta for several tokens.
    */
   async function * stream ({ messages, tools, signal, onText }: StreamRequest): AsyncGenerator<ModelEvent> {
     if (signal.aborted) return
