@@ -3,7 +3,7 @@ import pg from 'pg'
 import type { Logger } from '../logger.js'
 import { toStoreError } from './pg-errors.js'
 import {
-  SCHEMA_HINT, SCHEMA_VERSION, appendEventsJson, noNul, toEvents, toProfile, toSessionRecord, toSessionRecords, toSummaryJob
+  SCHEMA_HINT, appendEventsJson, checkSchemaVersion, noNul, toEvents, toProfile, toSessionRecord, toSessionRecords, toSummaryJob
 } from './sql-codec.js'
 import { StoreError, type SessionRepository } from './types.js'
 
@@ -66,9 +66,7 @@ export function createPostgresStore (opts: PostgresStoreOptions): SessionReposit
         }
         throw err
       }
-      if (version !== SCHEMA_VERSION) {
-        throw new StoreError(`schema version ${version} found, ${SCHEMA_VERSION} expected: ${SCHEMA_HINT}`, false)
-      }
+      checkSchemaVersion(version, SCHEMA_HINT)
       log.info({ schemaVersion: version }, 'postgres store ready')
     },
 

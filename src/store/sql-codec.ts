@@ -1,11 +1,16 @@
 /** Shapes shared by the SQL stores: the rtb_append_events argument and the mapping of rtb_* results to the port's types. */
 import type { StoredEvent } from '../protocol.js'
-import type { AppendEvent, SessionRecord, SummaryJob, UserProfile } from './types.js'
+import { StoreError, type AppendEvent, type SessionRecord, type SummaryJob, type UserProfile } from './types.js'
 
 /** The schema version supabase-schema.sql declares through rtb_schema_version(). */
 export const SCHEMA_VERSION = 2
 
 export const SCHEMA_HINT = 'apply supabase-schema.sql (psql -v ON_ERROR_STOP=1 -f supabase-schema.sql)'
+
+/** Start-up refuses a schema of another version than this code's, saying how to apply the right one. */
+export function checkSchemaVersion (version: number, hint: string): void {
+  if (version !== SCHEMA_VERSION) throw new StoreError(`schema version ${version} found, ${SCHEMA_VERSION} expected: ${hint}`, false)
+}
 
 /**
  * The p_events argument of rtb_append_events, as JSON text. jsonb cannot hold U+0000, so a NUL in

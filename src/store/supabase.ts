@@ -3,7 +3,7 @@ import { createClient } from '@supabase/supabase-js'
 import ws from 'ws'
 import type { Logger } from '../logger.js'
 import {
-  SCHEMA_VERSION, appendEventsJson, noNul, toEvents, toProfile, toSessionRecord, toSessionRecords, toSummaryJob
+  appendEventsJson, checkSchemaVersion, noNul, toEvents, toProfile, toSessionRecord, toSessionRecords, toSummaryJob
 } from './sql-codec.js'
 import { StoreError, type SessionRepository } from './types.js'
 
@@ -70,9 +70,7 @@ export function createSupabaseStore (opts: SupabaseStoreOptions): SessionReposit
         }
         throw err
       }
-      if (version !== SCHEMA_VERSION) {
-        throw new StoreError(`schema version ${version} found, ${SCHEMA_VERSION} expected: ${SCHEMA_HELP}`, false)
-      }
+      checkSchemaVersion(version, SCHEMA_HELP)
       log.info({ schemaVersion: version }, 'supabase store ready')
     },
 
