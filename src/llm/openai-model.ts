@@ -151,6 +151,8 @@ export function createOpenAIModel (opts: OpenAIModelOptions): ChatModel {
       // (re-inserting a timer on every read cost more than the rest of the read).
       let lastRead = performance.now()
       const watch = () => {
+        // After [DONE] the answer is complete; the reader bounds the wait for the body's end itself.
+        if (reader.sawDone) return
         const left = lastRead + timeoutMs - performance.now()
         if (left > 0) { timer = setTimeout(watch, left); return }
         timedOut = true
@@ -176,7 +178,7 @@ export function createOpenAIModel (opts: OpenAIModelOptions): ChatModel {
         }
         if (queue.push({ type: 'text', text }) > MAX_QUEUED) reader.pause()
         wake?.()
-      })
+      }, { graceAfterDoneMs: Math.min(1_000, timeoutMs) })
       let ended: { err?: unknown } | undefined
       reader.done.then(() => { ended = {} }, (err: unknown) => { ended = { err } }).finally(() => wake?.())
       while (true) {

@@ -1,5 +1,8 @@
 /** The OpenAI model against the fake server, through the real SDK: streaming, error mapping, timeouts, abort. */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { once } from 'node:events'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { pino } from 'pino'
 import { createLeanFetch } from '../../src/llm/lean-fetch.js'
 import { createOpenAIModel, providerLabel, type OpenAIModelOptions } from '../../src/llm/openai-model.js'
@@ -168,6 +171,55 @@ describe('openai model: failures', () => {
     expect(texts(events).join('')).toBe('first second ')
     expect(events.at(-1)).toEqual({ type: 'error', code: 'llm_error', retryable: true, message: 'model stream stalled: no chunk for 200 ms' })
     await fake.clientClosed(n)
+  })
+})
+
+describe('openai model: after [DONE]', () => {
+  const fetches = [['lean fetch', createLeanFetch()], ['global fetch', undefined]] as const
+
+  it.each(fetches)('a body held open after [DONE] past LLM_TIMEOUT_MS: the answer is complete, not a stall (%s)', async (_name, fetchImpl) => {
+    fake.script(sse(textChunks('all of it arrived'), { afterDone: 'hang' }))
+    const n = fake.requests.length
+    const started = performance.now()
+    const events = await collect(model({ timeoutMs: 300, ...(fetchImpl ? { fetch: fetchImpl } : {}) }).stream({ messages: user('x'), tools: [], signal: new AbortController().signal }))
+    expect(texts(events).join('')).toBe('all of it arrived')
+    expect(events.at(-1)).toEqual({ type: 'finish', reason: 'stop' })
+    expect(events.filter((e) => e.type === 'error')).toHaveLength(0)
+    // Finished after the grace (min(1 s, LLM_TIMEOUT_MS)), and the held connection was closed by us.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(290)
+    expect((await fake.clientClosed(n)).aborted).toBe(true)
+  })
+
+  it.each(fetches)('a connection reset after [DONE] still finishes the turn (%s)', async (_name, fetchImpl) => {
+    fake.script(sse(textChunks('complete answer'), { afterDone: 'cut' }))
+    const events = await collect(model(fetchImpl ? { fetch: fetchImpl } : {}).stream({ messages: user('x'), tools: [], signal: new AbortController().signal }))
+    expect(texts(events).join('')).toBe('complete answer')
+    expect(events).toHaveLength(texts(events).length + 1)
+    expect(events.at(-1)).toEqual({ type: 'finish', reason: 'stop' })
+  })
+
+  it('a body that ends shortly after [DONE] keeps the keep-alive connection for the next turn', async () => {
+    let connections = 0
+    const server = createServer((req, res) => {
+      req.resume()
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' })
+        res.write(textChunks('hi there').map((c) => `data: ${JSON.stringify(c)}\n\n`).join('') + 'data: [DONE]\n\n')
+        setTimeout(() => res.end(), 30)
+      })
+    })
+    server.on('connection', () => { connections++ })
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    const m = model({ baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, fetch: createLeanFetch() })
+    for (let i = 0; i < 3; i++) {
+      const events = await collect(m.stream({ messages: user(`n${i}`), tools: [], signal: new AbortController().signal }))
+      expect(texts(events).join('')).toBe('hi there')
+      expect(events.at(-1)).toEqual({ type: 'finish', reason: 'stop' })
+    }
+    expect(connections).toBe(1)
+    server.closeAllConnections()
+    server.close()
   })
 })
 

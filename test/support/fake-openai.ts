@@ -14,7 +14,8 @@
  *   chunks, `headersDelayMs` before the status line, `firstChunkDelayMs` after headers before chunk 0,
  *   `cutAfter: n` (destroy the socket after n chunks), `malformedAt: n` (a non-JSON event in place of chunk n),
  *   `splitAt: n` (chunk n's event goes out in two TCP writes, split inside a multi-byte character when it
- *   has one), `done: false` (end without `[DONE]`), `hangAfter: n` (send n chunks, then nothing until the client leaves).
+ *   has one), `done: false` (end without `[DONE]`), `hangAfter: n` (send n chunks, then nothing until the client leaves),
+ *   `afterDone: 'hang' | 'cut'` (after `[DONE]` keep the body open until the client leaves, or destroy the socket).
  * - `json(body, { delayMs, headersDelayMs })`: a non-streaming reply; `completion(text)` builds a body.
  * - `fail(status, body?, headers?)`: an error status with a JSON body (OpenAI's `{ error: {...} }` shape by default).
  * Chunk builders: `textChunks`, `toolCallChunks`, `usageChunk`, `emptyChoicesChunk`.
@@ -32,6 +33,8 @@ export interface SseOptions {
   splitAt?: number
   done?: boolean
   hangAfter?: number
+  /** After `[DONE]`: 'hang' keeps the body open until the client leaves, 'cut' destroys the socket. */
+  afterDone?: 'hang' | 'cut'
 }
 
 export type FakeReply =
@@ -228,6 +231,8 @@ export async function startFakeOpenAI (): Promise<FakeOpenAI> {
     if (o.cutAfter === reply.chunks.length) { await cut(); return }
     if (o.hangAfter === reply.chunks.length) return
     if (o.done !== false) res.write('data: [DONE]\n\n')
+    if (o.afterDone === 'hang') return
+    if (o.afterDone === 'cut') { await wait(15); await cut(); return }
     res.end(finish)
   }
 
