@@ -48,6 +48,8 @@ const EnvSchema = z.object({
   MAX_TOOL_STEPS: int(5, 1, 50),
   TOOL_TIMEOUT_MS: int(10_000, 10),
   DISCONNECT_GRACE_MS: int(10_000, 0),
+  /** Recent events a live session keeps in memory (replay, model context); older ones are read back from the store. */
+  SESSION_MEMORY_EVENTS: int(1_000, 10),
   RATE_MESSAGES_PER_MIN: int(30, 1),
   RATE_FRAMES_PER_MIN: int(600, 1),
   MAX_SOCKETS_PER_SESSION: int(8, 1),

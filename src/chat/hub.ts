@@ -1,7 +1,8 @@
 /** The live sessions: loads a session on its first socket, runs the disconnect grace, ends sessions, shuts down. */
 import { errorFrame } from '../errors.js'
-import { CloseCode, type StoredEvent } from '../protocol.js'
+import { CloseCode } from '../protocol.js'
 import type { SessionRepository } from '../store/types.js'
+import { EventLog } from './event-log.js'
 import type { Peer } from './peer.js'
 import { ChatSession, type SessionDeps } from './session.js'
 import { settlesWithin } from './settles.js'
@@ -28,6 +29,9 @@ export class SessionHub {
   constructor (private readonly deps: HubDeps) {}
 
   get liveCount (): number { return this.live.size }
+
+  /** The live session with this id once it is loaded (diagnostics and tests). */
+  session (sessionId: string): ChatSession | undefined { return this.live.get(sessionId)?.session }
 
   /** Attaches a socket; resolves to null when the socket was refused (and closed) instead. */
   async attach ({ sessionId, after, peer }: { sessionId: string; after?: number; peer: Peer }): Promise<ChatSession | null> {
@@ -59,7 +63,24 @@ export class SessionHub {
       }
       clearTimeout(entry.graceTimer)
       entry.graceTimer = undefined
-      session.attach(peer, after)
+      let joined: boolean
+      try {
+        joined = await session.attach(peer, after)
+      } catch (err) {
+        this.deps.logger.warn({ err, sessionId }, 'could not read the replay from the store')
+        if (session.peers.size === 0) this.startGrace(sessionId)
+        return this.refuse(peer, 'store_unavailable', 'storage is unavailable to replay this session; reconnect shortly', CloseCode.tryAgainLater)
+      }
+      if (!joined) {
+        if (session.peers.size === 0) this.startGrace(sessionId)
+        return null
+      }
+      if (!this.accepting) {
+        // Shut down while this socket caught up from the store: shutdown closed the others already.
+        this.detach(session, peer, 'server restarting')
+        peer.close(CloseCode.restarting, 'server restarting')
+        return null
+      }
       return session
     }
     return this.refuse(peer, 'internal_error', 'the session is being ended; reconnect', CloseCode.tryAgainLater)
@@ -116,8 +137,8 @@ export class SessionHub {
 
   private load (sessionId: string): LiveEntry {
     const entry: LiveEntry = {
-      loading: this.readEvents(sessionId).then((events) => {
-        const session = new ChatSession(sessionId, events, { ...this.deps, logger: this.deps.logger })
+      loading: this.readLog(sessionId).then((log) => {
+        const session = new ChatSession(sessionId, log, this.deps)
         session.closeOrphanTurn()
         entry.session = session
         return session
@@ -128,12 +149,13 @@ export class SessionHub {
     return entry
   }
 
-  private async readEvents (sessionId: string): Promise<StoredEvent[]> {
-    const events: StoredEvent[] = []
+  /** The whole stored log is read (for the clientIds and open turns); only the most recent events stay in memory. */
+  private async readLog (sessionId: string): Promise<EventLog> {
+    const log = new EventLog(this.deps.config.SESSION_MEMORY_EVENTS)
     for (;;) {
-      const page = await this.deps.store.listEvents(sessionId, { after: events.at(-1)?.seq ?? 0, limit: PAGE })
-      events.push(...page)
-      if (page.length < PAGE) return events
+      const page = await this.deps.store.listEvents(sessionId, { after: log.lastSeq, limit: PAGE })
+      for (const event of page) log.add(event)
+      if (page.length < PAGE) return log
     }
   }
 

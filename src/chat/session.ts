@@ -1,4 +1,4 @@
-/** One live session: dense seqs, the in-memory event log, one turn at a time, broadcasts in seq order to every socket. */
+/** One live session: dense seqs, its event log (recent events in memory), one turn at a time, broadcasts in seq order to every socket. */
 import { randomUUID } from 'node:crypto'
 import type { Config } from '../config.js'
 import { errorFrame } from '../errors.js'
@@ -6,13 +6,17 @@ import type { Logger } from '../logger.js'
 import type { ChatModel } from '../llm/types.js'
 import { PROTOCOL_VERSION, type ErrorCode, type ErrorFrame, type NewEvent, type StoredEvent } from '../protocol.js'
 import type { EventWriter } from '../store/event-writer.js'
+import type { SessionRepository } from '../store/types.js'
 import type { ToolRegistry } from '../tools/registry.js'
+import type { EventLog } from './event-log.js'
 import type { Peer } from './peer.js'
 import { settlesWithin } from './settles.js'
 import { runTurn, type Turn } from './turn.js'
 
 export interface SessionDeps {
   writer: EventWriter
+  /** Where a resume reads the events that have left memory. */
+  store: Pick<SessionRepository, 'listEvents'>
   model: ChatModel
   tools: ToolRegistry
   config: Config
@@ -23,39 +27,59 @@ export interface SessionDeps {
 
 interface Outgoing { data: string; seq: number; ready: boolean }
 
+/** Events read from the store per round trip when a socket resumes from before the events in memory. */
+const REPLAY_PAGE = 500
+
 export class ChatSession {
   readonly peers = new Set<Peer>()
   private lastSeq: number
   /** Highest seq already broadcast; replays never go past it (later ones arrive through the outbox). */
   private sentSeq: number
-  private readonly clientIds = new Map<string, StoredEvent>()
   /** Frames waiting behind a user_message that is not durable yet, in seq order. */
   private outbox: Outgoing[] = []
   private turn: Turn | null = null
   private readonly log: Logger
 
-  constructor (readonly id: string, readonly events: StoredEvent[], private readonly deps: SessionDeps) {
-    this.lastSeq = events.at(-1)?.seq ?? 0
+  constructor (readonly id: string, private readonly history: EventLog, private readonly deps: SessionDeps) {
+    this.lastSeq = history.lastSeq
     this.sentSeq = this.lastSeq
     this.log = deps.logger
-    for (const e of events) if (e.type === 'user_message' && e.clientId) this.clientIds.set(e.clientId, e)
   }
+
+  /** The events in memory (the most recent ones), ascending: the model's context is built from them. */
+  get events (): readonly StoredEvent[] { return this.history.events }
 
   get runningTurnId (): string | null { return this.turn?.id ?? null }
   get storedSeq (): number { return this.lastSeq }
 
   /** Closes a turn left open by a crash (a user_message with no assistant_message) as interrupted. */
   closeOrphanTurn (): void {
-    const open = new Set<string>()
-    for (const e of this.events) {
-      if (e.type === 'user_message') open.add(e.turnId)
-      else if (e.type === 'assistant_message') open.delete(e.turnId)
-    }
-    for (const turnId of open) this.record({ type: 'assistant_message', turnId, content: '', finishReason: 'interrupted' })
+    for (const turnId of this.history.openTurns) this.record({ type: 'assistant_message', turnId, content: '', finishReason: 'interrupted' })
   }
 
-  /** Session frame, replay (only with `after`), the running turn's deltas, then this socket's `connected` event. */
-  attach (peer: Peer, after: number | undefined): void {
+  /**
+   * Session frame, replay (only with `after`), the running turn's deltas, then this socket's `connected`
+   * event; live frames follow. Events older than those in memory are read from the store first, page by
+   * page, before the socket joins. Resolves false (the socket not joined) when it closed meanwhile;
+   * rejects when the store cannot be read.
+   */
+  async attach (peer: Peer, after: number | undefined): Promise<boolean> {
+    let from = this.hello(peer, after)
+    while (from !== undefined && from < this.history.firstSeq - 1) {
+      const upTo = Math.min(this.history.firstSeq - 1, this.sentSeq)
+      if (upTo <= from) break
+      const page = await this.deps.store.listEvents(this.id, { after: from, limit: Math.min(REPLAY_PAGE, upTo - from) })
+      if (!peer.open) return false
+      for (const e of page) if (e.seq <= upTo) this.deliver(peer, JSON.stringify(e), e.seq)
+      // An event the store refused for good is not there: go on with what follows it.
+      from = page.length > 0 ? Math.max(from, page.at(-1)!.seq) : upTo
+    }
+    this.join(peer, from)
+    return true
+  }
+
+  /** Sends the session frame; returns the seq the replay starts after (undefined: no replay). */
+  private hello (peer: Peer, after: number | undefined): number | undefined {
     const { config, model, tools } = this.deps
     const hadEvents = this.lastSeq > 0
     const reset = after !== undefined && after > this.sentSeq
@@ -71,9 +95,13 @@ export class ChatSession {
       tools: tools.names(),
       limits: { maxMessageChars: config.MAX_MESSAGE_CHARS, maxMessageBytes: config.MAX_MESSAGE_BYTES }
     })
-    if (after !== undefined) {
-      const from = reset ? 0 : after
-      for (const e of this.events) if (e.seq > from && e.seq <= this.sentSeq) this.deliver(peer, JSON.stringify(e), e.seq)
+    return after === undefined ? undefined : reset ? 0 : after
+  }
+
+  /** The rest of the replay from memory, the running turn's deltas, then the socket joins the broadcast. */
+  private join (peer: Peer, from: number | undefined): void {
+    if (from !== undefined) {
+      for (const e of this.history.events) if (e.seq > from && e.seq <= this.sentSeq) this.deliver(peer, JSON.stringify(e), e.seq)
       const turn = this.turn
       if (turn) turn.deltas.forEach((text, index) => peer.send({ type: 'delta', turnId: turn.id, index, text }))
     }
@@ -110,8 +138,7 @@ export class ChatSession {
     let closed!: () => void
     const turn: Turn = { id: randomUUID(), abort: new AbortController(), deltas: [], stopReason: null, done: new Promise((resolve) => { closed = resolve }) }
     this.turn = turn
-    const { event, durable: stored } = this.append({ type: 'user_message', turnId: turn.id, content, ...(clientId ? { clientId } : {}) }, true)
-    if (clientId) this.clientIds.set(clientId, event)
+    const { durable: stored } = this.append({ type: 'user_message', turnId: turn.id, content, ...(clientId ? { clientId } : {}) }, true)
     const settled = await settlesWithin(stored, config.DURABLE_WAIT_MS, turn.abort.signal)
     const durable = settled && await stored
     if (!durable || turn.stopReason) {
@@ -138,10 +165,24 @@ export class ChatSession {
    * order, and the socket then got it a second time from the broadcast).
    */
   private answerRepeat (peer: Peer, clientId: string | undefined): boolean {
-    const prior = clientId === undefined ? undefined : this.clientIds.get(clientId)
-    if (!prior) return false
-    if (prior.seq <= this.sentSeq) this.deliver(peer, JSON.stringify(prior), 0)
+    const seq = clientId === undefined ? undefined : this.history.clientSeq(clientId)
+    if (seq === undefined) return false
+    if (seq > this.sentSeq) return true
+    const prior = this.history.at(seq)
+    if (prior) this.deliver(peer, JSON.stringify(prior), 0)
+    else void this.answerFromStore(peer, seq)
     return true
+  }
+
+  /** A repeat of a message that has left memory: its stored event is read back for the sender. */
+  private async answerFromStore (peer: Peer, seq: number): Promise<void> {
+    try {
+      const [prior] = await this.deps.store.listEvents(this.id, { after: seq - 1, limit: 1 })
+      if (prior?.seq === seq && peer.open) this.deliver(peer, JSON.stringify(prior), 0)
+    } catch (err) {
+      this.log.warn({ err, sessionId: this.id }, 'could not read a repeated message back from the store')
+      if (peer.open) this.refuse(peer, 'store_unavailable', 'this message was already sent, but storage is unavailable to confirm it; resend it shortly')
+    }
   }
 
   private refuseIfBusy (peer: Peer): boolean {
@@ -193,8 +234,8 @@ export class ChatSession {
     // Serialise before the seq is taken: a value JSON cannot carry must fail here, not leave a gap.
     const data = JSON.stringify(event)
     this.lastSeq = seq
-    this.events.push(event)
     const durable = this.deps.writer.append(this.id, event, { urgent: acked })
+    this.history.add(event, durable)
     if (acked || this.outbox.length > 0) {
       const item: Outgoing = { data, seq, ready: !acked }
       this.outbox.push(item)

@@ -32,7 +32,7 @@ const resultText = (e: Extract<StoredEvent, { type: 'tool_result' }>): string =>
   return text.length > MAX_TOOL_CONTENT ? `${text.slice(0, MAX_TOOL_CONTENT)}… [truncated]` : text
 }
 
-function collectTurns (events: StoredEvent[]): TurnBuild[] {
+function collectTurns (events: readonly StoredEvent[]): TurnBuild[] {
   const turns = new Map<string, TurnBuild>()
   let lastToolEvent: 'call' | 'result' | undefined
   for (const e of events) {
@@ -71,7 +71,7 @@ function turnMessages (turn: TurnBuild): ChatMessage[] {
 }
 
 export interface BuildHistoryOptions {
-  events: StoredEvent[]
+  events: readonly StoredEvent[]
   systemPrompt?: string
   /** HISTORY_TOKEN_BUDGET, estimated at ~4 characters a token. */
   tokenBudget: number

@@ -1,28 +1,19 @@
 /** The app on real Postgres behind a TCP proxy: the database goes away mid-turn and comes back; nothing is lost or doubled. */
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { eventually, startApp, TestClient, type Frame, type RunningApp } from '../support/app.js'
-import { applySchema, createScratchDatabase, createTcpProxy, withPort, type TcpProxy } from '../support/postgres.js'
+import { eventually, TestClient, type Frame, type RunningApp } from '../support/app.js'
+import type { TcpProxy } from '../support/postgres.js'
+import { startAppBehindProxy, type ProxiedApp } from '../support/proxied-app.js'
 
-let db: { url: string; drop: () => Promise<void> }
+let app: ProxiedApp
 let proxy: TcpProxy
 let server: RunningApp
 
 beforeAll(async () => {
-  db = await createScratchDatabase()
-  await applySchema(db.url)
-  proxy = await createTcpProxy(Number(new URL(db.url).port || 5432))
-  server = await startApp({
-    env: {
-      STORAGE: 'postgres', DATABASE_URL: withPort(db.url, proxy.port), OFFLINE_TOKEN_DELAY_MS: '15',
-      DURABLE_WAIT_MS: '400', WRITER_FLUSH_MS: '5', DISCONNECT_GRACE_MS: '600000'
-    }
-  })
+  app = await startAppBehindProxy({ OFFLINE_TOKEN_DELAY_MS: '15', DURABLE_WAIT_MS: '400', WRITER_FLUSH_MS: '5', DISCONNECT_GRACE_MS: '600000' })
+  server = app.server
+  proxy = app.proxy
 })
-afterAll(async () => {
-  await server?.close()
-  await proxy?.close()
-  await db?.drop()
-})
+afterAll(async () => { await app?.close() })
 
 const health = async () => (await server.app.inject({ url: '/health' })).json()
 

@@ -1,0 +1,59 @@
+/** EventLog: the bounded in-memory tail of a live session's log. */
+import { describe, expect, it } from 'vitest'
+import { EventLog } from '../../src/chat/event-log.js'
+import type { StoredEvent } from '../../src/protocol.js'
+
+const ts = '2026-11-24T00:00:00.000Z'
+const connected = (seq: number): StoredEvent => ({ type: 'connected', seq, ts, connectionId: `c${seq}` })
+const user = (seq: number, turnId: string, clientId?: string): StoredEvent => ({ type: 'user_message', seq, ts, turnId, content: 'hi', ...(clientId ? { clientId } : {}) })
+const answer = (seq: number, turnId: string): StoredEvent => ({ type: 'assistant_message', seq, ts, turnId, content: 'ok', finishReason: 'stop' })
+const seqs = (log: EventLog) => log.events.map((e) => e.seq)
+const tick = () => new Promise((resolve) => setImmediate(resolve))
+
+describe('EventLog', () => {
+  it('keeps the most recent events, trimming in steps of a quarter', () => {
+    const log = new EventLog(8)
+    for (let seq = 1; seq <= 9; seq++) log.add(connected(seq))
+    expect(seqs(log)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9])
+    log.add(connected(10))
+    expect(seqs(log)).toEqual([3, 4, 5, 6, 7, 8, 9, 10])
+    expect([log.firstSeq, log.lastSeq]).toEqual([3, 10])
+    expect(log.at(5)).toEqual(connected(5))
+    expect([log.at(2), log.at(11)]).toEqual([undefined, undefined])
+  })
+
+  it('never lets an event the store has not settled leave memory; a refusal or failure settles it too', async () => {
+    const log = new EventLog(4)
+    const writes: Array<{ resolve: (ok: boolean) => void; reject: (err: Error) => void }> = []
+    const pending = () => new Promise<boolean>((resolve, reject) => { writes.push({ resolve, reject }) })
+    for (let seq = 1; seq <= 12; seq++) log.add(connected(seq), pending())
+    expect(seqs(log)).toHaveLength(12)
+    writes[0].resolve(true)
+    writes[1].resolve(false)
+    await tick()
+    log.add(connected(13))
+    // 1 and 2 settled; 3 still holds everything after it.
+    expect(log.firstSeq).toBe(3)
+    writes[2].reject(new Error('store refused'))
+    for (const w of writes.slice(3)) w.resolve(true)
+    await tick()
+    log.add(connected(14))
+    expect(seqs(log)).toEqual([11, 12, 13, 14])
+  })
+
+  it('knows every clientId and open turn, also of events that left memory', () => {
+    const log = new EventLog(10)
+    log.add(user(1, 't1', 'first'))
+    log.add(answer(2, 't1'))
+    for (let seq = 3; seq <= 40; seq++) log.add(connected(seq))
+    log.add(user(41, 't2', 'second'))
+    expect(log.firstSeq).toBeGreaterThan(2)
+    expect([log.clientSeq('first'), log.clientSeq('second'), log.clientSeq('other')]).toEqual([1, 41, undefined])
+    expect(log.openTurns).toEqual(['t2'])
+  })
+
+  it('an empty log starts after the last seq', () => {
+    const log = new EventLog(10)
+    expect([log.firstSeq, log.lastSeq, log.events.length]).toEqual([1, 0, 0])
+  })
+})
