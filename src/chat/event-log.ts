@@ -1,26 +1,43 @@
 /**
  * A live session's event log in memory, bounded: the most recent events (older ones are read back from
- * the store when a socket resumes from before them), the seq of every user message by clientId, and the
- * turns still open. An event leaves memory only once the store has settled it, so a resume never asks
- * the store for an event it does not have yet.
+ * the store when a socket resumes from before them), the most recent conversation events (the model's
+ * context, so reconnects cannot push the conversation out), the seq of every user message by clientId,
+ * and the turns still open. An event leaves memory only once the store has settled it, so a resume never
+ * asks the store for an event it does not have yet.
  */
 import type { StoredEvent } from '../protocol.js'
 
+const CONVERSATION = new Set<StoredEvent['type']>(['user_message', 'tool_call', 'tool_result', 'assistant_message'])
+
+/** Drops the oldest entries beyond `keep` that `mayDrop` allows, in steps of a quarter of `keep` (no shift per event). */
+function trim (list: StoredEvent[], keep: number, mayDrop: (e: StoredEvent) => boolean): void {
+  if (list.length < keep + Math.max(1, keep >> 2)) return
+  const excess = list.length - keep
+  let n = 0
+  while (n < excess && mayDrop(list[n])) n++
+  if (n > 0) list.splice(0, n)
+}
+
 export class EventLog {
   private tail: StoredEvent[] = []
+  private conversation: StoredEvent[] = []
   private readonly clientSeqs = new Map<string, number>()
   private readonly open = new Set<string>()
   /** Seqs of events in memory the store has not settled yet (stored, or refused for good). */
   private readonly unsettled = new Set<number>()
   private last = 0
 
-  /** `keep`: how many recent events stay in memory (more while the store is behind). */
+  /**
+   * `keep`: how many recent events stay in memory (more while the store is behind), and how many recent
+   * conversation events the model's context is built from — at most twice `keep` events in all.
+   */
   constructor (private readonly keep: number) {}
 
   /** Adds the next event; `settled` (the store's write) keeps it in memory until it resolves. */
   add (event: StoredEvent, settled?: Promise<unknown>): void {
     this.tail.push(event)
     this.last = event.seq
+    if (CONVERSATION.has(event.type)) this.conversation.push(event)
     if (event.type === 'user_message') {
       this.open.add(event.turnId)
       if (event.clientId) this.clientSeqs.set(event.clientId, event.seq)
@@ -32,12 +49,14 @@ export class EventLog {
       const done = () => { this.unsettled.delete(event.seq) }
       settled.then(done, done)
     }
-    // Trimmed in steps of a quarter of `keep`, so a busy session does not shift the array on every event.
-    if (this.tail.length >= this.keep + Math.max(1, this.keep >> 2)) this.trim()
+    trim(this.tail, this.keep, (e) => !this.unsettled.has(e.seq))
+    trim(this.conversation, this.keep, () => true)
   }
 
-  /** The events in memory, ascending: every event with seq ≥ firstSeq. */
+  /** The events in memory, ascending: every event with seq ≥ firstSeq the store has (or will have). */
   get events (): readonly StoredEvent[] { return this.tail }
+  /** The most recent user, tool and assistant events, ascending: what the model's context is built from. */
+  get context (): readonly StoredEvent[] { return this.conversation }
   get lastSeq (): number { return this.last }
   /** Seq of the oldest event in memory (lastSeq + 1 when there is none): older ones are only in the store. */
   get firstSeq (): number { return this.tail[0]?.seq ?? this.last + 1 }
@@ -47,16 +66,17 @@ export class EventLog {
   /** The seq of the user message sent with this clientId, whether or not it is still in memory. */
   clientSeq (clientId: string): number | undefined { return this.clientSeqs.get(clientId) }
 
-  /** The event with this seq when it is still in memory (seqs are dense). */
+  /** The event with this seq when it is in memory (a log loaded from a store that lost an event has a gap). */
   at (seq: number): StoredEvent | undefined {
-    const first = this.tail[0]?.seq
-    return first === undefined ? undefined : this.tail[seq - first]
-  }
-
-  private trim (): void {
-    const excess = this.tail.length - this.keep
-    let n = 0
-    while (n < excess && !this.unsettled.has(this.tail[n].seq)) n++
-    if (n > 0) this.tail.splice(0, n)
+    let lo = 0
+    let hi = this.tail.length - 1
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1
+      const s = this.tail[mid].seq
+      if (s === seq) return this.tail[mid]
+      if (s < seq) lo = mid + 1
+      else hi = mid - 1
+    }
+    return undefined
   }
 }

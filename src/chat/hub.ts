@@ -55,10 +55,10 @@ export class SessionHub {
       if (!this.accepting) return this.refuse(peer, 'internal_error', 'server is restarting', CloseCode.restarting)
       if (!peer.open) {
         // The socket left while the session loaded: without a grace the session would stay live forever.
-        if (session.peers.size === 0) this.startGrace(sessionId)
+        if (session.socketCount === 0) this.startGrace(sessionId)
         return null
       }
-      if (session.peers.size >= config.MAX_SOCKETS_PER_SESSION) {
+      if (session.socketCount >= config.MAX_SOCKETS_PER_SESSION) {
         return this.refuse(peer, 'too_many_sockets', `at most ${config.MAX_SOCKETS_PER_SESSION} sockets per session`, CloseCode.tryAgainLater)
       }
       clearTimeout(entry.graceTimer)
@@ -68,11 +68,11 @@ export class SessionHub {
         joined = await session.attach(peer, after)
       } catch (err) {
         this.deps.logger.warn({ err, sessionId }, 'could not read the replay from the store')
-        if (session.peers.size === 0) this.startGrace(sessionId)
+        if (session.socketCount === 0) this.startGrace(sessionId)
         return this.refuse(peer, 'store_unavailable', 'storage is unavailable to replay this session; reconnect shortly', CloseCode.tryAgainLater)
       }
       if (!joined) {
-        if (session.peers.size === 0) this.startGrace(sessionId)
+        if (session.socketCount === 0) this.startGrace(sessionId)
         return null
       }
       if (!this.accepting) {
@@ -88,7 +88,7 @@ export class SessionHub {
 
   /** Detaches a socket; the last one out starts the disconnect grace. */
   detach (session: ChatSession, peer: Peer, reason: string): void {
-    if (session.detach(peer, reason) && session.peers.size === 0) this.startGrace(session.id)
+    if (session.detach(peer, reason) && session.socketCount === 0) this.startGrace(session.id)
   }
 
   /**
@@ -108,7 +108,7 @@ export class SessionHub {
         const entry = this.load(record.id)
         try {
           await entry.loading
-          if (entry.session?.peers.size === 0) this.startGrace(record.id)
+          if (entry.session?.socketCount === 0) this.startGrace(record.id)
         } catch (err) {
           this.deps.logger.warn({ err, sessionId: record.id }, 'could not recover session')
         }
@@ -170,7 +170,7 @@ export class SessionHub {
   /** Grace over with no socket back: cancel the turn, store the end (+ summary job), forget the session. */
   private async end (sessionId: string, entry: LiveEntry): Promise<void> {
     const session = entry.session
-    if (!session || session.peers.size > 0 || entry.ending) return
+    if (!session || session.socketCount > 0 || entry.ending) return
     entry.ending = (async () => {
       await session.stopTurn('cancelled')
       const ended = await this.deps.writer.end(sessionId, new Date().toISOString())

@@ -27,11 +27,13 @@ export interface SessionDeps {
 
 interface Outgoing { data: string; seq: number; ready: boolean }
 
-/** Events read from the store per round trip when a socket resumes from before the events in memory. */
+/** Most events read from the store per round trip when a socket resumes from before the events in memory. */
 const REPLAY_PAGE = 500
 
 export class ChatSession {
   readonly peers = new Set<Peer>()
+  /** Sockets still reading their replay from the store: not in the broadcast yet, but they hold the session. */
+  private readonly joining = new Set<Peer>()
   private lastSeq: number
   /** Highest seq already broadcast; replays never go past it (later ones arrive through the outbox). */
   private sentSeq: number
@@ -46,8 +48,12 @@ export class ChatSession {
     this.log = deps.logger
   }
 
-  /** The events in memory (the most recent ones), ascending: the model's context is built from them. */
+  /** The events in memory (the most recent ones), ascending. */
   get events (): readonly StoredEvent[] { return this.history.events }
+  /** The recent conversation events (user, tool, assistant) the model's context is built from. */
+  get context (): readonly StoredEvent[] { return this.history.context }
+  /** Sockets attached or attaching: the session is in use while this is above 0. */
+  get socketCount (): number { return this.peers.size + this.joining.size }
 
   get runningTurnId (): string | null { return this.turn?.id ?? null }
   get storedSeq (): number { return this.lastSeq }
@@ -65,15 +71,22 @@ export class ChatSession {
    */
   async attach (peer: Peer, after: number | undefined): Promise<boolean> {
     let from = this.hello(peer, after)
-    while (from !== undefined && from < this.history.firstSeq - 1) {
-      const upTo = Math.min(this.history.firstSeq - 1, this.sentSeq)
-      if (upTo <= from) break
-      const page = await this.deps.store.listEvents(this.id, { after: from, limit: Math.min(REPLAY_PAGE, upTo - from) })
-      if (!peer.open) return false
-      for (const e of page) if (e.seq <= upTo) this.deliver(peer, JSON.stringify(e), e.seq)
-      // An event the store refused for good is not there: go on with what follows it.
-      from = page.length > 0 ? Math.max(from, page.at(-1)!.seq) : upTo
+    const pageSize = Math.min(REPLAY_PAGE, this.deps.config.SESSION_MEMORY_EVENTS)
+    this.joining.add(peer)
+    try {
+      while (from !== undefined && from < this.history.firstSeq - 1) {
+        const upTo = Math.min(this.history.firstSeq - 1, this.sentSeq)
+        if (upTo <= from) break
+        const page = await this.deps.store.listEvents(this.id, { after: from, limit: Math.min(pageSize, upTo - from) })
+        if (!peer.open) return false
+        for (const e of page) if (e.seq <= upTo) this.deliver(peer, JSON.stringify(e), e.seq)
+        // A page can pass upTo where the store lacks an event it refused for good: the rest comes from memory.
+        from = page.length > 0 ? Math.max(from, Math.min(page.at(-1)!.seq, upTo)) : upTo
+      }
+    } finally {
+      this.joining.delete(peer)
     }
+    if (!peer.open) return false
     this.join(peer, from)
     return true
   }
@@ -174,11 +187,16 @@ export class ChatSession {
     return true
   }
 
-  /** A repeat of a message that has left memory: its stored event is read back for the sender. */
+  /**
+   * A repeat of a message that has left memory: its stored event is read back for the sender (so, unlike
+   * an answer from memory, it may reach the sender after frames it sent later).
+   */
   private async answerFromStore (peer: Peer, seq: number): Promise<void> {
     try {
       const [prior] = await this.deps.store.listEvents(this.id, { after: seq - 1, limit: 1 })
-      if (prior?.seq === seq && peer.open) this.deliver(peer, JSON.stringify(prior), 0)
+      if (!peer.open) return
+      if (prior?.seq === seq) this.deliver(peer, JSON.stringify(prior), 0)
+      else this.refuse(peer, 'store_unavailable', 'this message was sent before, but storage does not have it (it was refused); it was not run again')
     } catch (err) {
       this.log.warn({ err, sessionId: this.id }, 'could not read a repeated message back from the store')
       if (peer.open) this.refuse(peer, 'store_unavailable', 'this message was already sent, but storage is unavailable to confirm it; resend it shortly')

@@ -26,7 +26,7 @@ export async function runTurn ({ session, turn, deps }: { session: ChatSession; 
   let steps = 0
   try {
     const messages = buildHistory({
-      events: session.events,
+      events: session.context,
       systemPrompt: config.SYSTEM_PROMPT ?? DEFAULT_SYSTEM_PROMPT,
       tokenBudget: config.HISTORY_TOKEN_BUDGET
     })

@@ -57,7 +57,10 @@ export function readSse (body: unknown, onBatch: (chunks: unknown[]) => void, op
         return
       }
       if (decodeError) settle(decodeError.err)
-      else if (decoder.done) grace = setTimeout(() => { settle(new Error('model stream held open after [DONE]')) }, graceMs)
+      else if (decoder.done) {
+        grace = setTimeout(() => { settle(new Error('model stream held open after [DONE]')) }, graceMs)
+        grace.unref()
+      }
     }
     stream.on('data', onData)
     stream.once('end', () => { settle() })

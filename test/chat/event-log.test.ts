@@ -52,6 +52,27 @@ describe('EventLog', () => {
     expect(log.openTurns).toEqual(['t2'])
   })
 
+  it('finds events by seq across a gap (a store that lost an event)', () => {
+    const log = new EventLog(10)
+    for (const seq of [1, 2, 3, 4, 6, 7, 8, 9]) log.add(user(seq, `t${seq}`, `k${seq}`))
+    expect(log.at(8)).toMatchObject({ seq: 8, clientId: 'k8' })
+    expect(log.at(5)).toBeUndefined()
+    expect(log.at(1)).toMatchObject({ seq: 1 })
+  })
+
+  it('keeps the recent conversation for the model however many connects come between', () => {
+    const log = new EventLog(10)
+    log.add(user(1, 't1'))
+    log.add(answer(2, 't1'))
+    for (let seq = 3; seq <= 500; seq++) log.add(connected(seq))
+    expect(log.events.every((e) => e.type === 'connected')).toBe(true)
+    expect(log.context.map((e) => e.seq)).toEqual([1, 2])
+    for (let seq = 501; seq <= 530; seq += 2) { log.add(user(seq, `t${seq}`)); log.add(answer(seq + 1, `t${seq}`)) }
+    expect(log.context.length).toBeGreaterThanOrEqual(10)
+    expect(log.context.length).toBeLessThan(13)
+    expect(log.context.at(-1)!.seq).toBe(530)
+  })
+
   it('an empty log starts after the last seq', () => {
     const log = new EventLog(10)
     expect([log.firstSeq, log.lastSeq, log.events.length]).toEqual([1, 0, 0])

@@ -6,6 +6,8 @@ export interface ProxiedApp {
   server: RunningApp
   /** `down()` cuts every connection and refuses new ones; `up()` brings the database back. */
   proxy: TcpProxy
+  /** The database itself, not through the proxy. */
+  databaseUrl: string
   /** Stops the app, the proxy, and drops the database. */
   close: () => Promise<void>
 }
@@ -18,7 +20,7 @@ export async function startAppBehindProxy (env: Record<string, string>): Promise
     proxy = await createTcpProxy(Number(new URL(db.url).port || 5432))
     const server = await startApp({ env: { STORAGE: 'postgres', DATABASE_URL: withPort(db.url, proxy.port), ...env } })
     const started = proxy
-    return { server, proxy, close: async () => { await server.close(); await started.close(); await db.drop() } }
+    return { server, proxy, databaseUrl: db.url, close: async () => { await server.close(); await started.close(); await db.drop() } }
   } catch (err) {
     await proxy?.close()
     await db.drop()

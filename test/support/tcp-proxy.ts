@@ -8,6 +8,9 @@ export interface TcpProxy {
   down (): Promise<void>
   /** Listens again on the same port. */
   up (): Promise<void>
+  /** Stops forwarding bytes both ways (connections stay open, queries hang) until `release()`. */
+  hold (): void
+  release (): void
   /** Connections accepted so far (a reconnect shows up here). */
   readonly accepted: number
   close (): Promise<void>
@@ -15,6 +18,15 @@ export interface TcpProxy {
 
 export async function createTcpProxy (targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
   const live = new Set<net.Socket>()
+  const pairs = new Set<[net.Socket, net.Socket]>()
+  let held = false
+  const forward = ([client, upstream]: [net.Socket, net.Socket]) => { client.pipe(upstream); upstream.pipe(client) }
+  const stall = ([client, upstream]: [net.Socket, net.Socket]) => {
+    client.unpipe(upstream)
+    upstream.unpipe(client)
+    client.pause()
+    upstream.pause()
+  }
   let accepted = 0
   let server: net.Server | undefined
   let port = 0
@@ -24,11 +36,13 @@ export async function createTcpProxy (targetPort: number, targetHost = '127.0.0.
     const upstream = net.connect({ port: targetPort, host: targetHost })
     live.add(client)
     live.add(upstream)
-    const drop = () => { client.destroy(); upstream.destroy(); live.delete(client); live.delete(upstream) }
+    const pair: [net.Socket, net.Socket] = [client, upstream]
+    pairs.add(pair)
+    const drop = () => { client.destroy(); upstream.destroy(); live.delete(client); live.delete(upstream); pairs.delete(pair) }
     client.on('error', drop).on('close', drop)
     upstream.on('error', drop).on('close', drop)
-    client.pipe(upstream)
-    upstream.pipe(client)
+    if (held) stall(pair)
+    else forward(pair)
   }
 
   const listen = async () => {
@@ -53,6 +67,8 @@ export async function createTcpProxy (targetPort: number, targetHost = '127.0.0.
     get accepted () { return accepted },
     down: stop,
     async up () { if (!server) await listen() },
+    hold () { if (!held) { held = true; pairs.forEach(stall) } },
+    release () { if (held) { held = false; pairs.forEach(forward) } },
     close: stop
   }
 }

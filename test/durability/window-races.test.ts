@@ -1,0 +1,130 @@
+/**
+ * A socket that resumes from before the in-memory window reads the store while the session goes on: the
+ * database is held (TCP proxy stops forwarding) so that catch-up is slow for real. The session must not end
+ * under it, the socket cap counts it, a socket that leaves meanwhile lets the session end, and events the
+ * store lost leave no silent gap in a replay.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import pg from 'pg'
+import { eventually, TestClient, type RunningApp } from '../support/app.js'
+import type { TcpProxy } from '../support/postgres.js'
+import { startAppBehindProxy, type ProxiedApp } from '../support/proxied-app.js'
+import { flushedEvents, isDense } from '../support/reliability.js'
+
+let app: ProxiedApp
+let proxy: TcpProxy
+let server: RunningApp
+let n = 0
+const newId = () => `races-${process.pid}-${n++}`
+
+beforeAll(async () => {
+  app = await startAppBehindProxy({
+    SESSION_MEMORY_EVENTS: '10', MAX_SOCKETS_PER_SESSION: '2', DISCONNECT_GRACE_MS: '0',
+    OFFLINE_TOKEN_DELAY_MS: '1', DURABLE_WAIT_MS: '3000', WRITER_FLUSH_MS: '5'
+  })
+  server = app.server
+  proxy = app.proxy
+})
+afterAll(async () => {
+  proxy?.release()
+  await app?.close()
+})
+
+const hub = () => server.app.services.hub
+const status = async (id: string) => (await server.app.inject({ url: `/api/session/${id}` })).json().status as string
+
+async function runTurns (client: TestClient, turns: number): Promise<void> {
+  for (let i = 0; i < turns; i++) {
+    client.send({ type: 'user_message', content: `message ${i}`, clientId: `m-${i}` })
+    const user = await client.waitFor((f) => f.type === 'user_message' && f.clientId === `m-${i}`)
+    await client.waitTurnEnd(user.turnId)
+  }
+}
+
+it('a socket catching up holds the session: its last other socket leaving does not end it, and it counts against the socket cap', async () => {
+  const id = newId()
+  const a = await TestClient.connect(server.wsUrl(id))
+  await runTurns(a, 8)
+  await flushedEvents(server, id)
+  const session = hub().session(id)!
+  expect(session.events[0].seq).toBeGreaterThan(1)
+
+  proxy.hold()
+  const b = await TestClient.connect(server.wsUrl(id, 0))
+  await b.waitFor((f) => f.type === 'session')
+  await a.close()
+  await eventually(() => session.peers.size === 0)
+  // Grace 0: without B counted the session would end now.
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  expect(hub().session(id)).toBe(session)
+  const c = await TestClient.connect(server.wsUrl(id))
+  await c.waitFor((f) => f.type === 'connected')
+  const d = await TestClient.connect(server.wsUrl(id, 0))
+  expect(await d.waitFor((f) => f.type === 'error')).toMatchObject({ code: 'too_many_sockets' })
+  expect((await d.closed).code).toBe(1013)
+  expect(b.stored()).toEqual([])
+
+  proxy.release()
+  const bOwn = await b.waitFor((f) => f.type === 'connected' && f.connectionId !== undefined && f.seq > c.stored()[0].seq)
+  expect(hub().session(id)).toBe(session)
+  b.send({ type: 'user_message', content: 'still here', clientId: 'b-1' })
+  const bUser = await b.waitFor((f) => f.type === 'user_message' && f.clientId === 'b-1')
+  await c.waitFor((f) => f.type === 'user_message' && f.clientId === 'b-1')
+  expect(bUser.seq).toBe(bOwn.seq + 1)
+  await b.waitTurnEnd(bUser.turnId)
+  await Promise.all([b.close(), c.close()])
+
+  const all = await flushedEvents(server, id)
+  expect(isDense(all)).toBe(true)
+  expect(b.stored().filter((f) => f.seq <= bUser.seq)).toEqual(all.slice(0, bUser.seq))
+  await eventually(async () => (await status(id)) === 'ended')
+})
+
+it('a socket that leaves during its catch-up lets the session end after the grace', async () => {
+  const id = newId()
+  const a = await TestClient.connect(server.wsUrl(id))
+  await runTurns(a, 8)
+  await flushedEvents(server, id)
+  proxy.hold()
+  const b = await TestClient.connect(server.wsUrl(id, 0))
+  await b.waitFor((f) => f.type === 'session')
+  await a.close()
+  await b.close()
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  expect(hub().session(id)).toBeDefined()
+  proxy.release()
+  await eventually(() => hub().session(id) === undefined)
+  await eventually(async () => (await status(id)) === 'ended')
+  // B never joined: the log has no connected event for it.
+  const all = await flushedEvents(server, id)
+  expect(all.filter((e) => e.type === 'connected')).toHaveLength(1)
+})
+
+it('events the store lost leave no silent gap: a resume sends every stored event after them, a repeat of a lost message is refused', async () => {
+  const id = newId()
+  const a = await TestClient.connect(server.wsUrl(id))
+  await runTurns(a, 10)
+  const stored = await flushedEvents(server, id)
+  const lostUser = stored.find((e) => e.clientId === 'm-1')!
+  const lost = [lostUser.seq, lostUser.seq + 1, lostUser.seq + 2]
+  const db = new pg.Client({ connectionString: app.databaseUrl })
+  await db.connect()
+  try {
+    await db.query('delete from public.session_events where session_id = $1 and seq = any($2::int[])', [id, lost])
+  } finally {
+    await db.end()
+  }
+  expect(hub().session(id)!.events[0].seq).toBeGreaterThan(lost[2] + 1)
+
+  const b = await TestClient.connect(server.wsUrl(id, lost[0] - 1))
+  const own = await b.waitFor((f) => f.type === 'connected' && f.seq > stored.length)
+  expect(b.stored().filter((f) => f.seq < own.seq)).toEqual(stored.filter((e) => e.seq >= lost[0] && !lost.includes(e.seq)))
+
+  const before = a.frames.length
+  a.send({ type: 'user_message', content: 'message 1', clientId: 'm-1' })
+  expect(await a.waitFor((f) => f.type === 'error', { from: before })).toMatchObject({ code: 'store_unavailable' })
+  a.send({ type: 'ping' })
+  await a.waitFor((f) => f.type === 'pong', { from: before })
+  expect(a.frames.slice(before).some((f) => f.type === 'user_message' || f.type === 'delta')).toBe(false)
+  await Promise.all([a.close(), b.close()])
+})
