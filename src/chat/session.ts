@@ -42,16 +42,16 @@ export class ChatSession {
   private turn: Turn | null = null
   private readonly log: Logger
 
-  constructor (readonly id: string, private readonly history: EventLog, private readonly deps: SessionDeps) {
-    this.lastSeq = history.lastSeq
+  constructor (readonly id: string, private readonly recent: EventLog, private readonly deps: SessionDeps) {
+    this.lastSeq = recent.lastSeq
     this.sentSeq = this.lastSeq
     this.log = deps.logger
   }
 
   /** The events in memory (the most recent ones), ascending. */
-  get events (): readonly StoredEvent[] { return this.history.events }
+  get events (): readonly StoredEvent[] { return this.recent.events }
   /** The recent conversation events (user, tool, assistant) the model's context is built from. */
-  get context (): readonly StoredEvent[] { return this.history.context }
+  get context (): readonly StoredEvent[] { return this.recent.context }
   /** Sockets attached or attaching: the session is in use while this is above 0. */
   get socketCount (): number { return this.peers.size + this.joining.size }
 
@@ -60,7 +60,7 @@ export class ChatSession {
 
   /** Closes a turn left open by a crash (a user_message with no assistant_message) as interrupted. */
   closeOrphanTurn (): void {
-    for (const turnId of this.history.openTurns) this.record({ type: 'assistant_message', turnId, content: '', finishReason: 'interrupted' })
+    for (const turnId of this.recent.openTurns) this.record({ type: 'assistant_message', turnId, content: '', finishReason: 'interrupted' })
   }
 
   /**
@@ -74,8 +74,8 @@ export class ChatSession {
     const pageSize = Math.min(REPLAY_PAGE, this.deps.config.SESSION_MEMORY_EVENTS)
     this.joining.add(peer)
     try {
-      while (from !== undefined && from < this.history.firstSeq - 1) {
-        const upTo = Math.min(this.history.firstSeq - 1, this.sentSeq)
+      while (from !== undefined && from < this.recent.firstSeq - 1) {
+        const upTo = Math.min(this.recent.firstSeq - 1, this.sentSeq)
         if (upTo <= from) break
         const page = await this.deps.store.listEvents(this.id, { after: from, limit: Math.min(pageSize, upTo - from) })
         if (!peer.open) return false
@@ -114,7 +114,7 @@ export class ChatSession {
   /** The rest of the replay from memory, the running turn's deltas, then the socket joins the broadcast. */
   private join (peer: Peer, from: number | undefined): void {
     if (from !== undefined) {
-      for (const e of this.history.events) if (e.seq > from && e.seq <= this.sentSeq) this.deliver(peer, JSON.stringify(e), e.seq)
+      for (const e of this.recent.events) if (e.seq > from && e.seq <= this.sentSeq) this.deliver(peer, JSON.stringify(e), e.seq)
       const turn = this.turn
       if (turn) turn.deltas.forEach((text, index) => peer.send({ type: 'delta', turnId: turn.id, index, text }))
     }
@@ -178,10 +178,10 @@ export class ChatSession {
    * order, and the socket then got it a second time from the broadcast).
    */
   private answerRepeat (peer: Peer, clientId: string | undefined): boolean {
-    const seq = clientId === undefined ? undefined : this.history.clientSeq(clientId)
+    const seq = clientId === undefined ? undefined : this.recent.clientSeq(clientId)
     if (seq === undefined) return false
     if (seq > this.sentSeq) return true
-    const prior = this.history.at(seq)
+    const prior = this.recent.at(seq)
     if (prior) this.deliver(peer, JSON.stringify(prior), 0)
     else void this.answerFromStore(peer, seq)
     return true
@@ -253,7 +253,7 @@ export class ChatSession {
     const data = JSON.stringify(event)
     this.lastSeq = seq
     const durable = this.deps.writer.append(this.id, event, { urgent: acked })
-    this.history.add(event, durable)
+    this.recent.add(event, durable)
     if (acked || this.outbox.length > 0) {
       const item: Outgoing = { data, seq, ready: !acked }
       this.outbox.push(item)
