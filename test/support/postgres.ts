@@ -1,5 +1,5 @@
 /** Real Postgres for tests: TEST_DATABASE_URL or one embedded PGlite served over the wire protocol, the schema, scratch databases. */
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
@@ -58,14 +58,24 @@ export async function applySchema (url: string): Promise<void> {
   await done
 }
 
+/**
+ * Runs the schema file unless this very file (by digest, kept as a comment on rtb_schema_version) is applied
+ * already: re-running its DDL while other test files query the same database can deadlock with them. The
+ * first file applies it while the others wait for the lock; they then find it applied and skip it.
+ */
 async function runSchema (url: string): Promise<void> {
   const sql = await readFile(SCHEMA_PATH, 'utf8')
+  const digest = `test-schema-sha256:${createHash('sha256').update(sql).digest('hex')}`
   const client = new pg.Client({ connectionString: url })
   await client.connect()
   try {
     await client.query('select pg_advisory_lock($1)', [SCHEMA_LOCK])
     try {
+      const { rows } = await client.query<{ note: string | null }>(
+        "select obj_description(to_regprocedure('public.rtb_schema_version()'), 'pg_proc') as note")
+      if (rows[0]?.note === digest) return
       await client.query(sql)
+      await client.query(`comment on function public.rtb_schema_version() is '${digest}'`)
     } finally {
       await client.query('select pg_advisory_unlock($1)', [SCHEMA_LOCK])
     }
