@@ -33,7 +33,10 @@ export class EventLog {
    */
   constructor (private readonly keep: number) {}
 
-  /** Adds the next event; `settled` (the store's write) keeps it in memory until it resolves. */
+  /**
+   * Adds the next event; `settled` (the store's write: true stored, false refused for good) keeps it in
+   * memory until it resolves.
+   */
   add (event: StoredEvent, settled?: Promise<unknown>): void {
     this.tail.push(event)
     this.last = event.seq
@@ -47,7 +50,13 @@ export class EventLog {
     if (settled) {
       this.unsettled.add(event.seq)
       const done = () => { this.unsettled.delete(event.seq) }
-      settled.then(done, done)
+      settled.then((stored) => {
+        done()
+        // A message the store refused for good was never acknowledged: its clientId may be sent again and run.
+        if (stored === false && event.type === 'user_message' && event.clientId && this.clientSeqs.get(event.clientId) === event.seq) {
+          this.clientSeqs.delete(event.clientId)
+        }
+      }, done)
     }
     trim(this.tail, this.keep, (e) => !this.unsettled.has(e.seq))
     trim(this.conversation, this.keep, () => true)
@@ -63,7 +72,7 @@ export class EventLog {
   /** Turn ids of user messages that have no assistant_message. */
   get openTurns (): string[] { return [...this.open] }
 
-  /** The seq of the user message sent with this clientId, whether or not it is still in memory. */
+  /** The seq of the user message sent with this clientId (unless the store refused it), in memory or not. */
   clientSeq (clientId: string): number | undefined { return this.clientSeqs.get(clientId) }
 
   /** The event with this seq when it is in memory (a log loaded from a store that lost an event has a gap). */

@@ -196,7 +196,7 @@ export class ChatSession {
       const [prior] = await this.deps.store.listEvents(this.id, { after: seq - 1, limit: 1 })
       if (!peer.open) return
       if (prior?.seq === seq) this.deliver(peer, JSON.stringify(prior), 0)
-      else this.refuse(peer, 'store_unavailable', 'this message was sent before, but storage does not have it (it was refused); it was not run again')
+      else this.refuse(peer, 'store_unavailable', 'this message was sent before, but storage no longer has it; it was not run again (send it with a new clientId)', { retryable: false })
     } catch (err) {
       this.log.warn({ err, sessionId: this.id }, 'could not read a repeated message back from the store')
       if (peer.open) this.refuse(peer, 'store_unavailable', 'this message was already sent, but storage is unavailable to confirm it; resend it shortly')

@@ -1,6 +1,7 @@
 /** A live session keeps only its recent events in memory; resumes and repeated clientIds reach older ones through the store. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { eventually, joinDeltas, startApp, TestClient, type Frame, type RunningApp } from '../support/app.js'
+import { sse, startFakeOpenAI, textChunks } from '../support/fake-openai.js'
 import { flushedEvents, isDense } from '../support/reliability.js'
 
 const KEEP = 10
@@ -105,5 +106,43 @@ describe('the in-memory window of a live session', () => {
     again.send({ type: 'user_message', content: 'message number 1', clientId: 'm-1' })
     expect(await again.waitFor((f) => f.type === 'user_message', { from: before })).toEqual(stored.find((e) => e.clientId === 'm-1'))
     await again.close()
+  })
+})
+
+describe('the model context of a long-lived session', () => {
+  it('still holds the conversation after more reconnects than SESSION_MEMORY_EVENTS', async () => {
+    const fake = await startFakeOpenAI()
+    const app = await startApp({
+      env: {
+        SESSION_MEMORY_EVENTS: String(KEEP), LLM_PROVIDER: 'openai', OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: fake.url,
+        LLM_MAX_RETRIES: '0', DISCONNECT_GRACE_MS: '600000'
+      }
+    })
+    try {
+      const id = newId()
+      fake.script(sse(textChunks('Nice to meet you, Zed.')), sse(textChunks('You are Zed.')))
+      const a = await TestClient.connect(app.wsUrl(id))
+      a.send({ type: 'user_message', content: 'My name is Zed.' })
+      await a.waitTurnEnd()
+      // 2 × 3 KEEP connected/disconnected events between the two turns.
+      for (let i = 0; i < 3 * KEEP; i++) {
+        const visitor = await TestClient.connect(app.wsUrl(id))
+        await visitor.waitFor((f) => f.type === 'connected')
+        await visitor.close()
+      }
+      await eventually(() => app.app.services.hub.session(id)!.events.every((e) => e.type === 'connected' || e.type === 'disconnected'))
+      const before = fake.requests.length
+      a.send({ type: 'user_message', content: 'What is my name?' })
+      await a.waitTurnEnd((await a.waitFor((f) => f.type === 'user_message' && f.content === 'What is my name?')).turnId)
+      expect(fake.requests[before].body.messages.slice(1)).toEqual([
+        { role: 'user', content: 'My name is Zed.' },
+        { role: 'assistant', content: 'Nice to meet you, Zed.' },
+        { role: 'user', content: 'What is my name?' }
+      ])
+      await a.close()
+    } finally {
+      await app.close()
+      await fake.close()
+    }
   })
 })

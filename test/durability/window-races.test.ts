@@ -4,7 +4,7 @@
  * under it, the socket cap counts it, a socket that leaves meanwhile lets the session end, and events the
  * store lost leave no silent gap in a replay.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
 import pg from 'pg'
 import { eventually, TestClient, type RunningApp } from '../support/app.js'
 import type { TcpProxy } from '../support/postgres.js'
@@ -25,10 +25,14 @@ beforeAll(async () => {
   server = app.server
   proxy = app.proxy
 })
-afterAll(async () => {
-  proxy?.release()
-  await app?.close()
-})
+afterEach(() => { proxy.release() })
+afterAll(async () => { await app?.close() })
+
+async function sql (text: string, values: unknown[] = []): Promise<void> {
+  const db = new pg.Client({ connectionString: app.databaseUrl })
+  await db.connect()
+  try { await db.query(text, values) } finally { await db.end() }
+}
 
 const hub = () => server.app.services.hub
 const status = async (id: string) => (await server.app.inject({ url: `/api/session/${id}` })).json().status as string
@@ -107,13 +111,7 @@ it('events the store lost leave no silent gap: a resume sends every stored event
   const stored = await flushedEvents(server, id)
   const lostUser = stored.find((e) => e.clientId === 'm-1')!
   const lost = [lostUser.seq, lostUser.seq + 1, lostUser.seq + 2]
-  const db = new pg.Client({ connectionString: app.databaseUrl })
-  await db.connect()
-  try {
-    await db.query('delete from public.session_events where session_id = $1 and seq = any($2::int[])', [id, lost])
-  } finally {
-    await db.end()
-  }
+  await sql('delete from public.session_events where session_id = $1 and seq = any($2::int[])', [id, lost])
   expect(hub().session(id)!.events[0].seq).toBeGreaterThan(lost[2] + 1)
 
   const b = await TestClient.connect(server.wsUrl(id, lost[0] - 1))
@@ -122,9 +120,31 @@ it('events the store lost leave no silent gap: a resume sends every stored event
 
   const before = a.frames.length
   a.send({ type: 'user_message', content: 'message 1', clientId: 'm-1' })
-  expect(await a.waitFor((f) => f.type === 'error', { from: before })).toMatchObject({ code: 'store_unavailable' })
+  expect(await a.waitFor((f) => f.type === 'error', { from: before })).toMatchObject({ code: 'store_unavailable', retryable: false })
   a.send({ type: 'ping' })
   await a.waitFor((f) => f.type === 'pong', { from: before })
   expect(a.frames.slice(before).some((f) => f.type === 'user_message' || f.type === 'delta')).toBe(false)
   await Promise.all([a.close(), b.close()])
+})
+
+it('a message the store refused for good was never acknowledged: sent again with its clientId, it runs', async () => {
+  const id = newId()
+  // A real refusal: Postgres rejects this one row (check_violation), the writer gives up on it and drops it.
+  await sql("alter table public.session_events add constraint refuse_marked check (payload->>'content' is distinct from 'refuse me once')")
+  const a = await TestClient.connect(server.wsUrl(id))
+  try {
+    a.send({ type: 'user_message', content: 'refuse me once', clientId: 'r-1' })
+    expect(await a.waitFor((f) => f.type === 'error')).toMatchObject({ code: 'store_unavailable', retryable: true })
+    await a.waitFor((f) => f.type === 'assistant_message' && f.finishReason === 'error')
+  } finally {
+    await sql('alter table public.session_events drop constraint refuse_marked')
+  }
+  expect(a.ofType('user_message')).toEqual([])
+  a.send({ type: 'user_message', content: 'refuse me once', clientId: 'r-1' })
+  const user = await a.waitFor((f) => f.type === 'user_message' && f.clientId === 'r-1')
+  const done = await a.waitTurnEnd(user.turnId)
+  expect(done.finishReason).toBe('stop')
+  const stored = await flushedEvents(server, id)
+  expect(stored.filter((e) => e.type === 'user_message')).toEqual([user])
+  await a.close()
 })
