@@ -14,6 +14,8 @@ export interface Peer {
   /** Sends what is queued, then the close frame. */
   close (code: number, reason: string): void
   readonly open: boolean
+  /** Calls `fn` once when the socket has closed (at once if it has); returns a function that cancels it. */
+  onClose (fn: () => void): () => void
 }
 
 /**
@@ -92,6 +94,11 @@ export function createPeer (socket: WebSocket, { maxBufferedBytes, stream }: { m
       if (queue.push(data) === 1 && dirty.push(batch) === 1) setImmediate(flushAll)
     },
     send (frame) { peer.sendRaw(JSON.stringify(frame)) },
+    onClose (fn) {
+      if (socket.readyState === socket.CLOSED) { fn(); return () => {} }
+      socket.once('close', fn)
+      return () => { socket.off('close', fn) }
+    },
     close (code, reason) {
       if (closing) return
       closing = true

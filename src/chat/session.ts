@@ -73,17 +73,24 @@ export class ChatSession {
     let from = this.hello(peer, after)
     const pageSize = Math.min(REPLAY_PAGE, this.deps.config.SESSION_MEMORY_EVENTS)
     this.joining.add(peer)
+    // A socket that closes while a page is read stops holding the session at once, not when the read returns.
+    let leave!: (gone: null) => void
+    const gone = new Promise<null>((resolve) => { leave = resolve })
+    const stopWatching = peer.onClose(() => { leave(null) })
     try {
       while (from !== undefined && from < this.recent.firstSeq - 1) {
         const upTo = Math.min(this.recent.firstSeq - 1, this.sentSeq)
         if (upTo <= from) break
-        const page = await this.deps.store.listEvents(this.id, { after: from, limit: Math.min(pageSize, upTo - from) })
+        const read = this.deps.store.listEvents(this.id, { after: from, limit: Math.min(pageSize, upTo - from) })
+        const page = await Promise.race([read, gone])
+        if (page === null) { read.catch(() => {}); return false }
         if (!peer.open) return false
         for (const e of page) if (e.seq <= upTo) this.deliver(peer, JSON.stringify(e), e.seq)
         // A page can pass upTo where the store lacks an event it refused for good: the rest comes from memory.
         from = page.length > 0 ? Math.max(from, Math.min(page.at(-1)!.seq, upTo)) : upTo
       }
     } finally {
+      stopWatching()
       this.joining.delete(peer)
     }
     if (!peer.open) return false

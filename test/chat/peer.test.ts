@@ -103,4 +103,17 @@ describe('peer', () => {
     client.resume()
     expect((await closed as [number])[0]).toBe(4408)
   })
+  it('onClose: called once when the socket closes, at once when it has closed, never after being cancelled', async () => {
+    const { peer, client } = await connect()
+    const calls: string[] = []
+    peer.onClose(() => calls.push('first'))
+    const cancel = peer.onClose(() => calls.push('cancelled'))
+    cancel()
+    client.close()
+    await until(() => calls.length > 0)
+    await until(() => !peer.open)
+    peer.onClose(() => calls.push('late'))
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(calls).toEqual(['first', 'late'])
+  })
 })
