@@ -55,7 +55,7 @@ export class SessionHub {
       if (!this.accepting) return this.refuse(peer, 'internal_error', 'server is restarting', CloseCode.restarting)
       if (!peer.open) {
         // The socket left while the session loaded: without a grace the session would stay live forever.
-        if (session.socketCount === 0) this.startGrace(sessionId)
+        this.startGrace(sessionId)
         return null
       }
       if (session.socketCount >= config.MAX_SOCKETS_PER_SESSION) {
@@ -68,11 +68,11 @@ export class SessionHub {
         joined = await session.attach(peer, after)
       } catch (err) {
         this.deps.logger.warn({ err, sessionId }, 'could not read the replay from the store')
-        if (session.socketCount === 0) this.startGrace(sessionId)
+        this.startGrace(sessionId)
         return this.refuse(peer, 'store_unavailable', 'storage is unavailable to replay this session; reconnect shortly', CloseCode.tryAgainLater)
       }
       if (!joined) {
-        if (session.socketCount === 0) this.startGrace(sessionId)
+        this.startGrace(sessionId)
         return null
       }
       if (!this.accepting) {
@@ -88,7 +88,7 @@ export class SessionHub {
 
   /** Detaches a socket; the last one out starts the disconnect grace. */
   detach (session: ChatSession, peer: Peer, reason: string): void {
-    if (session.detach(peer, reason) && session.socketCount === 0) this.startGrace(session.id)
+    if (session.detach(peer, reason)) this.startGrace(session.id)
   }
 
   /**
@@ -108,7 +108,7 @@ export class SessionHub {
         const entry = this.load(record.id)
         try {
           await entry.loading
-          if (entry.session?.socketCount === 0) this.startGrace(record.id)
+          this.startGrace(record.id)
         } catch (err) {
           this.deps.logger.warn({ err, sessionId: record.id }, 'could not recover session')
         }
@@ -159,9 +159,10 @@ export class SessionHub {
     }
   }
 
+  /** Starts (or restarts) the disconnect grace of a loaded session that no socket holds, attached or attaching. */
   private startGrace (sessionId: string): void {
     const entry = this.live.get(sessionId)
-    if (!entry || entry.ending || !this.accepting) return
+    if (!entry?.session || entry.session.socketCount > 0 || entry.ending || !this.accepting) return
     clearTimeout(entry.graceTimer)
     entry.graceTimer = setTimeout(() => { void this.end(sessionId, entry) }, this.deps.config.DISCONNECT_GRACE_MS)
     entry.graceTimer.unref()
