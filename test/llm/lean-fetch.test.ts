@@ -1,7 +1,4 @@
 /** The openai SDK streams, fails and aborts the same through createLeanFetch as through the global fetch. */
-import { createServer } from 'node:http'
-import { once } from 'node:events'
-import type { AddressInfo } from 'node:net'
 import OpenAI, { APIError } from 'openai'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLeanFetch } from '../../src/llm/lean-fetch.js'
@@ -121,22 +118,14 @@ describe('createLeanFetch', () => {
   })
 
   it('reuses one keep-alive connection for sequential requests', async () => {
-    let connections = 0
-    const server = createServer((req, res) => {
-      req.resume()
-      req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(completion('ok'))))
-    })
-    server.on('connection', () => { connections++ })
-    server.listen(0, '127.0.0.1')
-    await once(server, 'listening')
-    const client = new OpenAI({ apiKey: 'k', baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, maxRetries: 0, fetch: createLeanFetch() })
+    fake.script(...[0, 1, 2].map(() => json(completion('ok'))))
+    const before = fake.connections
+    const client = new OpenAI({ apiKey: 'k', baseURL: fake.url, maxRetries: 0, fetch: createLeanFetch() })
     for (let i = 0; i < 3; i++) {
       const res = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: `n${i}` }] })
       expect(res.choices[0].message.content).toBe('ok')
     }
-    expect(connections).toBe(1)
-    server.closeAllConnections()
-    server.close()
+    expect(fake.connections - before).toBe(1)
   })
 })
 
@@ -166,27 +155,15 @@ describe('sseJsonBatches', () => {
   })
 
   it('reads the body to its end after [DONE], so sequential streams reuse one keep-alive connection', async () => {
-    let connections = 0
-    const server = createServer((req, res) => {
-      req.resume()
-      req.on('end', () => {
-        res.writeHead(200, { 'content-type': 'text/event-stream' })
-        res.write(`data: ${JSON.stringify(textChunks('hi there')[1])}\n\ndata: [DONE]\n\n`)
-        // The end of the chunked body arrives in a later read than [DONE].
-        setTimeout(() => res.end(), 20)
-      })
-    })
-    server.on('connection', () => { connections++ })
-    server.listen(0, '127.0.0.1')
-    await once(server, 'listening')
-    const client = new OpenAI({ apiKey: 'k', baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, maxRetries: 0, fetch: createLeanFetch() })
+    // The end of the chunked body arrives in a later read than [DONE].
+    fake.script(...[0, 1, 2].map(() => sse([textChunks('hi there')[1]], { afterDone: 20 })))
+    const before = fake.connections
+    const client = new OpenAI({ apiKey: 'k', baseURL: fake.url, maxRetries: 0, fetch: createLeanFetch() })
     for (let i = 0; i < 3; i++) {
       const res = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'x' }], stream: true }).asResponse()
       expect((await collect(res.body as unknown as AsyncIterable<Uint8Array>)).flat()).toEqual([textChunks('hi there')[1]])
     }
-    expect(connections).toBe(1)
-    server.closeAllConnections()
-    server.close()
+    expect(fake.connections - before).toBe(1)
   })
 
   it('throws the SDK APIError for an error payload and SyntaxError for a malformed one', async () => {

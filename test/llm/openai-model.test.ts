@@ -1,8 +1,5 @@
 /** The OpenAI model against the fake server, through the real SDK: streaming, error mapping, timeouts, abort. */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { once } from 'node:events'
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { pino } from 'pino'
 import { createLeanFetch } from '../../src/llm/lean-fetch.js'
 import { createOpenAIModel, providerLabel, type OpenAIModelOptions } from '../../src/llm/openai-model.js'
@@ -199,27 +196,15 @@ describe('openai model: after [DONE]', () => {
   })
 
   it('a body that ends shortly after [DONE] keeps the keep-alive connection for the next turn', async () => {
-    let connections = 0
-    const server = createServer((req, res) => {
-      req.resume()
-      req.on('end', () => {
-        res.writeHead(200, { 'content-type': 'text/event-stream' })
-        res.write(textChunks('hi there').map((c) => `data: ${JSON.stringify(c)}\n\n`).join('') + 'data: [DONE]\n\n')
-        setTimeout(() => res.end(), 30)
-      })
-    })
-    server.on('connection', () => { connections++ })
-    server.listen(0, '127.0.0.1')
-    await once(server, 'listening')
-    const m = model({ baseURL: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, fetch: createLeanFetch() })
+    fake.script(...[0, 1, 2].map(() => sse(textChunks('hi there'), { afterDone: 30 })))
+    const before = fake.connections
+    const m = model({ fetch: createLeanFetch() })
     for (let i = 0; i < 3; i++) {
       const events = await collect(m.stream({ messages: user(`n${i}`), tools: [], signal: new AbortController().signal }))
       expect(texts(events).join('')).toBe('hi there')
       expect(events.at(-1)).toEqual({ type: 'finish', reason: 'stop' })
     }
-    expect(connections).toBe(1)
-    server.closeAllConnections()
-    server.close()
+    expect(fake.connections - before).toBe(1)
   })
 })
 

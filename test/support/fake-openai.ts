@@ -15,7 +15,8 @@
  *   `cutAfter: n` (destroy the socket after n chunks), `malformedAt: n` (a non-JSON event in place of chunk n),
  *   `splitAt: n` (chunk n's event goes out in two TCP writes, split inside a multi-byte character when it
  *   has one), `done: false` (end without `[DONE]`), `hangAfter: n` (send n chunks, then nothing until the client leaves),
- *   `afterDone: 'hang' | 'cut'` (after `[DONE]` keep the body open until the client leaves, or destroy the socket).
+ *   `afterDone: 'hang' | 'cut' | ms` (after `[DONE]` keep the body open until the client leaves, destroy the
+ *   socket, or end the body in a later TCP write).
  * - `json(body, { delayMs, headersDelayMs })`: a non-streaming reply; `completion(text)` builds a body.
  * - `fail(status, body?, headers?)`: an error status with a JSON body (OpenAI's `{ error: {...} }` shape by default).
  * Chunk builders: `textChunks`, `toolCallChunks`, `usageChunk`, `emptyChoicesChunk`.
@@ -33,8 +34,8 @@ export interface SseOptions {
   splitAt?: number
   done?: boolean
   hangAfter?: number
-  /** After `[DONE]`: 'hang' keeps the body open until the client leaves, 'cut' destroys the socket. */
-  afterDone?: 'hang' | 'cut'
+  /** After `[DONE]`: 'hang' keeps the body open until the client leaves, 'cut' destroys the socket, a number ends the body that many ms later. */
+  afterDone?: 'hang' | 'cut' | number
 }
 
 export type FakeReply =
@@ -72,6 +73,8 @@ export interface FakeOpenAI {
   request (n: number): Promise<RecordedRequest>
   /** Resolves when the client closed request n's connection before the reply ended. */
   clientClosed (n: number): Promise<RecordedRequest>
+  /** TCP connections accepted so far (keep-alive reuse shows as fewer connections than requests). */
+  readonly connections: number
   /** Emits 'request' (RecordedRequest) and 'client-closed' (RecordedRequest). */
   readonly events: EventEmitter
   close (): Promise<void>
@@ -150,6 +153,7 @@ export async function startFakeOpenAI (): Promise<FakeOpenAI> {
   const events = new EventEmitter()
   events.setMaxListeners(0)
   const sockets = new Set<import('node:net').Socket>()
+  let connections = 0
 
   const waitFor = (name: string, n: number, done: (r: RecordedRequest) => boolean): Promise<RecordedRequest> => {
     const r = requests[n]
@@ -233,6 +237,7 @@ export async function startFakeOpenAI (): Promise<FakeOpenAI> {
     if (o.done !== false) res.write('data: [DONE]\n\n')
     if (o.afterDone === 'hang') return
     if (o.afterDone === 'cut') { await wait(15); await cut(); return }
+    if (typeof o.afterDone === 'number') await wait(o.afterDone)
     res.end(finish)
   }
 
@@ -242,7 +247,7 @@ export async function startFakeOpenAI (): Promise<FakeOpenAI> {
       else res.destroy()
     })
   })
-  server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)) })
+  server.on('connection', (s) => { connections++; sockets.add(s); s.on('close', () => sockets.delete(s)) })
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   const { port } = server.address() as AddressInfo
@@ -251,6 +256,7 @@ export async function startFakeOpenAI (): Promise<FakeOpenAI> {
     url: `http://127.0.0.1:${port}/v1`,
     requests,
     events,
+    get connections () { return connections },
     fallback: (n) => fail(500, { error: { message: `fake-openai: no scripted reply for request #${n}`, type: 'fake_error' } }),
     script (...replies) { queue.push(...replies) },
     pending: () => queue.length,
