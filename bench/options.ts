@@ -12,7 +12,7 @@ export const USAGE = `npm run bench -- [options]
   --ramp 500           session connects per second before the measured window
   --stagger 1000       turns start at random within this many ms
   --idle 10000 --idle-steps 4   idle-socket memory test (0 skips)
-  --targets relay,app  servers (relay, relay-lean, app, app-pg); app-pg is added when DATABASE_URL is set
+  --targets relay,relay-raw,app   servers (relay, relay-lean, relay-raw, app, app-pg); app-pg is added when DATABASE_URL is set
   --app-entry tsx      tsx (src/server.ts) or dist (dist/server.js after npm run build)
   --p99-limit 50       latency budget for capacity (ms)
   --max-other 30 --noise-retries 2   measure a run again (keeping the quietest) when other processes took more
@@ -58,7 +58,7 @@ export function parseOptions (argv: string[]): BenchOptions & { out: string, hel
     if (typeof raw === 'boolean' || !Number.isFinite(n) || n < min) throw new Error(`--${name}: expected a number ≥ ${min}, got ${String(raw)}`)
     return n
   }
-  const targets = list(v.targets ?? (process.env.DATABASE_URL ? 'relay,app,app-pg' : 'relay,app'))
+  const targets = list(v.targets ?? (process.env.DATABASE_URL ? 'relay,relay-raw,app,app-pg' : 'relay,relay-raw,app'))
   for (const t of targets) if (!ALL_TARGETS.includes(t as TargetName)) throw new Error(`--targets: unknown ${t} (${ALL_TARGETS.join(', ')})`)
   if (v['app-entry'] !== 'tsx' && v['app-entry'] !== 'dist') throw new Error('--app-entry: tsx or dist')
   const ladder = list(v.ladder ?? (q ? '100,300' : '100,200,300,600,1000')).map(Number)

@@ -6,9 +6,13 @@ import { WebSocketServer, type WebSocket } from 'ws'
 
 // Env: HOST, PORT, OPENAI_BASE_URL, OPENAI_API_KEY. RELAY_FETCH=lean is the app's design with nothing else: its transport
 // (src/llm/lean-fetch.ts, src/llm/sse-decoder.ts: each network read of SSE becomes one delta frame) and its sends
-// batched per event-loop turn (as src/chat/peer.ts does) — the floor for the app's own design.
+// batched per event-loop turn (as src/chat/peer.ts does) — the floor for the app's own design. RELAY_FETCH=raw reads the
+// upstream through raw-stream.ts (no HTTP parser, SSE decoder or JSON.parse) with the same batched sends: what any Node
+// server that reads each token from its own HTTP/1.1 stream and sends it as its own message costs at least.
 const env = process.env
 const lean = env.RELAY_FETCH === 'lean' ? { ...await import('../src/llm/lean-fetch.js'), ...await import('../src/llm/sse-decoder.js') } : undefined
+const raw = env.RELAY_FETCH === 'raw' ? await import('./raw-stream.js') : undefined
+const batched = lean !== undefined || raw !== undefined
 const client = new OpenAI({ apiKey: env.OPENAI_API_KEY ?? 'bench', baseURL: env.OPENAI_BASE_URL, maxRetries: 0, fetch: lean?.createLeanFetch() })
 const model = env.LLM_MODEL ?? 'gpt-4o-mini'
 
@@ -24,6 +28,32 @@ server.on('upgrade', (req, socket, head) => {
   wss.handleUpgrade(req, socket, head, (ws) => { onSession(ws, m[1]) })
 })
 
+/** Streams one answer to `onPiece`: a delta per SDK chunk (relay), per network read (relay-lean, relay-raw). */
+async function streamAnswer ({ content, signal, onPiece }: { content: string, signal: AbortSignal, onPiece: (piece: string) => void }) {
+  const body = { model, messages: [{ role: 'user' as const, content }], stream: true as const }
+  if (raw) {
+    await new Promise<void>((resolve, reject) => {
+      const stream = raw.rawCompletion({ url: new URL(env.OPENAI_BASE_URL ?? ''), body: JSON.stringify(body), onPiece, onEnd: (err) => { if (err) reject(err); else resolve() } })
+      signal.addEventListener('abort', stream.abort, { once: true })
+    })
+    return
+  }
+  const request = client.chat.completions.create(body, { signal })
+  if (lean) {
+    const res = await request.asResponse()
+    for await (const batch of lean.sseJsonBatches(res.body as unknown as AsyncIterable<Uint8Array>)) {
+      let piece = ''
+      for (const chunk of batch as ChatCompletionChunk[]) piece += chunk.choices[0]?.delta?.content ?? ''
+      if (piece) onPiece(piece)
+    }
+    return
+  }
+  for await (const chunk of await request) {
+    const piece = chunk.choices[0]?.delta?.content
+    if (piece) onPiece(piece)
+  }
+}
+
 let queued: Array<[WebSocket, string]> = []
 const flush = () => {
   const batch = queued
@@ -37,7 +67,7 @@ function onSession (ws: WebSocket, sessionId: string) {
   let abort: AbortController | undefined
   const send = (frame: object) => {
     if (ws.readyState !== ws.OPEN) return
-    if (lean) later(ws, JSON.stringify(frame))
+    if (batched) later(ws, JSON.stringify(frame))
     else ws.send(JSON.stringify(frame))
   }
   send({
@@ -53,26 +83,7 @@ function onSession (ws: WebSocket, sessionId: string) {
     let index = 0
     let finishReason = 'stop'
     try {
-      const request = client.chat.completions.create({ model, messages: [{ role: 'user', content }], stream: true }, { signal: abort.signal })
-      if (lean) {
-        const res = await request.asResponse()
-        for await (const batch of lean.sseJsonBatches(res.body as unknown as AsyncIterable<Uint8Array>)) {
-          let piece = ''
-          for (const chunk of batch as ChatCompletionChunk[]) piece += chunk.choices[0]?.delta?.content ?? ''
-          if (piece) {
-            text += piece
-            send({ type: 'delta', turnId, index: index++, text: piece })
-          }
-        }
-      } else {
-        for await (const chunk of await request) {
-          const piece = chunk.choices[0]?.delta?.content
-          if (piece) {
-            text += piece
-            send({ type: 'delta', turnId, index: index++, text: piece })
-          }
-        }
-      }
+      await streamAnswer({ content, signal: abort.signal, onPiece: (piece) => { text += piece; send({ type: 'delta', turnId, index: index++, text: piece }) } })
     } catch (err) {
       finishReason = abort.signal.aborted ? 'cancelled' : 'error'
       if (finishReason === 'error') send({ type: 'error', code: 'llm_error', message: (err as Error).message, retryable: true, turnId })

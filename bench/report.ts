@@ -51,7 +51,11 @@ export function renderMarkdown (report: BenchReport, command: string): string {
     }
     out.push('')
   }
-  const verdicts = [...s.floor.map((v) => ({ ...v, kind: 'floor' })), ...s.goal.map((v) => ({ ...v, kind: 'goal' }))]
+  const verdicts = [
+    ...s.floor.map((v) => ({ ...v, kind: 'floor' })),
+    ...s.goal.map((v) => ({ ...v, kind: 'goal' })),
+    ...s.reach.map((v) => ({ ...v, kind: 'reachable' }))
+  ]
   if (verdicts.length > 0) {
     out.push(row(['kind', 'check', 'result', 'measured']), row(['---', '---', '---', '---']))
     for (const v of verdicts) out.push(row([v.kind, v.check, v.ok ? 'pass' : '**fail**', v.detail]))

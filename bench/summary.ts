@@ -48,12 +48,19 @@ export interface Summary {
   idle: Array<{ target: TargetName, open: number, requested: number, answeredPing: number, kbPerSocket: number, kbPerSocketTotal: number, error?: string }>
   floor: Verdict[]
   goal: Verdict[]
+  /**
+   * With relay-raw in the run: whether the CPU goal is reachable at each step at all. A fail means that reading
+   * each token from its own HTTP/1.1 stream and sending it as its own message, with nothing else, already costs
+   * more than half the relay's CPU: no server doing that work can meet the goal there.
+   */
+  reach: Verdict[]
   integrity: { lost: number, duplicated: number, outOfOrder: number, contentMismatch: number, garbage: number, refused: number, failedRuns: number }
   clock: { maxAbsOffsetMs: number, maxRttMs: number }
 }
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0)
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a')
+const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a')
 
 function point ({ target, sessions, recs }: { target: TargetName, sessions: number, recs: RunRecord[] }): PointSummary {
   const ok = recs.flatMap((r) => (r.result ? [r.result] : []))
@@ -146,6 +153,16 @@ export function summarize ({ runs, idle, targets, p99LimitMs }: {
       })
     }
   }
+  const reach: Verdict[] = []
+  for (const raw of of('relay-raw')) {
+    const r = of('relay').find((x) => x.sessions === raw.sessions)
+    if (!r || raw.runs === 0 || r.runs === 0) continue
+    reach.push({
+      check: `relay-raw CPU/token ≤ 0.5× relay @${raw.sessions}`,
+      ok: raw.cpuUsPerToken <= 0.5 * r.cpuUsPerToken,
+      detail: `${f1(raw.cpuUsPerToken)} vs ≤ ${f1(0.5 * r.cpuUsPerToken)} µs (${f2(raw.cpuUsPerToken / r.cpuUsPerToken)}×)`
+    })
+  }
   for (const i of idle) {
     if (!i.target.startsWith('app')) continue
     const kb = (i.result?.bytesPerSocket ?? NaN) / 1024
@@ -166,6 +183,7 @@ export function summarize ({ runs, idle, targets, p99LimitMs }: {
     })),
     floor,
     goal,
+    reach,
     integrity: {
       lost: sum(points.map((p) => p.lost)),
       duplicated: sum(points.map((p) => p.duplicated)),

@@ -6,11 +6,13 @@ import { ROOT, freePort, spawnNode, tsEntry, waitForHealth, type Child } from '.
 /**
  * relay: the floor (ws + openai SDK). relay-lean: the relay on the app's transport (src/llm/lean-fetch.ts and the
  * SSE decoder) with its sends batched per loop turn — the app's design with nothing else (no store, checks or logs).
- * app: the app on the memory store. app-pg: the app on Postgres (DATABASE_URL, schema applied);
+ * relay-raw: a measuring stick, not a server — the upstream read through raw-stream.ts (no HTTP parser, SSE decoder or
+ * JSON.parse) with the same batched sends: the least any Node server that reads each token from its own HTTP/1.1 stream
+ * and sends it as its own WebSocket message can cost. app: the app on the memory store. app-pg: the app on Postgres (DATABASE_URL, schema applied);
  * Postgres is another process, so its CPU counts as "other CPU" (raise --max-other if it triggers re-runs).
  */
-export type TargetName = 'relay' | 'relay-lean' | 'app' | 'app-pg'
-export const ALL_TARGETS: TargetName[] = ['relay', 'relay-lean', 'app', 'app-pg']
+export type TargetName = 'relay' | 'relay-lean' | 'relay-raw' | 'app' | 'app-pg'
+export const ALL_TARGETS: TargetName[] = ['relay', 'relay-lean', 'relay-raw', 'app', 'app-pg']
 
 export interface RunningServer {
   child: Child
@@ -60,7 +62,7 @@ export async function startTarget ({ name, upstreamUrl, appEntry, profile }: {
     ? spawnNode({
       label: name,
       args: [...prof, ...tsEntry('bench/relay.ts')],
-      env: { ...common, OPENAI_BASE_URL: `${upstreamUrl}/v1`, OPENAI_API_KEY: 'bench', ...(name === 'relay-lean' ? { RELAY_FETCH: 'lean' } : {}) }
+      env: { ...common, OPENAI_BASE_URL: `${upstreamUrl}/v1`, OPENAI_API_KEY: 'bench', ...(name === 'relay-lean' ? { RELAY_FETCH: 'lean' } : name === 'relay-raw' ? { RELAY_FETCH: 'raw' } : {}) }
     })
     : spawnNode({
       label: name,

@@ -1,4 +1,4 @@
-/** Smoke test of `npm run bench` at a tiny scale: relay and app in their own processes, figures present, nothing lost. */
+/** Smoke test of `npm run bench` at a tiny scale: relay, relay-raw and app in their own processes, figures present, nothing lost. */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -7,16 +7,16 @@ import { integrityFailures, renderMarkdown, writeResults } from '../../bench/rep
 import { runBenchmark } from '../../bench/suite.js'
 
 describe('bench smoke', () => {
-  it('runs relay and app for 3 sessions × 5 tokens and reports complete figures', async () => {
+  it('runs relay, relay-raw and app for 3 sessions × 5 tokens and reports complete figures', async () => {
     const lines: string[] = []
     const report = await runBenchmark({
       ladder: [3], runs: 1, tokens: 5, rate: 100, ttftMs: 20, turns: 1, thinkMs: 0, rampPerSec: 200, staggerMs: 30,
-      idleSockets: 40, idleSteps: 2, targets: ['relay', 'app'], appEntry: 'tsx', warmup: false, p99LimitMs: 50,
+      idleSockets: 40, idleSteps: 2, targets: ['relay', 'relay-raw', 'app'], appEntry: 'tsx', warmup: false, p99LimitMs: 50,
       maxOtherCpuPct: 1000, noiseRetries: 0,
       log: (l) => lines.push(l)
     })
     expect(report.skipped).toEqual([])
-    expect(report.runs.map((r) => r.target).sort()).toEqual(['app', 'relay'])
+    expect(report.runs.map((r) => r.target).sort()).toEqual(['app', 'relay', 'relay-raw'])
     for (const run of report.runs) {
       expect(run.error).toBeUndefined()
       const r = run.result!
@@ -36,9 +36,11 @@ describe('bench smoke', () => {
       expect(Math.abs(run.clock!.offsetMs)).toBeLessThan(1)
       expect(run.serverExitCode).toBe(0)
     }
-    expect(report.summary.points.map((p) => `${p.target}@${p.sessions}`).sort()).toEqual(['app@3', 'relay@3'])
-    expect(report.summary.capacity.map((c) => c.target)).toEqual(['relay', 'app'])
+    expect(report.summary.points.map((p) => `${p.target}@${p.sessions}`).sort()).toEqual(['app@3', 'relay-raw@3', 'relay@3'])
+    expect(report.summary.capacity.map((c) => c.target)).toEqual(['relay', 'relay-raw', 'app'])
     expect(report.summary.floor.some((v) => v.check.startsWith('app p99'))).toBe(true)
+    expect(report.summary.reach.map((v) => v.check)).toEqual(['relay-raw CPU/token ≤ 0.5× relay @3'])
+    expect(report.summary.reach[0].detail).toMatch(/^[\d.]+ vs ≤ [\d.]+ µs \([\d.]+×\)$/)
     for (const idle of report.summary.idle) {
       expect(idle.error).toBeUndefined()
       expect(idle.open).toBe(40)
@@ -50,6 +52,8 @@ describe('bench smoke', () => {
     const md = renderMarkdown(report, 'npm run bench -- smoke')
     expect(md).toMatch(/\| relay \| 3 \| [\d.]+ \|/)
     expect(md).toMatch(/\| app \| 3 \| [\d.]+ \|/)
+    expect(md).toMatch(/\| relay-raw \| 3 \| [\d.]+ \|/)
+    expect(md).toMatch(/\| reachable \| relay-raw CPU\/token ≤ 0\.5× relay @3 \| (pass|\*\*fail\*\*) \|/)
     expect(md).toContain('Integrity: 0 lost, 0 duplicated')
     const dir = mkdtempSync(join(tmpdir(), 'bench-'))
     try {
