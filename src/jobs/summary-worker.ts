@@ -4,7 +4,8 @@ import type { Logger } from '../logger.js'
 import type { StoredEvent } from '../protocol.js'
 import type { SessionRepository, SummaryJob } from '../store/types.js'
 
-export type Summarize = (opts: { sessionId: string; events: StoredEvent[]; signal: AbortSignal }) => Promise<string>
+/** `events` reads the session's log from the store page by page as it is iterated (once): a long log is never held whole. */
+export type Summarize = (opts: { sessionId: string; events: AsyncIterable<StoredEvent>; signal: AbortSignal }) => Promise<string>
 
 export interface SummaryWorkerOptions {
   store: SessionRepository
@@ -75,12 +76,11 @@ export function createSummaryWorker (opts: SummaryWorkerOptions): SummaryWorker 
     })
   }
 
-  async function loadEvents (sessionId: string): Promise<StoredEvent[]> {
-    const events: StoredEvent[] = []
+  async function * readEvents (sessionId: string): AsyncGenerator<StoredEvent> {
     for (let after = 0; ;) {
       const page = await store.listEvents(sessionId, { after, limit: PAGE })
-      events.push(...page)
-      if (page.length < PAGE) return events
+      yield * page
+      if (page.length < PAGE) return
       after = page[page.length - 1].seq
     }
   }
@@ -92,8 +92,7 @@ export function createSummaryWorker (opts: SummaryWorkerOptions): SummaryWorker 
     let summary: string
     let work: Promise<string> | undefined
     try {
-      const events = await loadEvents(job.sessionId)
-      work = summarize({ sessionId: job.sessionId, events, signal })
+      work = summarize({ sessionId: job.sessionId, events: readEvents(job.sessionId), signal })
       summary = await untilAborted(work, signal)
     } catch (err) {
       // Stopping is not a failure of the job: the lease runs out and a live worker retries it.

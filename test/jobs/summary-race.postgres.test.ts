@@ -60,8 +60,9 @@ describe('summary workers racing on postgres', () => {
     const calls = new Map<string, string[]>()
     const summarize = (workerId: string): Summarize => async ({ sessionId, events }) => {
       calls.set(sessionId, [...(calls.get(sessionId) ?? []), workerId])
-      await new Promise((resolve) => setImmediate(resolve))
-      return `summary of ${sessionId} (${events.length} events) by ${workerId}`
+      let count = 0
+      for await (const _ of events) count++
+      return `summary of ${sessionId} (${count} events) by ${workerId}`
     }
     const seed = openStore(completed)
     const ids = new Ids()

@@ -27,6 +27,12 @@ async function endedSession (store: SessionRepository, id: string, events = 2): 
   expect(await store.endSession({ sessionId: id, endedAt: ts(60_000) })).toBe(true)
 }
 
+const collect = async (events: AsyncIterable<StoredEvent>): Promise<StoredEvent[]> => {
+  const out: StoredEvent[] = []
+  for await (const e of events) out.push(e)
+  return out
+}
+
 /** A summarizer that records its calls per session. */
 function recorder (impl: (opts: Parameters<Summarize>[0], call: number) => Promise<string>) {
   const calls = new Map<string, number>()
@@ -52,7 +58,8 @@ describe('SummaryWorker', () => {
   it('summarizes an ended session promptly after kick(), from all its events (paged)', async () => {
     const store = createMemoryStore()
     const seen: StoredEvent[][] = []
-    const { summarize, calls } = recorder(async ({ events }) => {
+    const { summarize, calls } = recorder(async (opts) => {
+      const events = await collect(opts.events)
       seen.push(events)
       return `summary: ${events.length} events, first "${events[0].type === 'user_message' ? events[0].content : '?'}"`
     })
@@ -66,6 +73,32 @@ describe('SummaryWorker', () => {
     expect(await store.getSession('long')).toMatchObject({ summary: 'summary: 1201 events, first "question of long"', summaryError: null })
     expect(seen[0].map((e) => e.seq)).toEqual(Array.from({ length: 1_201 }, (_, i) => i + 1))
     expect(calls.get('long')).toBe(1)
+  })
+
+  it('reads the log page by page as the summarizer iterates it, and a failed read fails only that attempt', async () => {
+    const store = createMemoryStore()
+    await endedSession(store, 'paged', 1_201)
+    const reads: number[] = []
+    let failNext = true
+    const counting: SessionRepository = Object.assign(Object.create(store) as SessionRepository, {
+      listEvents: async (id: string, page: { after: number; limit: number }) => {
+        reads.push(page.after)
+        if (failNext && page.after > 0) { failNext = false; throw new Error('store read failed mid-log') }
+        return await store.listEvents(id, page)
+      }
+    })
+    const firsts: number[] = []
+    const { summarize, calls } = recorder(async (opts, call) => {
+      if (call === 1) return `${(await collect(opts.events)).length} events` // reads on: its second page fails
+      for await (const e of opts.events) { firsts.push(e.seq); break } // stops after one event: no further page read
+      return 'first event only'
+    })
+    worker({ store: counting, summarize }).start()
+    await waitFor(async () => (await status(store, 'paged')) === 'ready', 2_000, 'the summary')
+    expect(calls.get('paged')).toBe(2)
+    expect(reads).toEqual([0, 500, 0])
+    expect(firsts).toEqual([1])
+    expect(await store.getSession('paged')).toMatchObject({ summary: 'first event only', summaryStatus: 'ready' })
   })
 
   it('retries a failing summary with backoff and succeeds on the third attempt', async () => {

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { pino } from 'pino'
 import { createOfflineModel } from '../../src/llm/offline-model.js'
 import { createOpenAIModel } from '../../src/llm/openai-model.js'
-import { buildTranscript, summarizeSession } from '../../src/llm/summarize.js'
+import { summarizeSession } from '../../src/llm/summarize.js'
+import { buildTranscript, Transcript } from '../../src/llm/transcript.js'
 import type { StoredEvent } from '../../src/protocol.js'
 import { completion, fail, json, startFakeOpenAI, type FakeOpenAI } from '../support/fake-openai.js'
 
@@ -45,6 +46,51 @@ describe('summaries', () => {
     expect(text).toContain('message number 0 ')
     expect(text).toContain('message number 199 ')
     expect(text).toMatch(/\[… \d+ lines left out …\]/)
+  })
+
+  it('past the limit keeps the opening half and the newest lines, counting the middle exactly, in bounded memory', () => {
+    const max = 2_000
+    const many = Array.from({ length: 100_000 }, (_, i) => ev({ type: 'user_message', turnId: `t${i}`, content: `message number ${i} ${'y'.repeat(i % 97)}` }))
+    const t = new Transcript(max)
+    let largest = 0
+    for (const e of many) {
+      t.add(e)
+      largest = Math.max(largest, t.toString().length, t.heldChars - 1)
+    }
+    const text = t.toString()
+    // Never more than the limit at any point: the builder holds about maxChars, not the log.
+    expect(largest).toBeLessThanOrEqual(max)
+    const lines = text.split('\n')
+    const marker = lines.findIndex((l) => l.startsWith('[… '))
+    const head = lines.slice(0, marker)
+    const tail = lines.slice(marker + 1)
+    expect(head[0]).toBe('User: message number 0')
+    expect(tail.at(-1)).toMatch(/^User: message number 99999 y+$/)
+    // Head and tail are contiguous runs of the log, and the marker counts exactly the lines between them.
+    const n = (l: string) => Number(/number (\d+)/.exec(l)![1])
+    expect(head.map(n)).toEqual(head.map((_, i) => i))
+    expect(tail.map(n)).toEqual(tail.map((_, i) => 100_000 - tail.length + i))
+    expect(lines[marker]).toBe(`[… ${100_000 - head.length - tail.length} lines left out …]`)
+    // Each half uses its room: neither side is starved.
+    expect(head.join('\n').length).toBeGreaterThan(max / 2 - 150)
+    expect(tail.join('\n').length).toBeGreaterThan(max / 2 - 150)
+  })
+
+  it('keeps every line while they fit, and knows whether the user said anything', () => {
+    expect(Transcript.of(events, 10_000).toString().split('\n')).toHaveLength(6)
+    expect(Transcript.of(events).hasUserMessage).toBe(true)
+    expect(Transcript.of([events[0], events[2]]).hasUserMessage).toBe(false)
+    const exact = buildTranscript(events)
+    expect(buildTranscript(events, exact.length)).toBe(exact)
+    expect(buildTranscript(events, exact.length - 1)).toContain('lines left out')
+  })
+
+  it('reads an async stream of events, as the summary worker hands them over', async () => {
+    fake.script(json(completion('streamed summary')))
+    const n = fake.requests.length
+    async function * pages () { for (const e of events) { await new Promise((resolve) => setImmediate(resolve)); yield e } }
+    expect(await summarizeSession({ model: model(), events: pages() })).toBe('streamed summary')
+    expect(fake.requests[n].body.messages[1].content).toContain(buildTranscript(events))
   })
 
   it('asks the model without streaming, with the transcript, and returns the trimmed text', async () => {
