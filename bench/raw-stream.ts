@@ -29,7 +29,8 @@ export function rawCompletion ({ url, body, onPiece, onEnd }: {
   socket.on('data', (data: string) => {
     const buf = tail + data
     // Keep an event cut by the read for the next one: scan up to the last complete event.
-    const cut = buf.lastIndexOf('\n\n') + 2
+    const last = buf.lastIndexOf('\n\n')
+    const cut = last < 0 ? 0 : last + 2
     tail = buf.slice(cut)
     let piece = ''
     for (let at = buf.indexOf(MARK); at >= 0 && at < cut; at = buf.indexOf(MARK, at)) {
@@ -40,7 +41,7 @@ export function rawCompletion ({ url, body, onPiece, onEnd }: {
     }
     if (piece) onPiece(piece)
     // The upstream keeps the connection alive whatever the request says: `[DONE]` ends the answer.
-    if (buf.includes('data: [DONE]', cut - 16)) { socket.destroy(); end() }
+    if (cut > 0 && buf.includes('data: [DONE]', cut - 16)) { socket.destroy(); end() }
   })
   socket.on('end', () => { end() })
   socket.on('error', (err) => { end(err) })

@@ -7,8 +7,8 @@ import { WebSocketServer, type WebSocket } from 'ws'
 // Env: HOST, PORT, OPENAI_BASE_URL, OPENAI_API_KEY. RELAY_FETCH=lean is the app's design with nothing else: its transport
 // (src/llm/lean-fetch.ts, src/llm/sse-decoder.ts: each network read of SSE becomes one delta frame) and its sends
 // batched per event-loop turn (as src/chat/peer.ts does) — the floor for the app's own design. RELAY_FETCH=raw reads the
-// upstream through raw-stream.ts (no HTTP parser, SSE decoder or JSON.parse) with the same batched sends: what any Node
-// server that reads each token from its own HTTP/1.1 stream and sends it as its own message costs at least.
+// upstream through raw-stream.ts (no HTTP parser, SSE decoder or JSON.parse) with the same batched sends: about the least
+// a Node server that reads each token from its own HTTP/1.1 stream and sends it as it arrives can cost.
 const env = process.env
 const lean = env.RELAY_FETCH === 'lean' ? { ...await import('../src/llm/lean-fetch.js'), ...await import('../src/llm/sse-decoder.js') } : undefined
 const raw = env.RELAY_FETCH === 'raw' ? await import('./raw-stream.js') : undefined

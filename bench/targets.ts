@@ -7,8 +7,8 @@ import { ROOT, freePort, spawnNode, tsEntry, waitForHealth, type Child } from '.
  * relay: the floor (ws + openai SDK). relay-lean: the relay on the app's transport (src/llm/lean-fetch.ts and the
  * SSE decoder) with its sends batched per loop turn — the app's design with nothing else (no store, checks or logs).
  * relay-raw: a measuring stick, not a server — the upstream read through raw-stream.ts (no HTTP parser, SSE decoder or
- * JSON.parse) with the same batched sends: the least any Node server that reads each token from its own HTTP/1.1 stream
- * and sends it as its own WebSocket message can cost. app: the app on the memory store. app-pg: the app on Postgres (DATABASE_URL, schema applied);
+ * JSON.parse), each read's text sent as one frame with the same batched sends: about the least a Node server that reads
+ * each token from its own HTTP/1.1 stream and sends it as it arrives can cost. app: the app on the memory store. app-pg: the app on Postgres (DATABASE_URL, schema applied);
  * Postgres is another process, so its CPU counts as "other CPU" (raise --max-other if it triggers re-runs).
  */
 export type TargetName = 'relay' | 'relay-lean' | 'relay-raw' | 'app' | 'app-pg'

@@ -4,7 +4,10 @@ import type { Logger } from '../logger.js'
 import type { StoredEvent } from '../protocol.js'
 import type { SessionRepository, SummaryJob } from '../store/types.js'
 
-/** `events` reads the session's log from the store page by page as it is iterated (once): a long log is never held whole. */
+/**
+ * `events` reads the session's log from the store page by page as it is iterated, so a long log is never held
+ * whole; it stops reading (throws the abort reason) once `signal` aborts, even for a summarizer that ignores it.
+ */
 export type Summarize = (opts: { sessionId: string; events: AsyncIterable<StoredEvent>; signal: AbortSignal }) => Promise<string>
 
 export interface SummaryWorkerOptions {
@@ -76,14 +79,18 @@ export function createSummaryWorker (opts: SummaryWorkerOptions): SummaryWorker 
     })
   }
 
-  async function * readEvents (sessionId: string): AsyncGenerator<StoredEvent> {
-    for (let after = 0; ;) {
-      const page = await store.listEvents(sessionId, { after, limit: PAGE })
-      yield * page
-      if (page.length < PAGE) return
-      after = page[page.length - 1].seq
+  /** The session's log: each iteration reads it afresh from the store, page by page, and stops once `signal` aborts. */
+  const logOf = (sessionId: string, signal: AbortSignal): AsyncIterable<StoredEvent> => ({
+    async * [Symbol.asyncIterator] () {
+      for (let after = 0; ;) {
+        signal.throwIfAborted()
+        const page = await store.listEvents(sessionId, { after, limit: PAGE })
+        yield * page
+        if (page.length < PAGE) return
+        after = page[page.length - 1].seq
+      }
     }
-  }
+  })
 
   async function runJob (job: SummaryJob, stopSignal: AbortSignal): Promise<void> {
     const ctx = { sessionId: job.sessionId, version: job.version, attempt: job.attempts, workerId }
@@ -92,7 +99,7 @@ export function createSummaryWorker (opts: SummaryWorkerOptions): SummaryWorker 
     let summary: string
     let work: Promise<string> | undefined
     try {
-      work = summarize({ sessionId: job.sessionId, events: readEvents(job.sessionId), signal })
+      work = summarize({ sessionId: job.sessionId, events: logOf(job.sessionId, signal), signal })
       summary = await untilAborted(work, signal)
     } catch (err) {
       // Stopping is not a failure of the job: the lease runs out and a live worker retries it.

@@ -42,7 +42,13 @@ export class Transcript {
   private leftOut = 0
   private userMessages = 0
 
-  constructor (private readonly maxChars = MAX_TRANSCRIPT_CHARS) {}
+  /** A line longer than half the room is cut, so the opening and the newest line always fit. */
+  private readonly maxLine: number
+
+  constructor (private readonly maxChars = MAX_TRANSCRIPT_CHARS) {
+    if (!(maxChars >= 4 * MARKER_CHARS)) throw new RangeError(`a transcript needs at least ${4 * MARKER_CHARS} characters`)
+    this.maxLine = Math.floor((maxChars - MARKER_CHARS) / 2) - 1
+  }
 
   static of (events: Iterable<StoredEvent>, maxChars?: number): Transcript {
     const t = new Transcript(maxChars)
@@ -56,8 +62,9 @@ export class Transcript {
   get heldChars (): number { return this.headChars + this.size }
 
   add (event: StoredEvent): void {
-    const text = transcriptLine(event)
+    let text = transcriptLine(event)
     if (text === undefined) return
+    if (text.length > this.maxLine) text = `${text.slice(0, this.maxLine - 1)}…`
     if (event.type === 'user_message') this.userMessages++
     this.lines.push(text)
     this.size += text.length + 1

@@ -101,6 +101,38 @@ describe('SummaryWorker', () => {
     expect(await store.getSession('paged')).toMatchObject({ summary: 'first event only', summaryStatus: 'ready' })
   })
 
+  it('each iteration of the log reads it afresh; once the lease is over it reads nothing, even for a summarizer that ignores its signal', async () => {
+    const store = createMemoryStore()
+    await endedSession(store, 'late', 1_200)
+    const reads: number[] = []
+    const counting: SessionRepository = Object.assign(Object.create(store) as SessionRepository, {
+      listEvents: async (id: string, page: { after: number; limit: number }) => {
+        reads.push(page.after)
+        return await store.listEvents(id, page)
+      }
+    })
+    let openGate = () => {}
+    const gate = new Promise<void>((resolve) => { openGate = resolve })
+    const counts: number[] = []
+    let late: Promise<unknown> = Promise.resolve()
+    const { summarize } = recorder(async ({ events }) => {
+      counts.push((await collect(events)).length, (await collect(events)).length)
+      // Ignores its signal: goes on reading after the lease is over, then never answers.
+      late = gate.then(async () => await collect(events)).then(() => 'read', (err: unknown) => err)
+      return await new Promise<string>(() => {})
+    })
+    worker({ store: counting, summarize, leaseMs: 150, maxAttempts: 1 }).start()
+    await waitFor(async () => (await status(store, 'late')) === 'failed', 3_000, 'the timed-out attempt')
+    expect(counts).toEqual([1_200, 1_200])
+    expect(reads).toEqual([0, 500, 1000, 0, 500, 1000])
+    openGate()
+    const outcome = await late
+    expect(outcome).toBeInstanceOf(DOMException)
+    expect((outcome as DOMException).name).toBe('TimeoutError')
+    expect(reads).toHaveLength(6)
+    expect((await store.getSession('late'))?.summaryError).toMatch(/timed out after 150 ms/)
+  })
+
   it('retries a failing summary with backoff and succeeds on the third attempt', async () => {
     const store = createMemoryStore()
     const { summarize, calls } = recorder(async (_opts, call) => {

@@ -85,6 +85,22 @@ describe('summaries', () => {
     expect(buildTranscript(events, exact.length - 1)).toContain('lines left out')
   })
 
+  it('with a small limit a long line is cut to half the room, so the opening and the newest line are still there', () => {
+    const long = [
+      ev({ type: 'user_message', turnId: 't0', content: `first ${'x'.repeat(990)}` }),
+      ...Array.from({ length: 20 }, (_, i) => ev({ type: 'user_message', turnId: `t${i + 1}`, content: `message ${i + 1} ${'y'.repeat(60)}` })),
+      ev({ type: 'assistant_message', turnId: 't21', content: `last ${'z'.repeat(990)}`, finishReason: 'stop' })
+    ]
+    const text = buildTranscript(long, 1_500)
+    expect(text.length).toBeLessThanOrEqual(1_500)
+    const lines = text.split('\n')
+    expect(lines[0]).toMatch(/^User: first x+…$/)
+    expect(lines[0].length).toBe(Math.floor((1_500 - 40) / 2) - 1)
+    expect(lines.at(-1)).toMatch(/^Assistant: last z+…$/)
+    expect(lines[1]).toBe('[… 20 lines left out …]')
+    expect(() => new Transcript(100)).toThrow(RangeError)
+  })
+
   it('reads an async stream of events, as the summary worker hands them over', async () => {
     fake.script(json(completion('streamed summary')))
     const n = fake.requests.length
