@@ -4,6 +4,26 @@ import { z } from 'zod'
 const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max).default(def)
 
+/** Node's timers fire at once past 2^31−1 ms (about 24.8 days): a longer wait would mean no wait at all. */
+const MAX_TIMER_MS = 2_147_483_647
+const ms = (def: number, min = 0, max = MAX_TIMER_MS) => max < MAX_TIMER_MS
+  ? int(def, min, max)
+  : z.coerce.number().int().min(min).max(MAX_TIMER_MS, `at most ${MAX_TIMER_MS} ms (about 24.8 days): Node's timers cannot wait longer`).default(def)
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' })
+
+/** An origin as a browser sends it: scheme, host and optional port, nothing else ("*" allows any). */
+const isOrigin = (value: string): boolean => {
+  if (value === '*') return true
+  try {
+    const url = new URL(value)
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.pathname === '/' &&
+      url.search === '' && url.hash === '' && url.username === '' && url.password === ''
+  } catch {
+    return false
+  }
+}
+
 const optionalString = z
   .string()
   .optional()
@@ -19,17 +39,17 @@ const EnvSchema = z.object({
   TRUST_PROXY: z.stringbool().default(false),
 
   OPENAI_API_KEY: optionalString,
-  OPENAI_BASE_URL: optionalString.pipe(z.url().optional()),
+  OPENAI_BASE_URL: optionalString.pipe(httpUrl.optional()),
   LLM_PROVIDER: z.enum(['openai', 'offline']).optional(),
   LLM_MODEL: z.string().min(1).default('gpt-4o-mini'),
   LLM_TEMPERATURE: z.coerce.number().min(0).max(2).optional(),
   LLM_MAX_TOKENS: z.coerce.number().int().positive().optional(),
-  LLM_TIMEOUT_MS: int(30_000, 100),
+  LLM_TIMEOUT_MS: ms(30_000, 100),
   LLM_MAX_RETRIES: int(2, 0, 10),
   SYSTEM_PROMPT: optionalString,
   HISTORY_TOKEN_BUDGET: int(6_000, 100),
 
-  OFFLINE_TOKEN_DELAY_MS: int(30, 0, 10_000),
+  OFFLINE_TOKEN_DELAY_MS: ms(30, 0, 10_000),
   /** Fault knob for the offline model: none | fail | slow:<ms> | cut:<n> (see README). */
   OFFLINE_FAULT: z
     .string()
@@ -39,15 +59,15 @@ const EnvSchema = z.object({
   STORAGE: z.enum(['memory', 'postgres', 'supabase']).default('memory'),
   DATABASE_URL: optionalString,
   DATABASE_POOL_MAX: int(5, 1, 100),
-  SUPABASE_URL: optionalString.pipe(z.url().optional()),
+  SUPABASE_URL: optionalString.pipe(httpUrl.optional()),
   SUPABASE_SERVICE_ROLE_KEY: optionalString,
   SUPABASE_KEY: optionalString,
 
   MAX_MESSAGE_BYTES: int(64 * 1024, 256),
   MAX_MESSAGE_CHARS: int(8_000, 1),
   MAX_TOOL_STEPS: int(5, 1, 50),
-  TOOL_TIMEOUT_MS: int(10_000, 10),
-  DISCONNECT_GRACE_MS: int(10_000, 0),
+  TOOL_TIMEOUT_MS: ms(10_000, 10),
+  DISCONNECT_GRACE_MS: ms(10_000, 0),
   /** Recent events a live session keeps in memory (replay, model context); older ones are read back from the store. */
   SESSION_MEMORY_EVENTS: int(1_000, 10),
   RATE_MESSAGES_PER_MIN: int(30, 1),
@@ -55,17 +75,17 @@ const EnvSchema = z.object({
   MAX_SOCKETS_PER_SESSION: int(8, 1),
   RATE_HTTP_PER_MIN: int(600, 1),
   MAX_SEND_BUFFER_BYTES: int(4 * 1024 * 1024, 1024),
-  HEARTBEAT_MS: int(30_000, 0),
+  HEARTBEAT_MS: ms(30_000, 0),
 
   WRITER_BATCH_SIZE: int(256, 1),
-  WRITER_FLUSH_MS: int(20, 0, 50),
+  WRITER_FLUSH_MS: ms(20, 0, 50),
   WRITER_MAX_PENDING: int(50_000, 10),
-  DURABLE_WAIT_MS: int(3_000, 10),
+  DURABLE_WAIT_MS: ms(3_000, 10),
 
-  SUMMARY_POLL_MS: int(500, 10),
-  SUMMARY_LEASE_MS: int(30_000, 100, 60_000),
+  SUMMARY_POLL_MS: ms(500, 10),
+  SUMMARY_LEASE_MS: ms(30_000, 100, 60_000),
   SUMMARY_MAX_ATTEMPTS: int(3, 1, 20),
-  SHUTDOWN_TIMEOUT_MS: int(10_000, 100)
+  SHUTDOWN_TIMEOUT_MS: ms(10_000, 100)
 })
 
 type Env = z.infer<typeof EnvSchema>
@@ -98,6 +118,10 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     allowedOrigins: (rest.ALLOWED_ORIGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean)
   }
   const missing = (name: string, why: string) => { throw new ConfigError(`Invalid configuration: ${name}: ${why}`) }
+  const badOrigins = config.allowedOrigins.filter((o) => !isOrigin(o))
+  if (badOrigins.length > 0) {
+    missing('ALLOWED_ORIGINS', `not an origin: ${badOrigins.join(', ')} (expected scheme://host[:port], e.g. https://chat.example.com, or *)`)
+  }
   if (provider === 'openai' && !config.OPENAI_API_KEY && !config.OPENAI_BASE_URL) {
     missing('OPENAI_API_KEY', 'required when LLM_PROVIDER=openai (or set OPENAI_BASE_URL for a keyless local endpoint)')
   }

@@ -29,6 +29,9 @@ describe('loadConfig', () => {
     expect(c.SUPABASE_SERVICE_ROLE_KEY).toBe('service')
     expect(loadConfig({ TRUST_PROXY: 'false' }).TRUST_PROXY).toBe(false)
     expect(loadConfig({ ALLOWED_ORIGINS: 'https://a.example, https://b.example' }).allowedOrigins).toEqual(['https://a.example', 'https://b.example'])
+    expect(loadConfig({ ALLOWED_ORIGINS: '*' }).allowedOrigins).toEqual(['*'])
+    expect(loadConfig({ ALLOWED_ORIGINS: 'http://localhost:3000/' }).allowedOrigins).toEqual(['http://localhost:3000/'])
+    expect(loadConfig({ DISCONNECT_GRACE_MS: '2147483647' }).DISCONNECT_GRACE_MS).toBe(2_147_483_647)
   })
 
   it.each([
@@ -41,7 +44,18 @@ describe('loadConfig', () => {
     [{ STORAGE: 'postgres' }, /DATABASE_URL: required when STORAGE=postgres/],
     [{ STORAGE: 'supabase', SUPABASE_URL: 'https://x.supabase.co' }, /SUPABASE_SERVICE_ROLE_KEY/],
     [{ LLM_PROVIDER: 'openai' }, /OPENAI_API_KEY/],
-    [{ OPENAI_BASE_URL: 'not a url' }, /OPENAI_BASE_URL/]
+    [{ OPENAI_BASE_URL: 'not a url' }, /OPENAI_BASE_URL/],
+    // A host without a scheme parses as a URL with the scheme "localhost:": refused, not sent anywhere.
+    [{ OPENAI_BASE_URL: 'localhost:11434/v1' }, /OPENAI_BASE_URL: expected an http:\/\/ or https:\/\/ URL/],
+    [{ SUPABASE_URL: 'ftp://x.supabase.co' }, /SUPABASE_URL: expected an http/],
+    // Past 2^31−1 ms Node fires a timer at once: a huge grace or heartbeat would end sockets instead of waiting.
+    [{ DISCONNECT_GRACE_MS: '2147483648' }, /DISCONNECT_GRACE_MS: at most 2147483647 ms/],
+    [{ HEARTBEAT_MS: '99999999999' }, /HEARTBEAT_MS: at most 2147483647 ms/],
+    [{ LLM_TIMEOUT_MS: '3000000000' }, /LLM_TIMEOUT_MS: at most 2147483647 ms/],
+    [{ SUMMARY_POLL_MS: '1e10' }, /SUMMARY_POLL_MS: at most 2147483647 ms/],
+    [{ ALLOWED_ORIGINS: 'chat.example.com' }, /ALLOWED_ORIGINS: not an origin: chat\.example\.com/],
+    [{ ALLOWED_ORIGINS: 'https://ok.example, localhost:3000' }, /ALLOWED_ORIGINS: not an origin: localhost:3000 \(/],
+    [{ ALLOWED_ORIGINS: 'https://chat.example.com/app' }, /ALLOWED_ORIGINS: not an origin/]
   ])('refuses %o with one line naming the variable', (env, pattern) => {
     let error: unknown
     try { loadConfig(env) } catch (err) { error = err }
