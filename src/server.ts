@@ -1,8 +1,10 @@
 /** Entry point: dotenv → loadConfig → buildApp → listen → graceful shutdown. The only file that touches `process`. */
 import 'dotenv/config'
+import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { REDACT_PATHS } from './logger.js'
+import { StoreError } from './store/types.js'
 
 function readConfig (): Config {
   try {
@@ -16,15 +18,29 @@ function readConfig (): Config {
   }
 }
 
-const config = readConfig()
-const app = await buildApp({
-  config,
-  logger: {
-    level: config.LOG_LEVEL,
-    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-    ...(process.stdout.isTTY ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } } : {})
+/** Builds the app; a store that cannot be reached or has no schema stops the server with one line naming what to check. */
+async function build (config: Config): Promise<FastifyInstance> {
+  try {
+    return await buildApp({
+      config,
+      logger: {
+        level: config.LOG_LEVEL,
+        redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+        ...(process.stdout.isTTY ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } } : {})
+      }
+    })
+  } catch (err) {
+    if (err instanceof StoreError) {
+      const where = config.STORAGE === 'supabase' ? 'SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY' : 'DATABASE_URL'
+      process.stderr.write(`Could not start: STORAGE=${config.STORAGE}: ${err.message} (check ${where})\n`)
+      process.exit(1)
+    }
+    throw err
   }
-})
+}
+
+const config = readConfig()
+const app = await build(config)
 
 let stopping = false
 async function shutdown (signal: string): Promise<void> {

@@ -72,4 +72,22 @@ describe('npm start', () => {
       child.kill('SIGKILL')
     }
   }, 150_000)
+
+  it.each([
+    [{ STORAGE: 'postgres', DATABASE_URL: 'postgres://app:hunter2-secret@127.0.0.1:1/x' }, /^Could not start: STORAGE=postgres: postgres unavailable during init: ECONNREFUSED .* \(check DATABASE_URL\)$/],
+    [{ HEARTBEAT_MS: '99999999999' }, /^Invalid configuration: HEARTBEAT_MS: at most 2147483647 ms/],
+    [{ ALLOWED_ORIGINS: 'chat.example.com' }, /^Invalid configuration: ALLOWED_ORIGINS: not an origin: chat\.example\.com/]
+  ])('refuses to start on %o with exit 1 and one line on stderr, no secret in it', async (env, line) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: root, env: cleanEnv({ PORT: '0', ...env }), stdio: ['ignore', 'pipe', 'pipe'] })
+    let stderr = ''
+    let stdout = ''
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+    const [code] = await once(child, 'exit') as [number | null]
+    expect(code).toBe(1)
+    expect(stderr.endsWith('\n')).toBe(true)
+    expect(stderr.trimEnd().split('\n')).toHaveLength(1)
+    expect(stderr.trimEnd()).toMatch(line)
+    expect(stderr + stdout).not.toContain('hunter2')
+  }, 30_000)
 })
