@@ -9,7 +9,7 @@ import type { Config } from './config.js'
 import { CloseCode } from './protocol.js'
 import { REDACT_PATHS } from './logger.js'
 import services, { type ServiceDeps } from './plugins/services.js'
-import { errorHandler, notFoundHandler } from './routes/errors.js'
+import { errorHandler, finiteQuery, frameworkErrorHandler, notFoundHandler } from './routes/errors.js'
 import { createHostPolicy, hostGuard } from './routes/origin.js'
 import healthRoutes from './routes/health.js'
 import pageRoutes from './routes/page.js'
@@ -29,11 +29,12 @@ export async function buildApp ({ config, deps, logger }: AppOptions): Promise<F
     trustProxy: config.TRUST_PROXY,
     // Per-request lines only at debug: sockets and the page's polling would drown the turn logs.
     logController: new LogController({ disableRequestLogging: config.LOG_LEVEL !== 'debug' && config.LOG_LEVEL !== 'trace' }),
-    bodyLimit: 64 * 1024
+    bodyLimit: 64 * 1024,
+    frameworkErrors: frameworkErrorHandler
   })
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler(notFoundHandler)
-  app.addHook('onRequest', hostGuard(createHostPolicy(config)))
+  app.addHook('preHandler', finiteQuery)
 
   await app.register(helmet, {
     contentSecurityPolicy: {
@@ -47,6 +48,8 @@ export async function buildApp ({ config, deps, logger }: AppOptions): Promise<F
       }
     }
   })
+  // After helmet's hook, so a refused host still gets the security headers.
+  app.addHook('onRequest', hostGuard(createHostPolicy(config)))
   await app.register(rateLimit, { global: false })
   await app.register(websocket, {
     options: { maxPayload: config.MAX_MESSAGE_BYTES },

@@ -21,7 +21,8 @@ export const SessionRecordSchema = z.object({
 
 export const ErrorResponse = z.object({ error: z.object({ code: z.string(), message: z.string() }) })
 
-const errors = { 400: json(ErrorResponse), 404: json(ErrorResponse), 503: json(ErrorResponse) }
+/** Every /api route is rate limited per client (RATE_HTTP_PER_MIN): 429 with `retry-after`. */
+const errors = { 400: json(ErrorResponse), 404: json(ErrorResponse), 429: json(ErrorResponse), 503: json(ErrorResponse) }
 
 export const getSessionSchema = {
   summary: 'A session: status, duration and summary',
@@ -35,7 +36,8 @@ export const listEventsSchema = {
   tags: ['sessions'],
   params: json(z.object({ id: SessionId })),
   querystring: json(z.object({
-    after: z.coerce.number().int().min(0).default(0),
+    // Seqs are 32-bit integers in the SQL stores; anything larger (or 1e400, which coerces to Infinity) is a 400.
+    after: z.coerce.number().int().min(0).max(2_147_483_647).default(0),
     limit: z.coerce.number().int().min(1).max(1000).default(200)
   })),
   response: {
@@ -77,6 +79,7 @@ export const healthSchema = {
       model: z.object({ provider: z.string(), name: z.string(), offline: z.boolean() }),
       store: z.object({ kind: z.string(), ok: z.boolean(), pendingWrites: z.number().int(), error: z.string().optional() }),
       sessions: z.object({ live: z.number().int() })
-    }))
+    })),
+    429: json(ErrorResponse)
   }
 }

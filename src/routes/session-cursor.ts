@@ -7,13 +7,16 @@ export const encodeCursor = (s: { startedAt: string; id: string }): string => `$
 
 /**
  * A cursor from `nextBefore`, or a bare time (the sessions that started before it); the route schema checks
- * the shape, this the date itself: undefined for one that does not exist (2026-13-01; in a cursor also 02-30).
+ * the shape, this the date itself: undefined for one that does not exist (2026-13-01, year 0; in a cursor also 02-30).
  */
 export function decodeCursor (before: string): { before: string; beforeId?: string } | undefined {
   const at = before.indexOf('~')
   const time = at === -1 ? before : before.slice(0, at)
   const ms = Date.parse(time)
   if (Number.isNaN(ms)) return undefined
+  // Year 0 parses in JavaScript but not in Postgres (there is no year 0 there): years 1–9999 only.
+  const year = new Date(ms).getUTCFullYear()
+  if (year < 1 || year > 9999) return undefined
   const iso = new Date(ms).toISOString()
   // Date.parse rolls an impossible day over (02-30 → 03-02); a cursor we wrote always reads back unchanged.
   if (at !== -1 && iso !== time) return undefined

@@ -36,6 +36,9 @@ describe('host policy', () => {
       const res = await server.app.inject({ url: '/api/sessions', headers: { host: 'rebind.attacker.example:8001' } })
       expect(res.statusCode).toBe(403)
       expect(res.json().error.code).toBe('HOST_NOT_ALLOWED')
+      // The refusal carries the same security headers as every other answer.
+      expect(res.headers['content-security-policy']).toContain("default-src 'self'")
+      expect(res.headers['x-content-type-options']).toBe('nosniff')
       expect((await server.app.inject({ url: '/health', headers: { host: '127.0.0.1:8001' } })).statusCode).toBe(200)
     } finally {
       await server.close()

@@ -35,6 +35,20 @@ describe('REST', () => {
       expect(res.statusCode, impossible).toBe(400)
       expect(res.json().error.code).toBe('BAD_REQUEST')
     }
+    // Beyond a 32-bit seq, or a year the SQL stores cannot hold: 400 on every store (Postgres used to answer 503).
+    for (const url of ['/api/session/x/events?after=2147483648', '/api/session/x/events?after=1e400', '/api/session/x/events?limit=1e400',
+      '/api/sessions?limit=-1e400',
+      `/api/sessions?before=${encodeURIComponent('0000-01-01T00:00:00.000Z~abc')}`, '/api/sessions?before=0000-06-01T00:00:00Z']) {
+      const res = await get(url)
+      expect(res.statusCode, url).toBe(400)
+      expect(res.json().error.code, url).toBe('BAD_REQUEST')
+    }
+    expect((await get('/api/session/x/events?after=2147483647')).json()).toEqual({ events: [], nextAfter: null })
+    // A URL that does not decode is refused by Fastify before routing: still the one error shape.
+    const undecodable = await get('/api/session/%ZZ')
+    expect(undecodable.statusCode).toBe(400)
+    expect(Object.keys(undecodable.json())).toEqual(['error'])
+    expect(undecodable.json().error.code).toBe('BAD_REQUEST')
     const route = await get('/no/such/route')
     expect(route.statusCode).toBe(404)
     expect(route.json().error.code).toBe('NOT_FOUND')
@@ -90,11 +104,29 @@ describe('REST', () => {
     expect([200, 302]).toContain(ui.statusCode)
     const spec = (await get('/docs/json')).json()
     expect(Object.keys(spec.paths).sort()).toEqual(['/api/session/{id}', '/api/session/{id}/events', '/api/sessions', '/health', '/protocol.json'])
+    for (const path of ['/api/session/{id}', '/api/session/{id}/events', '/api/sessions', '/health']) {
+      expect(Object.keys(spec.paths[path].get.responses), path).toContain('429')
+    }
     const protocol = (await get('/protocol.json')).json()
     expect(protocol).toMatchObject({ version: 1, closeCodes: { tooLarge: 1009, restarting: 1012, tooSlow: 4408 } })
     const clientTypes = protocol.clientFrame.oneOf.map((s: { properties: { type: { const: string } } }) => s.properties.type.const).sort()
     expect(clientTypes).toEqual(['cancel', 'ping', 'user_message'])
     const stored = protocol.storedEvent.oneOf.map((s: { properties: { type: { const: string } } }) => s.properties.type.const).sort()
     expect(stored).toEqual(['assistant_message', 'connected', 'disconnected', 'error', 'tool_call', 'tool_result', 'user_message'])
+  })
+
+  it('rate limits REST per client with 429, retry-after and the one error shape', async () => {
+    const limited = await startApp({ env: { RATE_HTTP_PER_MIN: '2' } })
+    try {
+      const codes = []
+      for (let i = 0; i < 3; i++) codes.push((await limited.app.inject({ url: '/api/sessions' })).statusCode)
+      expect(codes).toEqual([200, 200, 429])
+      const res = await limited.app.inject({ url: '/api/sessions' })
+      expect(res.statusCode).toBe(429)
+      expect(Number(res.headers['retry-after'])).toBeGreaterThan(0)
+      expect(res.json()).toEqual({ error: { code: 'RATE_LIMITED', message: expect.stringMatching(/rate limit/i) } })
+    } finally {
+      await limited.close()
+    }
   })
 })
