@@ -1,5 +1,6 @@
 /** Turns one raw incoming WebSocket message into a validated ClientFrame or a bad_request reason. */
 import { ClientFrame } from '../protocol.js'
+import { wellFormed } from '../text.js'
 
 const MAX_DETAIL = 300
 
@@ -39,6 +40,11 @@ export function parseClientFrame (raw: Buffer | ArrayBuffer | Buffer[], isBinary
     return { ok: false, message: `invalid ${type} frame: ${issues.length > MAX_DETAIL ? `${issues.slice(0, MAX_DETAIL)}…` : issues}` }
   }
   const frame = parsed.data
+  if (frame.type === 'user_message') {
+    // A lone surrogate (`"\ud800"`) is valid JSON but not text: U+FFFD here, so the ack, the store and a resend agree.
+    frame.content = wellFormed(frame.content)
+    if (frame.clientId !== undefined) frame.clientId = wellFormed(frame.clientId)
+  }
   if (frame.type === 'user_message' && frame.content.length > maxChars) {
     return { ok: false, message: `content is ${frame.content.length} characters; the limit is ${maxChars}` }
   }

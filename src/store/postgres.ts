@@ -3,7 +3,7 @@ import pg from 'pg'
 import type { Logger } from '../logger.js'
 import { toStoreError } from './pg-errors.js'
 import {
-  SCHEMA_HINT, appendEventsJson, checkSchemaVersion, noNul, toEvents, toProfile, toSessionRecord, toSessionRecords, toSummaryJob
+  SCHEMA_HINT, appendEventsJson, checkSchemaVersion, pgText, toEvents, toProfile, toSessionRecord, toSessionRecords, toSummaryJob
 } from './sql-codec.js'
 import { StoreError, type SessionRepository } from './types.js'
 
@@ -112,13 +112,13 @@ export function createPostgresStore (opts: PostgresStoreOptions): SessionReposit
     async completeSummaryJob ({ job, workerId, summary }) {
       return await one<boolean>('completeSummaryJob',
         'select public.rtb_complete_summary_job($1::text, $2::int, $3::text, $4::text) as r',
-        [job.sessionId, job.version, workerId, noNul(summary)]) === true
+        [job.sessionId, job.version, workerId, pgText(summary)]) === true
     },
 
     async failSummaryJob ({ job, workerId, error, retryInMs, maxAttempts }) {
       return await one<'retry' | 'failed' | 'lost'>('failSummaryJob',
         'select public.rtb_fail_summary_job($1::text, $2::int, $3::text, $4::text, $5::int, $6::int) as r',
-        [job.sessionId, job.version, workerId, noNul(error), Math.round(retryInMs), maxAttempts])
+        [job.sessionId, job.version, workerId, pgText(error), Math.round(retryInMs), maxAttempts])
     },
 
     async getProfile (userId) {

@@ -1,5 +1,6 @@
 /** Shapes shared by the SQL stores: the rtb_append_events argument and the mapping of rtb_* results to the port's types. */
 import type { StoredEvent } from '../protocol.js'
+import { wellFormed } from '../text.js'
 import { StoreError, type AppendEvent, type SessionRecord, type SummaryJob, type UserProfile } from './types.js'
 
 /** The schema version supabase-schema.sql declares through rtb_schema_version(). */
@@ -13,8 +14,9 @@ export function checkSchemaVersion (version: number, hint: string): void {
 }
 
 /**
- * The p_events argument of rtb_append_events, as JSON text. jsonb cannot hold U+0000, so a NUL in
- * any string becomes U+FFFD instead of failing the whole batch forever.
+ * The p_events argument of rtb_append_events, as JSON text. jsonb cannot hold U+0000 or a lone UTF-16
+ * surrogate (from a client or a model that cut a pair), so each becomes U+FFFD in any string instead of
+ * failing the whole batch forever.
  */
 export function appendEventsJson (batch: AppendEvent[]): string {
   const rows = batch.map(({ sessionId, event }) => ({
@@ -25,12 +27,12 @@ export function appendEventsJson (batch: AppendEvent[]): string {
     payload: event,
     created_at: event.ts
   }))
-  return JSON.stringify(rows, (_key, value: unknown) => typeof value === 'string' ? noNul(value) : value)
+  return JSON.stringify(rows, (_key, value: unknown) => typeof value === 'string' ? pgText(value) : value)
 }
 
-/** Postgres text and jsonb cannot hold U+0000; it becomes U+FFFD. */
-export function noNul (text: string): string {
-  return text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text
+/** Postgres text and jsonb cannot hold U+0000 or a lone surrogate (`\ud800` in JSON is refused); each becomes U+FFFD. */
+export function pgText (text: string): string {
+  return wellFormed(text.includes('\u0000') ? text.replaceAll('\u0000', '\uFFFD') : text)
 }
 
 /** rtb_get_session / rtb_list_sessions already build the SessionRecord keys; this only narrows types. */

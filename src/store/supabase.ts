@@ -3,7 +3,7 @@ import { createClient } from '@supabase/supabase-js'
 import ws from 'ws'
 import type { Logger } from '../logger.js'
 import {
-  appendEventsJson, checkSchemaVersion, noNul, toEvents, toProfile, toSessionRecord, toSessionRecords, toSummaryJob
+  appendEventsJson, checkSchemaVersion, pgText, toEvents, toProfile, toSessionRecord, toSessionRecords, toSummaryJob
 } from './sql-codec.js'
 import { StoreError, type SessionRepository } from './types.js'
 
@@ -112,7 +112,7 @@ export function createSupabaseStore (opts: SupabaseStoreOptions): SessionReposit
 
     async completeSummaryJob ({ job, workerId, summary }) {
       return await rpc<boolean>('completeSummaryJob', 'rtb_complete_summary_job',
-        { p_session_id: job.sessionId, p_version: job.version, p_worker: workerId, p_summary: noNul(summary) }) === true
+        { p_session_id: job.sessionId, p_version: job.version, p_worker: workerId, p_summary: pgText(summary) }) === true
     },
 
     async failSummaryJob ({ job, workerId, error, retryInMs, maxAttempts }) {
@@ -120,7 +120,7 @@ export function createSupabaseStore (opts: SupabaseStoreOptions): SessionReposit
         p_session_id: job.sessionId,
         p_version: job.version,
         p_worker: workerId,
-        p_error: noNul(error),
+        p_error: pgText(error),
         p_retry_in_ms: Math.round(retryInMs),
         p_max_attempts: maxAttempts
       })

@@ -105,6 +105,23 @@ describe('bad input', () => {
     ['content over MAX_MESSAGE_CHARS', JSON.stringify({ type: 'user_message', content: 'x'.repeat(501) }), /limit is 500/],
     ['a binary frame', Buffer.from([1, 2, 3]), /binary/]
   ]
+  it('a lone surrogate ("\\ud800": valid JSON, not text) in content or clientId becomes U+FFFD: acked, stored and recognised on resend alike', async () => {
+    const id = newId()
+    const client = await TestClient.connect(server.wsUrl(id))
+    await client.waitFor((f) => f.type === 'connected')
+    const raw = '{"type":"user_message","content":"hi \\ud800 there \\ud83d\\ude00","clientId":"c\\udc00"}'
+    client.ws.send(raw)
+    const user = await client.waitFor((f) => f.type === 'user_message')
+    expect(user).toMatchObject({ content: 'hi \uFFFD there \ud83d\ude00', clientId: 'c\uFFFD' })
+    await client.waitTurnEnd(user.turnId)
+    client.ws.send(raw) // the same bytes again: the same message, not a second turn
+    const again = await client.waitFor((f) => f.type === 'user_message' && f !== user)
+    expect(again.seq).toBe(user.seq)
+    const stored = (await server.app.inject({ url: `/api/session/${id}/events` })).json().events
+    expect(stored.filter((e: { type: string }) => e.type === 'user_message')).toEqual([expect.objectContaining({ content: 'hi \uFFFD there \ud83d\ude00', clientId: 'c\uFFFD' })])
+    await client.close()
+  })
+
   it.each(cases)('%s → error bad_request naming the problem; the socket still works', async (_name, raw, pattern) => {
     const client = await TestClient.connect(server.wsUrl(newId()))
     await client.waitFor((f) => f.type === 'connected')

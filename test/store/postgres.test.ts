@@ -95,6 +95,25 @@ describe('postgres store specifics', () => {
     }
   })
 
+  it('stores lone UTF-16 surrogates (a cut pair from a model; jsonb refuses "\\ud800") as U+FFFD, keeping whole pairs', async () => {
+    const store = await openStore()
+    try {
+      const id = ids.next()
+      const t = new TimeWindow()
+      // Before the fix the whole batch failed (22P02: "Unicode low surrogate must follow a high surrogate") and was dropped after retries: a seq gap.
+      await store.appendEvents([
+        { sessionId: id, event: ev.user(1, t.at(0), 't', 'hi \ud800 there') },
+        { sessionId: id, event: ev.assistant(2, t.at(1), 't', 'cut \udc00, pair \ud83d\ude00, end \ud83d') }
+      ])
+      const events = await store.listEvents(id, { after: 0, limit: 10 })
+      expect(events.map((e) => e.seq)).toEqual([1, 2])
+      expect(events[0]).toMatchObject({ content: 'hi \uFFFD there' })
+      expect(events[1]).toMatchObject({ content: 'cut \uFFFD, pair \ud83d\ude00, end \uFFFD' })
+    } finally {
+      await store.close()
+    }
+  })
+
   it('derives openTurnId from the log, so batches stored out of order leave the right turn open', async () => {
     const store = await openStore()
     try {

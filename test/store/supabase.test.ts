@@ -59,6 +59,14 @@ describe('supabase store specifics', () => {
     expect(await store.getSession(id)).toMatchObject({ id, title: 'hello', openTurnId: 'turn' })
   })
 
+  it('stores a lone UTF-16 surrogate as U+FFFD through PostgREST instead of failing the batch', async () => {
+    const id = ids.next()
+    const t = new TimeWindow()
+    await store.appendEvents([{ sessionId: id, event: ev.assistant(1, t.at(0), 't', 'a \ud800 b \ud83d\ude00') }])
+    const [e] = await store.listEvents(id, { after: 0, limit: 1 })
+    expect(e).toMatchObject({ seq: 1, content: 'a \uFFFD b \ud83d\ude00' })
+  })
+
   it('init() says to run supabase-schema.sql when the function is missing (PGRST202), not retryable', async () => {
     const scratch = await createScratchDatabase()
     const bare = await startPostgrestStandIn({ databaseUrl: scratch.url, serviceKey })
