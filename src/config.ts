@@ -17,7 +17,8 @@ const isOrigin = (value: string): boolean => {
   if (value === '*') return true
   try {
     const url = new URL(value)
-    return (url.protocol === 'http:' || url.protocol === 'https:') && url.pathname === '/' &&
+    // URL accepts `*` in a host name, but origins are matched exactly: `https://*.example.com` would match nothing.
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.pathname === '/' && !url.hostname.includes('*') &&
       url.search === '' && url.hash === '' && url.username === '' && url.password === ''
   } catch {
     return false
@@ -54,6 +55,7 @@ const EnvSchema = z.object({
   OFFLINE_FAULT: z
     .string()
     .regex(/^(none|fail|slow:\d+|cut:\d+)$/, 'expected none, fail, slow:<ms> or cut:<tokens>')
+    .refine((v) => !v.startsWith('slow:') || Number(v.slice(5)) <= MAX_TIMER_MS, `slow:<ms> is at most ${MAX_TIMER_MS} ms`)
     .default('none'),
 
   STORAGE: z.enum(['memory', 'postgres', 'supabase']).default('memory'),
@@ -85,7 +87,8 @@ const EnvSchema = z.object({
   SUMMARY_POLL_MS: ms(500, 10),
   SUMMARY_LEASE_MS: ms(30_000, 100, 60_000),
   SUMMARY_MAX_ATTEMPTS: int(3, 1, 20),
-  SHUTDOWN_TIMEOUT_MS: ms(10_000, 100)
+  // The process gives up 5 s after this (server.ts): that timer must stay within Node's limit too.
+  SHUTDOWN_TIMEOUT_MS: ms(10_000, 100, MAX_TIMER_MS - 5_000)
 })
 
 type Env = z.infer<typeof EnvSchema>

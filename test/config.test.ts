@@ -55,7 +55,12 @@ describe('loadConfig', () => {
     [{ SUMMARY_POLL_MS: '1e10' }, /SUMMARY_POLL_MS: at most 2147483647 ms/],
     [{ ALLOWED_ORIGINS: 'chat.example.com' }, /ALLOWED_ORIGINS: not an origin: chat\.example\.com/],
     [{ ALLOWED_ORIGINS: 'https://ok.example, localhost:3000' }, /ALLOWED_ORIGINS: not an origin: localhost:3000 \(/],
-    [{ ALLOWED_ORIGINS: 'https://chat.example.com/app' }, /ALLOWED_ORIGINS: not an origin/]
+    [{ ALLOWED_ORIGINS: 'https://chat.example.com/app' }, /ALLOWED_ORIGINS: not an origin/],
+    // URL accepts `*` in a host, but origins match exactly: a wildcard would silently allow nothing.
+    [{ ALLOWED_ORIGINS: 'https://*.example.com' }, /ALLOWED_ORIGINS: not an origin: https:\/\/\*\.example\.com/],
+    // server.ts gives up 5 s after SHUTDOWN_TIMEOUT_MS: that sum must stay a valid timer too.
+    [{ SHUTDOWN_TIMEOUT_MS: '2147483647' }, /SHUTDOWN_TIMEOUT_MS/],
+    [{ OFFLINE_FAULT: 'slow:99999999999' }, /OFFLINE_FAULT: slow:<ms> is at most 2147483647 ms/]
   ])('refuses %o with one line naming the variable', (env, pattern) => {
     let error: unknown
     try { loadConfig(env) } catch (err) { error = err }

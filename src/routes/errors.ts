@@ -24,7 +24,11 @@ export function errorHandler (error: FastifyError, request: FastifyRequest, repl
 
 /** Errors Fastify raises before routing (a URL that does not decode, say): the same shape, 400. */
 export function frameworkErrorHandler (error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
-  void reply.code(400).send({ error: { code: 'BAD_REQUEST', message: error.message } })
+  // No hook ran (helmet's included): this answer sets its own restrictive headers.
+  void reply.code(400)
+    .header('content-security-policy', "default-src 'none'")
+    .header('x-content-type-options', 'nosniff')
+    .send({ error: { code: 'BAD_REQUEST', message: error.message } })
 }
 
 export function notFoundHandler (request: FastifyRequest, reply: FastifyReply): void {

@@ -15,8 +15,8 @@ export function checkSchemaVersion (version: number, hint: string): void {
 
 /**
  * The p_events argument of rtb_append_events, as JSON text. jsonb cannot hold U+0000 or a lone UTF-16
- * surrogate (from a client or a model that cut a pair), so each becomes U+FFFD in any string instead of
- * failing the whole batch forever.
+ * surrogate (from a client or a model that cut a pair), so each becomes U+FFFD in any string or key instead
+ * of failing the whole batch forever.
  */
 export function appendEventsJson (batch: AppendEvent[]): string {
   const rows = batch.map(({ sessionId, event }) => ({
@@ -27,7 +27,19 @@ export function appendEventsJson (batch: AppendEvent[]): string {
     payload: event,
     created_at: event.ts
   }))
-  return JSON.stringify(rows, (_key, value: unknown) => typeof value === 'string' ? pgText(value) : value)
+  return JSON.stringify(rows, pgSafe)
+}
+
+/**
+ * JSON.stringify replacer: strings, and the keys of objects (a tool call's arguments are the model's JSON,
+ * keys included), made storable by pgText. A returned object's own values are visited after it.
+ */
+function pgSafe (_key: string, value: unknown): unknown {
+  if (typeof value === 'string') return pgText(value)
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value
+  const keys = Object.keys(value)
+  if (keys.every((k) => pgText(k) === k)) return value
+  return Object.fromEntries(keys.map((k) => [pgText(k), (value as Record<string, unknown>)[k]]))
 }
 
 /** Postgres text and jsonb cannot hold U+0000 or a lone surrogate (`\ud800` in JSON is refused); each becomes U+FFFD. */

@@ -49,6 +49,8 @@ describe('REST', () => {
     expect(undecodable.statusCode).toBe(400)
     expect(Object.keys(undecodable.json())).toEqual(['error'])
     expect(undecodable.json().error.code).toBe('BAD_REQUEST')
+    expect(undecodable.headers['x-content-type-options']).toBe('nosniff')
+    expect(undecodable.headers['content-security-policy']).toBe("default-src 'none'")
     const route = await get('/no/such/route')
     expect(route.statusCode).toBe(404)
     expect(route.json().error.code).toBe('NOT_FOUND')

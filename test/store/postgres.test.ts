@@ -109,6 +109,11 @@ describe('postgres store specifics', () => {
       expect(events.map((e) => e.seq)).toEqual([1, 2])
       expect(events[0]).toMatchObject({ content: 'hi \uFFFD there' })
       expect(events[1]).toMatchObject({ content: 'cut \uFFFD, pair \ud83d\ude00, end \uFFFD' })
+      // A tool call's arguments are the model's JSON, keys included: a bad key must not fail the batch either.
+      const call = { type: 'tool_call', seq: 3, ts: t.at(2), turnId: 't', callId: 'c1', name: 'fetch_user_profile', arguments: { '\ud800': 1, 'a\u0000': { 'b\udc00': 'x\ud800' } } } as const
+      await store.appendEvents([{ sessionId: id, event: call }])
+      const [stored] = await store.listEvents(id, { after: 2, limit: 1 })
+      expect(stored).toMatchObject({ seq: 3, arguments: { '\uFFFD': 1, 'a\uFFFD': { 'b\uFFFD': 'x\uFFFD' } } })
     } finally {
       await store.close()
     }
