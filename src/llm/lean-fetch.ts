@@ -35,6 +35,12 @@ function headerList (init: HeadersInit | undefined): Record<string, string> {
   return out
 }
 
+/**
+ * A body read whole (`text()`, `json()`: a non-streaming completion, an error) is refused past 16 MiB — far
+ * above any real answer — so a broken endpoint cannot exhaust the process's memory. Streams are read as they come.
+ */
+export const MAX_BUFFERED_BODY_BYTES = 16 * 1024 * 1024
+
 function decoded (res: http.IncomingMessage): Readable {
   const enc = String(res.headers['content-encoding'] ?? '').trim().toLowerCase()
   const unzip = enc === 'gzip' || enc === 'x-gzip' ? zlib.createGunzip() : enc === 'deflate' ? zlib.createInflate() : enc === 'br' ? zlib.createBrotliDecompress() : undefined
@@ -53,7 +59,15 @@ function toResponse (res: http.IncomingMessage, url: string): LeanResponse {
     if (used) throw new TypeError('Body is unusable: Body has already been read')
     used = true
     const parts: Buffer[] = []
-    for await (const part of body) parts.push(part as Buffer)
+    let size = 0
+    for await (const part of body) {
+      size += (part as Buffer).length
+      if (size > MAX_BUFFERED_BODY_BYTES) {
+        body.destroy()
+        throw new TypeError(`response body over ${MAX_BUFFERED_BODY_BYTES} bytes`)
+      }
+      parts.push(part as Buffer)
+    }
     return Buffer.concat(parts)
   }
   const status = res.statusCode ?? 0

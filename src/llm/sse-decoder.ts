@@ -10,6 +10,13 @@ import { APIError } from 'openai'
  * APIError, as the SDK's own stream does, after the good events before it were appended to `out`.
  * Lines end in LF or CRLF; `event:`, `id:`, `retry:` and comments carry nothing a Chat Completions stream needs.
  */
+/**
+ * The most an event (its data lines, or a line still without its end) may hold: 4 Mi characters, far above any
+ * real chunk. A broken endpoint or proxy streaming without newlines would otherwise grow the buffer until the
+ * process runs out of memory, taking every session with it; past this the stream fails like a malformed one.
+ */
+export const MAX_SSE_EVENT_CHARS = 4 * 1024 * 1024
+
 export class SseJsonDecoder {
   done = false
   // Node's StringDecoder keeps a character split across reads, like TextDecoder's stream mode, at a fraction of its cost.
@@ -46,6 +53,11 @@ export class SseJsonDecoder {
       }
     } finally {
       this.buf = start === 0 ? buf : buf.slice(start)
+    }
+    if (this.buf.length + this.data.length > MAX_SSE_EVENT_CHARS) {
+      this.buf = ''
+      this.data = ''
+      throw new SyntaxError(`an event of the stream is over ${MAX_SSE_EVENT_CHARS} characters`)
     }
   }
 }

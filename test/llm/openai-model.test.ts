@@ -7,6 +7,7 @@ import { ModelError, type ModelEvent } from '../../src/llm/types.js'
 import {
   completion, emptyChoicesChunk, fail, json, sse, startFakeOpenAI, textChunks, toolCallChunks, usageChunk, type FakeOpenAI
 } from '../support/fake-openai.js'
+import { eventually } from '../support/app.js'
 
 const logger = pino({ level: 'silent' })
 let fake: FakeOpenAI
@@ -112,6 +113,19 @@ describe('openai model: failures', () => {
     expect(texts(events).join('')).toBe('alpha ')
     expect(events.at(-1)).toMatchObject({ type: 'error', code: 'llm_error' })
     expect((events.at(-1) as { message: string }).message).toMatch(/malformed chunk/)
+  })
+
+  it.each([['the lean fetch', true], ['the global fetch', false]])('an event that never ends (no newline, endless bytes) fails the turn at 4 Mi characters instead of filling memory, with %s', async (_name, lean) => {
+    fake.script(sse(textChunks('before the junk'), { endlessLine: 64 * 1024 }))
+    const n = fake.requests.length
+    const events = await collect(model(lean ? { fetch: createLeanFetch() } : {}).stream({ messages: user('x'), tools: [], signal: new AbortController().signal }))
+    expect(texts(events).join('')).toBe('before the junk')
+    expect(events.at(-1)).toMatchObject({ type: 'error', code: 'llm_error', retryable: true })
+    expect((events.at(-1) as { message: string }).message).toMatch(/^malformed chunk from the model endpoint: an event of the stream is over 4194304 characters/)
+    await eventually(() => fake.requests[n].aborted || undefined)
+    // The upstream was cut near the bound, not read on: at most a few writes (and socket buffers) past 4 MiB.
+    expect(fake.requests[n].endlessBytes).toBeGreaterThan(4 * 1024 * 1024)
+    expect(fake.requests[n].endlessBytes).toBeLessThan(16 * 1024 * 1024)
   })
 
   it('stream that ends without a finish reason → llm_error, not a silent success', async () => {
@@ -300,6 +314,13 @@ describe('openai model: abort', () => {
 })
 
 describe('openai model: complete()', () => {
+  it('refuses a non-streaming answer over 16 MiB (lean fetch) with llm_unavailable instead of buffering it', async () => {
+    fake.script(json(completion('y'.repeat(17 * 1024 * 1024))))
+    const err = await model({ fetch: createLeanFetch() }).complete({ messages: user('x') }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(ModelError)
+    expect(err).toMatchObject({ code: 'llm_unavailable', message: expect.stringMatching(/response body over 16777216 bytes/) })
+  })
+
   it('is a non-streaming request and returns the trimmed text', async () => {
     fake.script(json(completion('  A short summary.  ')))
     const n = fake.requests.length

@@ -16,7 +16,8 @@
  *   `splitAt: n` (chunk n's event goes out in two TCP writes, split inside a multi-byte character when it
  *   has one), `done: false` (end without `[DONE]`), `hangAfter: n` (send n chunks, then nothing until the client leaves),
  *   `afterDone: 'hang' | 'cut' | ms` (after `[DONE]` keep the body open until the client leaves, destroy the
- *   socket, or end the body in a later TCP write).
+ *   socket, or end the body in a later TCP write), `endlessLine: bytes` (after the chunks a `data:` line that
+ *   never ends, written `bytes` at a time until the client leaves; `endlessBytes` on the request counts them).
  * - `json(body, { delayMs, headersDelayMs })`: a non-streaming reply; `completion(text)` builds a body.
  * - `fail(status, body?, headers?)`: an error status with a JSON body (OpenAI's `{ error: {...} }` shape by default).
  * Chunk builders: `textChunks`, `toolCallChunks`, `usageChunk`, `emptyChoicesChunk`.
@@ -36,6 +37,8 @@ export interface SseOptions {
   hangAfter?: number
   /** After `[DONE]`: 'hang' keeps the body open until the client leaves, 'cut' destroys the socket, a number ends the body that many ms later. */
   afterDone?: 'hang' | 'cut' | number
+  /** After the chunks: `data: ` and then this many bytes of `x` per write, never a newline, until the client leaves. */
+  endlessLine?: number
 }
 
 export type FakeReply =
@@ -57,6 +60,8 @@ export interface RecordedRequest {
   aborted: boolean
   /** The reply was written to the end. */
   finished: boolean
+  /** Bytes of an `endlessLine` written before the client left. */
+  endlessBytes: number
 }
 
 export interface FakeOpenAI {
@@ -177,7 +182,7 @@ export async function startFakeOpenAI (): Promise<FakeOpenAI> {
     try { body = JSON.parse(Buffer.concat(parts).toString('utf8')) } catch { body = undefined }
     const n = requests.length
     const reply = queue.shift() ?? (typeof fake.fallback === 'function' ? fake.fallback(n) : fake.fallback)
-    const rec: RecordedRequest = { n, method: req.method, url: req.url, headers: req.headers, body, reply: reply.kind, aborted: false, finished: false }
+    const rec: RecordedRequest = { n, method: req.method, url: req.url, headers: req.headers, body, reply: reply.kind, aborted: false, finished: false, endlessBytes: 0 }
     requests.push(rec)
     let closed = false
     let cutByUs = false
@@ -234,6 +239,12 @@ export async function startFakeOpenAI (): Promise<FakeOpenAI> {
     }
     if (o.cutAfter === reply.chunks.length) { await cut(); return }
     if (o.hangAfter === reply.chunks.length) return
+    if (o.endlessLine) {
+      const junk = Buffer.alloc(o.endlessLine, 'x')
+      await write('data: ')
+      while (!closed) { rec.endlessBytes += junk.length; await write(junk) }
+      return
+    }
     if (o.done !== false) res.write('data: [DONE]\n\n')
     if (o.afterDone === 'hang') return
     if (o.afterDone === 'cut') { await wait(15); await cut(); return }
