@@ -18,6 +18,20 @@ function trim (list: StoredEvent[], keep: number, mayDrop: (e: StoredEvent) => b
   if (n > 0) list.splice(0, n)
 }
 
+/** Index of the event with this seq in a list ascending by seq (gaps allowed), or -1. */
+function indexOf (list: readonly StoredEvent[], seq: number): number {
+  let lo = 0
+  let hi = list.length - 1
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1
+    const s = list[mid].seq
+    if (s === seq) return mid
+    if (s < seq) lo = mid + 1
+    else hi = mid - 1
+  }
+  return -1
+}
+
 export class EventLog {
   private tail: StoredEvent[] = []
   private conversation: StoredEvent[] = []
@@ -52,14 +66,26 @@ export class EventLog {
       const done = () => { this.unsettled.delete(event.seq) }
       settled.then((stored) => {
         done()
-        // A message the store refused for good was never acknowledged: its clientId may be sent again and run.
-        if (stored === false && event.type === 'user_message' && event.clientId && this.clientSeqs.get(event.clientId) === event.seq) {
-          this.clientSeqs.delete(event.clientId)
-        }
+        if (stored === false) this.forget(event)
       }, done)
     }
     trim(this.tail, this.keep, (e) => !this.unsettled.has(e.seq))
     trim(this.conversation, this.keep, () => true)
+  }
+
+  /**
+   * An event the store refused for good leaves memory too, so a resume from memory gives what a resume from
+   * the store gives: a gap at its seq. A refused message was never acknowledged: it is not replayed as if it
+   * had been, and its clientId may be sent again and run.
+   */
+  private forget (event: StoredEvent): void {
+    const at = indexOf(this.tail, event.seq)
+    if (at !== -1) this.tail.splice(at, 1)
+    const inContext = indexOf(this.conversation, event.seq)
+    if (inContext !== -1) this.conversation.splice(inContext, 1)
+    if (event.type === 'user_message' && event.clientId && this.clientSeqs.get(event.clientId) === event.seq) {
+      this.clientSeqs.delete(event.clientId)
+    }
   }
 
   /** The events in memory, ascending: every event with seq ≥ firstSeq the store has (or will have). */
@@ -75,17 +101,9 @@ export class EventLog {
   /** The seq of the user message sent with this clientId (unless the store refused it), in memory or not. */
   clientSeq (clientId: string): number | undefined { return this.clientSeqs.get(clientId) }
 
-  /** The event with this seq when it is in memory (a log loaded from a store that lost an event has a gap). */
+  /** The event with this seq when it is in memory (the log has a gap where the store refused or lost one). */
   at (seq: number): StoredEvent | undefined {
-    let lo = 0
-    let hi = this.tail.length - 1
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1
-      const s = this.tail[mid].seq
-      if (s === seq) return this.tail[mid]
-      if (s < seq) lo = mid + 1
-      else hi = mid - 1
-    }
-    return undefined
+    const i = indexOf(this.tail, seq)
+    return i === -1 ? undefined : this.tail[i]
   }
 }

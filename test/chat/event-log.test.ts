@@ -41,6 +41,22 @@ describe('EventLog', () => {
     expect(seqs(log)).toEqual([11, 12, 13, 14])
   })
 
+  it('forgets an event the store refused for good, in the tail and the model context alike, and its clientId', async () => {
+    const log = new EventLog(10)
+    let refuse!: (ok: boolean) => void
+    log.add(user(1, 't1', 'kept'), Promise.resolve(true))
+    log.add(user(2, 't2', 'refused'), new Promise<boolean>((resolve) => { refuse = resolve }))
+    log.add(answer(3, 't2'), Promise.resolve(true))
+    await tick()
+    expect(seqs(log)).toEqual([1, 2, 3])
+    refuse(false)
+    await tick()
+    expect(seqs(log)).toEqual([1, 3])
+    expect(log.context.map((e) => e.seq)).toEqual([1, 3])
+    expect([log.clientSeq('kept'), log.clientSeq('refused'), log.at(2)]).toEqual([1, undefined, undefined])
+    expect(log.lastSeq).toBe(3)
+  })
+
   it('knows every clientId and open turn, also of events that left memory', () => {
     const log = new EventLog(10)
     log.add(user(1, 't1', 'first'))
