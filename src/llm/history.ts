@@ -1,5 +1,6 @@
 /** Rebuilds the model's context from a session's event log, trimmed to a token budget oldest turns first. */
 import type { StoredEvent } from '../protocol.js'
+import { toolMessageContent } from './tool-loop.js'
 import type { ChatMessage, ToolCallRequest } from './types.js'
 
 export const DEFAULT_SYSTEM_PROMPT = [
@@ -8,8 +9,6 @@ export const DEFAULT_SYSTEM_PROMPT = [
   'When a tool fails, say so plainly and explain what went wrong. Use Markdown when it helps readability.'
 ].join(' ')
 
-/** Longest tool result kept in the context; the rest is cut with a marker. */
-const MAX_TOOL_CONTENT = 8_000
 const INTERRUPTED = 'Error: no result (interrupted)'
 
 /** ~4 characters a token, plus a few for the message envelope. */
@@ -27,10 +26,7 @@ interface TurnBuild {
 }
 
 const argumentsText = (args: unknown): string => (typeof args === 'string' ? args : JSON.stringify(args ?? {}))
-const resultText = (e: Extract<StoredEvent, { type: 'tool_result' }>): string => {
-  const text = e.ok ? (JSON.stringify(e.result ?? null) ?? 'null') : `Error: ${e.error ?? 'failed'}`
-  return text.length > MAX_TOOL_CONTENT ? `${text.slice(0, MAX_TOOL_CONTENT)}… [truncated]` : text
-}
+const resultText = (e: Extract<StoredEvent, { type: 'tool_result' }>): string => toolMessageContent(e)
 
 function collectTurns (events: readonly StoredEvent[]): TurnBuild[] {
   const turns = new Map<string, TurnBuild>()

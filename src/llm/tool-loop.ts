@@ -35,19 +35,40 @@ export interface ToolLoopOptions {
   callbacks: TurnCallbacks
 }
 
-/** The tool message content the model reads: the result as JSON, or `Error: <reason>`. */
-export function toolMessageContent (outcome: ToolOutcome): string {
-  if (!outcome.ok) return `Error: ${outcome.error}`
-  try {
-    return JSON.stringify(outcome.result ?? null) ?? 'null'
-  } catch (err) {
-    return `Error: result is not serialisable (${err instanceof Error ? err.message : String(err)})`
+/** Longest tool result the model reads, in its own turn and in later ones; the rest is cut with a marker (the stored result stays whole). */
+export const MAX_TOOL_CONTENT = 8_000
+
+/** The tool message content the model reads: the result as JSON, or `Error: <reason>`, cut at MAX_TOOL_CONTENT. */
+export function toolMessageContent (outcome: Pick<ToolOutcome, 'ok'> & { result?: unknown, error?: string }): string {
+  let text: string
+  if (!outcome.ok) {
+    text = `Error: ${outcome.error ?? 'failed'}`
+  } else {
+    try {
+      text = JSON.stringify(outcome.result ?? null) ?? 'null'
+    } catch (err) {
+      text = `Error: result is not serialisable (${err instanceof Error ? err.message : String(err)})`
+    }
   }
+  return text.length > MAX_TOOL_CONTENT ? `${text.slice(0, MAX_TOOL_CONTENT)}… [truncated]` : text
+}
+
+/** Arguments nested deeper than this are recorded as the raw string: JSON.parse takes any depth, but
+ * JSON.stringify (recording the event, sending it) recurses and overflows the stack on a few thousand levels. */
+const MAX_ARGS_DEPTH = 64
+
+function deeperThan (value: unknown, levels: number): boolean {
+  if (value === null || typeof value !== 'object') return false
+  if (levels === 0) return true
+  for (const v of Object.values(value)) if (deeperThan(v, levels - 1)) return true
+  return false
 }
 
 const parseArgs = (raw: string): unknown => {
   if (raw.trim() === '') return {}
-  try { return JSON.parse(raw) } catch { return raw }
+  let parsed: unknown
+  try { parsed = JSON.parse(raw) } catch { return raw }
+  return deeperThan(parsed, MAX_ARGS_DEPTH) ? raw : parsed
 }
 
 const addUsage = (a: Usage | undefined, b: Usage | undefined): Usage | undefined =>

@@ -98,6 +98,32 @@ describe('the openai model over the socket', () => {
     await client.close()
   })
 
+  it('tool arguments nested 6000 deep (valid JSON) are recorded raw and fail that call only; the turn goes on', async () => {
+    const deep = `{"userId":${'['.repeat(6000)}${']'.repeat(6000)}}`
+    const before = fake.requests.length
+    fake.script(
+      sse(toolCallChunks([{ id: 'c1', name: 'get_system_metrics', args: '{}' }, { id: 'c2', name: 'fetch_user_profile', args: deep }])),
+      sse(textChunks('One call worked, one did not.'))
+    )
+    const client = await TestClient.connect(server.wsUrl(newId()))
+    client.send({ type: 'user_message', content: 'go' })
+    const done = await client.waitTurnEnd()
+    expect(done).toMatchObject({ finishReason: 'stop', content: 'One call worked, one did not.' })
+    expect(client.ofType('error')).toEqual([])
+    const calls = client.ofType('tool_call')
+    expect(calls.map((c) => c.callId)).toEqual(['c1', 'c2'])
+    expect(calls[0].arguments).toEqual({})
+    expect(calls[1].arguments).toBe(deep)
+    // Results arrive as the calls finish (the refused one first).
+    const results = [...client.ofType('tool_result')].sort((a, b) => String(a.callId).localeCompare(String(b.callId)))
+    expect(results.map((r) => [r.callId, r.ok])).toEqual([['c1', true], ['c2', false]])
+    expect(results[1].error).toMatch(/Invalid arguments for fetch_user_profile/)
+    // The model got both results back in the next request.
+    const followUp = fake.requests[before + 1].body.messages.filter((m: { role: string }) => m.role === 'tool')
+    expect(followUp.map((m: { tool_call_id: string }) => m.tool_call_id)).toEqual(['c1', 'c2'])
+    await client.close()
+  })
+
   it('stops at MAX_TOOL_STEPS with finishReason tool_limit', async () => {
     const loop = (i: number) => sse(toolCallChunks([{ id: `call_${i}`, name: 'get_system_metrics', args: '{}' }]))
     fake.script(loop(1), loop(2))

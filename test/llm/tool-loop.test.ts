@@ -131,6 +131,26 @@ describe('tool loop', () => {
     expect(result).toMatchObject({ finishReason: 'stop', content: 'Sorry, I cannot do that.', steps: 2 })
   })
 
+  it('a 2 MB tool result reaches the model cut to 8,000 characters in its own turn too, whole in the result callback', async () => {
+    const big = defineTool({ name: 'dump', description: 'A lot of data', parameters: z.object({}), handler: async () => ({ blob: 'z'.repeat(2_000_000) }) })
+    fake.script(sse(toolCallChunks([{ id: 'b1', name: 'dump', args: '{}' }])), sse(textChunks('That is a lot.')))
+    const n = fake.requests.length
+    const { result, results } = await turn({ tools: [big] })
+    expect(result.finishReason).toBe('stop')
+    expect(JSON.stringify(results[0].outcome)).toContain('z'.repeat(1_999_999))
+    const [tool] = fake.requests[n + 1].body.messages.filter((m: any) => m.role === 'tool')
+    expect(tool.content).toBe(`{"blob":"${'z'.repeat(8_000 - 9)}… [truncated]`)
+  })
+
+  it('an argument nested past 64 levels is handed to the callback as the raw string (JSON.stringify would overflow on it)', async () => {
+    const deep = `{"city":${'['.repeat(65)}${']'.repeat(65)}}`
+    const ok = `{"city":${'['.repeat(63)}${']'.repeat(63)}}`
+    fake.script(sse(toolCallChunks([{ id: 'd1', name: 'get_weather', args: deep }, { id: 'd2', name: 'get_weather', args: ok }])), sse(textChunks('No.')))
+    const { args } = await turn()
+    expect(args[0]).toBe(deep)
+    expect(typeof args[1]).toBe('object')
+  })
+
   it('stops with tool_limit after maxSteps rounds of tool calls, without asking the model again', async () => {
     const call = (id: string) => sse(toolCallChunks([{ id, name: 'get_weather', args: '{"city":"Rome"}' }]))
     fake.script(call('s1'), call('s2'))
