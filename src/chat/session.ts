@@ -141,6 +141,11 @@ export class ChatSession {
     peer.send(errorFrame(code, message, extra))
   }
 
+  /**
+   * Admits a message — repeat, busy, storage room and rate checks, then its seq and turn — and returns once it
+   * is admitted or refused, so the socket's next frame (a `cancel` right behind it, say) sees its turn. Waiting
+   * for the store and running the turn go on without holding the socket's frames.
+   */
   async userMessage (peer: Peer, { content, clientId }: { content: string; clientId?: string }): Promise<void> {
     if (this.answerRepeat(peer, clientId)) return
     if (this.refuseIfBusy(peer)) return
@@ -159,6 +164,18 @@ export class ChatSession {
     const turn: Turn = { id: randomUUID(), abort: new AbortController(), deltas: [], stopReason: null, done: new Promise((resolve) => { closed = resolve }) }
     this.turn = turn
     const { durable: stored } = this.append({ type: 'user_message', turnId: turn.id, content, ...(clientId ? { clientId } : {}) }, true)
+    this.startTurn(peer, turn, stored, closed).catch((err: unknown) => {
+      // A bug, not a store or model failure (those are handled inside): the turn must not hold the session.
+      this.log.error({ err, sessionId: this.id, turnId: turn.id }, 'starting the turn failed')
+      peer.send(errorFrame('internal_error', 'internal error while starting the turn', { retryable: true, turnId: turn.id }))
+      if (this.turn === turn) this.turn = null
+      closed()
+    })
+  }
+
+  /** Runs an admitted message's turn once the store has it; closes it unrun when the store refuses it or is too slow. */
+  private async startTurn (peer: Peer, turn: Turn, stored: Promise<boolean>, closed: () => void): Promise<void> {
+    const { config } = this.deps
     const settled = await settlesWithin(stored, config.DURABLE_WAIT_MS, turn.abort.signal)
     const durable = settled && await stored
     if (!durable || turn.stopReason) {

@@ -60,12 +60,16 @@ export default async function sessionSocketRoutes (app: FastifyInstance): Promis
     let loaded = false
     let early = 0
     void ready.then(() => { loaded = true })
+    // A socket's frames are handled one after another, in the order they came: a message is admitted (its
+    // turn registered) before the next frame is looked at; its storing and its turn do not hold the queue.
+    let inOrder: Promise<unknown> = ready
     socket.on('message', (raw, isBinary) => {
       if (!loaded && ++early > MAX_FRAMES_BEFORE_READY) {
         peer.close(CloseCode.policy, 'too many frames before the session was ready')
         return
       }
-      void ready.then(async (session) => {
+      inOrder = inOrder.then(async () => {
+        const session = await ready
         if (!session || !peer.open) return
         const waitMs = await takeFrameToken(peer.connectionId)
         if (waitMs > 0) {

@@ -62,6 +62,28 @@ describe('a turn over the socket', () => {
     await client.close()
   })
 
+  it('handles a socket\'s frames in order: a cancel sent right behind a message cancels its turn, a ping behind both is answered after', async () => {
+    const slow = await startApp({ env: { OFFLINE_TOKEN_DELAY_MS: '40' } })
+    try {
+      for (let round = 0; round < 3; round++) {
+        const client = await TestClient.connect(slow.wsUrl(newId()))
+        await client.waitFor((f) => f.type === 'connected')
+        // One write each, back to back: before, the cancel overtook the message (which awaits its rate limit) → not_running.
+        client.send({ type: 'user_message', content: 'a long answer please' })
+        client.send({ type: 'cancel' })
+        client.send({ type: 'ping' })
+        const end = await client.waitTurnEnd()
+        expect(end.finishReason).toBe('cancelled')
+        expect(client.ofType('error')).toEqual([])
+        expect(client.ofType('user_message')).toHaveLength(1)
+        await client.waitFor((f) => f.type === 'pong')
+        await client.close()
+      }
+    } finally {
+      await slow.close()
+    }
+  })
+
   it('answers ping with pong, refuses a second message while a turn runs, and cancel with nothing running', async () => {
     const slow = await startApp({ env: { OFFLINE_TOKEN_DELAY_MS: '40' } })
     try {
