@@ -40,6 +40,8 @@ export class ChatSession {
   /** Frames waiting behind a user_message that is not durable yet, in seq order. */
   private outbox: Outgoing[] = []
   private turn: Turn | null = null
+  /** Sockets that resent a message (same clientId) while it waited for the store: they get its outcome too. */
+  private readonly resentWhilePending = new Map<number, Set<Peer>>()
   private readonly log: Logger
 
   constructor (readonly id: string, private readonly recent: EventLog, private readonly deps: SessionDeps) {
@@ -156,6 +158,8 @@ export class ChatSession {
     }
     const waitMs = await this.deps.takeMessageToken(this.id)
     if (waitMs > 0) { this.refuse(peer, 'rate_limited', `too many messages in this session; retry in ${Math.ceil(waitMs / 1000)} s`, { retryAfterMs: waitMs }); return }
+    // The socket (or the whole server, shutting down) may have gone while we waited for the limiter.
+    if (!peer.open) return
     // Another message may have won the race while we waited for the limiter: possibly this very one, resent.
     if (this.answerRepeat(peer, clientId)) return
     if (this.refuseIfBusy(peer)) return
@@ -163,12 +167,16 @@ export class ChatSession {
     let closed!: () => void
     const turn: Turn = { id: randomUUID(), abort: new AbortController(), deltas: [], stopReason: null, done: new Promise((resolve) => { closed = resolve }) }
     this.turn = turn
-    const { durable: stored } = this.append({ type: 'user_message', turnId: turn.id, content, ...(clientId ? { clientId } : {}) }, true)
+    const { durable: stored } = this.append({ type: 'user_message', turnId: turn.id, content, ...(clientId ? { clientId } : {}) }, true, peer)
     this.startTurn(peer, turn, stored, closed).catch((err: unknown) => {
       // A bug, not a store or model failure (those are handled inside): the turn must not hold the session.
       this.log.error({ err, sessionId: this.id, turnId: turn.id }, 'starting the turn failed')
       peer.send(errorFrame('internal_error', 'internal error while starting the turn', { retryable: true, turnId: turn.id }))
-      if (this.turn === turn) this.turn = null
+      if (this.turn === turn) {
+        // Best effort, so the turn still ends with its one assistant_message.
+        try { this.record({ type: 'assistant_message', turnId: turn.id, content: '', finishReason: 'error' }) } catch { /* already logged */ }
+        this.turn = null
+      }
       closed()
     })
   }
@@ -180,9 +188,9 @@ export class ChatSession {
     const durable = settled && await stored
     if (!durable || turn.stopReason) {
       // Accepted but not run: the message stays queued for the store (unless refused) and its turn is closed, in order.
-      if (!durable && !turn.stopReason) {
-        const why = settled ? 'storage refused the message' : 'storage did not confirm the message in time'
-        this.refuse(peer, 'store_unavailable', `${why}; it was not run`, { turnId: turn.id })
+      // A refusal is told when it comes (append); here only that the store was too slow.
+      if (!settled && !turn.stopReason) {
+        this.refuse(peer, 'store_unavailable', 'storage did not confirm the message in time; it was not run', { turnId: turn.id })
       }
       this.record({ type: 'assistant_message', turnId: turn.id, content: '', finishReason: turn.stopReason ?? 'error' })
       this.turn = null
@@ -204,7 +212,12 @@ export class ChatSession {
   private answerRepeat (peer: Peer, clientId: string | undefined): boolean {
     const seq = clientId === undefined ? undefined : this.recent.clientSeq(clientId)
     if (seq === undefined) return false
-    if (seq > this.sentSeq) return true
+    if (seq > this.sentSeq) {
+      // Still waiting for the store: stored, it reaches every socket in seq order; refused, this one hears so too.
+      const waiting = this.resentWhilePending.get(seq) ?? new Set<Peer>()
+      this.resentWhilePending.set(seq, waiting.add(peer))
+      return true
+    }
     const prior = this.recent.at(seq)
     if (prior) this.deliver(peer, JSON.stringify(prior), 0)
     else void this.answerFromStore(peer, seq)
@@ -270,7 +283,7 @@ export class ChatSession {
    * Like record, but the frame is held back (with everything after it) until the event is durable:
    * a user_message is acknowledged only once stored.
    */
-  private append (input: NewEvent, acked: boolean): { event: StoredEvent; durable: Promise<boolean> } {
+  private append (input: NewEvent, acked: boolean, sender?: Peer): { event: StoredEvent; durable: Promise<boolean> } {
     const seq = this.lastSeq + 1
     const event = { ...input, seq, ts: new Date().toISOString() } as StoredEvent
     // Serialise before the seq is taken: a value JSON cannot carry must fail here, not leave a gap.
@@ -283,8 +296,17 @@ export class ChatSession {
       this.outbox.push(item)
       if (acked) {
         void durable.then((stored) => {
-          // A message the store refused for good is never acknowledged; its refusal goes to the sender.
-          if (!stored) item.data = ''
+          // A message the store refused for good is never acknowledged; its refusal goes to the sender (and to
+          // sockets that resent it meanwhile), whenever it comes — also after its turn was cancelled or timed out.
+          const resent = this.resentWhilePending.get(seq)
+          this.resentWhilePending.delete(seq)
+          if (!stored) {
+            item.data = ''
+            const turnId = 'turnId' in event ? event.turnId : undefined
+            for (const p of new Set([...(sender ? [sender] : []), ...(resent ?? [])])) {
+              if (p.open) this.refuse(p, 'store_unavailable', 'storage refused the message; it was not run', turnId ? { turnId } : {})
+            }
+          }
           item.ready = true
           this.flushOutbox()
         })

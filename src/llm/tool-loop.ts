@@ -50,7 +50,11 @@ export function toolMessageContent (outcome: Pick<ToolOutcome, 'ok'> & { result?
       text = `Error: result is not serialisable (${err instanceof Error ? err.message : String(err)})`
     }
   }
-  return text.length > MAX_TOOL_CONTENT ? `${text.slice(0, MAX_TOOL_CONTENT)}… [truncated]` : text
+  if (text.length <= MAX_TOOL_CONTENT) return text
+  // Never cut between the two halves of a surrogate pair (an emoji): the model would get a lone one.
+  const high = text.charCodeAt(MAX_TOOL_CONTENT - 1)
+  const cut = high >= 0xd800 && high <= 0xdbff ? MAX_TOOL_CONTENT - 1 : MAX_TOOL_CONTENT
+  return `${text.slice(0, cut)}… [truncated]`
 }
 
 /** Arguments nested deeper than this are recorded as the raw string: JSON.parse takes any depth, but

@@ -10,6 +10,11 @@ beforeAll(async () => {
   // Refused for good (not a StoreError marked retryable): what a check constraint does on Postgres.
   store.appendEvents = async (batch) => {
     if (batch.some(({ event }) => event.type === 'user_message' && event.content === 'refuse me')) throw new Error('check_violation')
+    // Refused after a while: the refusal comes while resends or a cancel are already in.
+    if (batch.some(({ event }) => event.type === 'user_message' && event.content === 'refuse me slowly')) {
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      throw new Error('check_violation')
+    }
     await append(batch)
   }
   server = await startApp({ env: { OFFLINE_TOKEN_DELAY_MS: '1', DISCONNECT_GRACE_MS: '600000', WRITER_FLUSH_MS: '5' }, deps: { store } })
@@ -43,5 +48,35 @@ describe('a refused message', () => {
     await c.waitFor((f) => f.type === 'connected' && (f.seq as number) > 6)
     expect(c.ofType('user_message').map((f) => `${String(f.seq)}:${String(f.clientId)}:${String(f.content)}`)).toEqual(['5:r-1:second try'])
     await Promise.all([a.close(), b.close(), c.close()])
+  })
+
+  it('is refused to every socket that resent it while it waited for the store, not only to the first sender', async () => {
+    const id = 'refused-2'
+    const a = await TestClient.connect(server.wsUrl(id))
+    const b = await TestClient.connect(server.wsUrl(id))
+    await a.waitFor((f) => f.type === 'connected')
+    await b.waitFor((f) => f.type === 'connected')
+    a.send({ type: 'user_message', content: 'refuse me slowly', clientId: 'slow-1' })
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    b.send({ type: 'user_message', content: 'refuse me slowly', clientId: 'slow-1' })
+    for (const c of [a, b]) {
+      const err = await c.waitFor((f) => f.type === 'error')
+      expect(err).toMatchObject({ code: 'store_unavailable', message: 'storage refused the message; it was not run' })
+      expect(c.ofType('user_message')).toEqual([])
+    }
+    await Promise.all([a.close(), b.close()])
+  })
+
+  it('tells the sender of a refusal that comes after it cancelled the turn (cancelled while being stored)', async () => {
+    const a = await TestClient.connect(server.wsUrl('refused-3'))
+    await a.waitFor((f) => f.type === 'connected')
+    a.send({ type: 'user_message', content: 'refuse me slowly', clientId: 'slow-2' })
+    a.send({ type: 'cancel' })
+    const end = await a.waitFor((f) => f.type === 'assistant_message')
+    expect(end.finishReason).toBe('cancelled')
+    const err = await a.waitFor((f) => f.type === 'error')
+    expect(err).toMatchObject({ code: 'store_unavailable', message: 'storage refused the message; it was not run', turnId: end.turnId })
+    expect(a.ofType('user_message')).toEqual([])
+    await a.close()
   })
 })

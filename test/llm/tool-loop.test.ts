@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { pino } from 'pino'
 import { z } from 'zod'
 import { createOpenAIModel } from '../../src/llm/openai-model.js'
-import { runToolLoop, type TurnCallbacks } from '../../src/llm/tool-loop.js'
+import { runToolLoop, toolMessageContent, type TurnCallbacks } from '../../src/llm/tool-loop.js'
 import type { ChatMessage, ToolCall } from '../../src/llm/types.js'
 import { createToolRegistry, defineTool } from '../../src/tools/registry.js'
 import type { ToolDefinition, ToolOutcome } from '../../src/tools/types.js'
@@ -140,6 +140,13 @@ describe('tool loop', () => {
     expect(JSON.stringify(results[0].outcome)).toContain('z'.repeat(1_999_999))
     const [tool] = fake.requests[n + 1].body.messages.filter((m: any) => m.role === 'tool')
     expect(tool.content).toBe(`{"blob":"${'z'.repeat(8_000 - 9)}… [truncated]`)
+  })
+
+  it('never cuts a tool result between the halves of a surrogate pair', () => {
+    const text = toolMessageContent({ ok: false, error: `${'a'.repeat(8_000 - 8)}😀tail` })
+    expect(text).toBe(`Error: ${'a'.repeat(7_992)}… [truncated]`)
+    expect(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/.test(text)).toBe(false)
+    expect(toolMessageContent({ ok: false, error: `${'a'.repeat(7_991)}😀tail` })).toBe(`Error: ${'a'.repeat(7_991)}😀… [truncated]`)
   })
 
   it('an argument nested past 64 levels is handed to the callback as the raw string (JSON.stringify would overflow on it)', async () => {
