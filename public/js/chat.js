@@ -127,8 +127,9 @@ export function openChat ({ sessionId, view, on }) {
   function onRefusal (frame) {
     if (frame.code === 'not_running') return // the turn ended before the cancel arrived
     let restore
-    // With a turnId the message was accepted and will be stored (then shown), just not answered: keep it.
-    const accepted = frame.code === 'store_unavailable' && frame.turnId
+    // With a turnId the message was accepted and will be stored (then shown), just not answered: keep it —
+    // unless the store refused it for good (not retryable): then it is gone, and goes back to the composer.
+    const accepted = frame.code === 'store_unavailable' && frame.turnId && frame.retryable !== false
     if (REFUSALS.has(frame.code) && !accepted && pending.size > 0) {
       const [clientId, content] = [...pending].pop()
       pending.delete(clientId)

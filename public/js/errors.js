@@ -16,6 +16,7 @@ export function errorText (frame) {
     case 'llm_error':
       return 'The model stopped in the middle of its answer. What arrived is kept; you can ask again.'
     case 'store_unavailable':
+      if (frame.turnId && frame.retryable === false) return 'Storage refused your message, so it was not saved or answered.'
       return frame.turnId
         ? 'Storage is slow right now: your message will be saved, but it was not answered. Ask again shortly.'
         : 'Storage is unavailable, so your message was not sent. Try again shortly.'

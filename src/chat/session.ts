@@ -214,7 +214,9 @@ export class ChatSession {
     if (seq === undefined) return false
     if (seq > this.sentSeq) {
       // Still waiting for the store: stored, it reaches every socket in seq order; refused, this one hears so too.
+      // Sockets that left meanwhile are dropped here, so reconnect-and-resend during an outage cannot pile them up.
       const waiting = this.resentWhilePending.get(seq) ?? new Set<Peer>()
+      for (const p of waiting) if (!p.open) waiting.delete(p)
       this.resentWhilePending.set(seq, waiting.add(peer))
       return true
     }
@@ -304,7 +306,8 @@ export class ChatSession {
             item.data = ''
             const turnId = 'turnId' in event ? event.turnId : undefined
             for (const p of new Set([...(sender ? [sender] : []), ...(resent ?? [])])) {
-              if (p.open) this.refuse(p, 'store_unavailable', 'storage refused the message; it was not run', turnId ? { turnId } : {})
+              // Not retryable: the store refused this message for good (sending it again is refused again).
+              if (p.open) this.refuse(p, 'store_unavailable', 'storage refused the message; it was not run', { retryable: false, ...(turnId ? { turnId } : {}) })
             }
           }
           item.ready = true

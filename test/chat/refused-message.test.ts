@@ -31,7 +31,8 @@ describe('a refused message', () => {
     await a.waitFor((f) => f.type === 'connected')
     a.send({ type: 'user_message', content: 'refuse me', clientId: 'r-1' })
     const refusal = await a.waitFor((f) => f.type === 'error')
-    expect(refusal).toMatchObject({ code: 'store_unavailable', message: expect.stringMatching(/refused the message; it was not run/) })
+    expect(refusal).toMatchObject({ code: 'store_unavailable', retryable: false, message: 'storage refused the message; it was not run' })
+    expect(a.ofType('error')).toHaveLength(1)
     await a.waitFor((f) => f.type === 'assistant_message')
     expect(brief(a.frames)).toEqual(['1:connected', '3:assistant_message'])
 
@@ -61,8 +62,9 @@ describe('a refused message', () => {
     b.send({ type: 'user_message', content: 'refuse me slowly', clientId: 'slow-1' })
     for (const c of [a, b]) {
       const err = await c.waitFor((f) => f.type === 'error')
-      expect(err).toMatchObject({ code: 'store_unavailable', message: 'storage refused the message; it was not run' })
+      expect(err).toMatchObject({ code: 'store_unavailable', retryable: false, message: 'storage refused the message; it was not run' })
       expect(c.ofType('user_message')).toEqual([])
+      expect(c.ofType('error')).toHaveLength(1)
     }
     await Promise.all([a.close(), b.close()])
   })
@@ -75,7 +77,8 @@ describe('a refused message', () => {
     const end = await a.waitFor((f) => f.type === 'assistant_message')
     expect(end.finishReason).toBe('cancelled')
     const err = await a.waitFor((f) => f.type === 'error')
-    expect(err).toMatchObject({ code: 'store_unavailable', message: 'storage refused the message; it was not run', turnId: end.turnId })
+    expect(err).toMatchObject({ code: 'store_unavailable', retryable: false, message: 'storage refused the message; it was not run', turnId: end.turnId })
+    expect(a.ofType('error')).toHaveLength(1)
     expect(a.ofType('user_message')).toEqual([])
     await a.close()
   })

@@ -136,7 +136,8 @@ it('a message the store refused for good was never acknowledged: sent again with
   const a = await TestClient.connect(server.wsUrl(id))
   try {
     a.send({ type: 'user_message', content: 'refuse me once', clientId: 'r-1' })
-    expect(await a.waitFor((f) => f.type === 'error')).toMatchObject({ code: 'store_unavailable', retryable: true })
+    // Refused for good: not retryable (the same content would be refused again).
+    expect(await a.waitFor((f) => f.type === 'error')).toMatchObject({ code: 'store_unavailable', retryable: false, message: 'storage refused the message; it was not run' })
     await a.waitFor((f) => f.type === 'assistant_message' && f.finishReason === 'error')
   } finally {
     await sql('alter table public.session_events drop constraint refuse_marked')

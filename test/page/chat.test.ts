@@ -1,6 +1,7 @@
 /** The chat page in real Chromium against a real server: streaming, tool cards, keyboard, Stop, inline errors. */
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, expect, it } from 'vitest'
+import { createMemoryStore } from '../../src/store/memory.js'
 import { startApp, type RunningApp, storedEvents } from '../support/app.js'
 import { describeWithBrowser, launchBrowser, openPage } from '../support/browser.js'
 import {
@@ -181,6 +182,47 @@ describeWithBrowser('chat page errors', () => {
       expect(await page.locator('.turn').count()).toBe(1)
       expect(count(await page.locator('#messages').textContent() ?? '', 'and again')).toBe(0)
       expect((await assistantMessages(server, sessionIdOf(page))).length).toBe(1)
+      expect(problems).toEqual([])
+    } finally {
+      await close()
+    }
+  })
+})
+
+describeWithBrowser('chat page: a message the store refuses for good', () => {
+  let browser: Browser
+  let server: RunningApp
+
+  beforeAll(async () => {
+    browser = await launchBrowser()
+    const store = createMemoryStore()
+    const append = store.appendEvents.bind(store)
+    // What a check constraint does on Postgres: this one message is refused, for good.
+    store.appendEvents = async (batch) => {
+      if (batch.some(({ event }) => event.type === 'user_message' && event.content === 'refuse me')) throw new Error('check_violation')
+      await append(batch)
+    }
+    server = await startApp({ env: { OFFLINE_TOKEN_DELAY_MS: '0' }, deps: { store } })
+  })
+  afterAll(async () => {
+    await browser?.close()
+    await server?.close()
+  })
+
+  it('says it was not saved and gives the text back (not "will be saved"), and the chat stays usable', async () => {
+    const { page, problems, close } = await openPage(browser, server.baseUrl)
+    try {
+      await waitConnected(page)
+      await sendMessage(page, 'refuse me')
+      const notice = page.locator('#notice')
+      await notice.waitFor()
+      expect(await notice.textContent()).toContain('Storage refused your message, so it was not saved or answered.')
+      expect(await page.locator('#composer-input').inputValue()).toBe('refuse me')
+      expect(count(await page.locator('#messages').textContent() ?? '', 'refuse me')).toBe(0)
+      await sendMessage(page, 'hello')
+      const answers = await waitStoredAnswers(server, sessionIdOf(page), 2)
+      expect(answers.map((a) => a.finishReason)).toEqual(['error', 'stop'])
+      await page.locator(`${lastTurn}[data-state="done"]`).waitFor()
       expect(problems).toEqual([])
     } finally {
       await close()
