@@ -1,28 +1,17 @@
 /** The chat page in real Chromium against a real server: streaming, tool cards, keyboard, Stop, inline errors. */
-import type { Browser } from 'playwright-core'
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { createMemoryStore } from '../../src/store/memory.js'
-import { startApp, type RunningApp, storedEvents } from '../support/app.js'
-import { describeWithBrowser, launchBrowser, openPage } from '../support/browser.js'
+import { storedEvents } from '../support/app.js'
+import { describeWithBrowser, openPage } from '../support/browser.js'
 import {
-  assistantMessages, count, lastTurn, readWatch, renderedText, sendMessage, sessionIdOf, squash, waitConnected, waitStoredAnswers, watchAnswer
+  assistantMessages, count, lastTurn, pageServer, readWatch, renderedText, sendMessage, sessionIdOf, squash, waitConnected, waitStoredAnswers, watchAnswer
 } from './helpers.js'
 
 describeWithBrowser('chat page', () => {
-  let browser: Browser
-  let server: RunningApp
-
-  beforeAll(async () => {
-    browser = await launchBrowser()
-    server = await startApp({ env: { OFFLINE_TOKEN_DELAY_MS: '40' } })
-  })
-  afterAll(async () => {
-    await browser?.close()
-    await server?.close()
-  })
+  const ctx = pageServer({ env: { OFFLINE_TOKEN_DELAY_MS: '40' } })
 
   it('streams the answer visibly, shows the thinking state and a tool card with its result', async () => {
-    const { page, problems, close } = await openPage(browser, server.baseUrl)
+    const { page, problems, close } = await openPage(ctx.browser, ctx.server.baseUrl)
     try {
       await waitConnected(page)
       const sessionId = sessionIdOf(page)
@@ -54,12 +43,12 @@ describeWithBrowser('chat page', () => {
       expect(await card.locator('.tool-output').isVisible()).toBe(false)
       await card.locator('summary').click()
       expect(await card.locator('.tool-output').isVisible()).toBe(true)
-      const events = await storedEvents(server, sessionId)
+      const events = await storedEvents(ctx.server, sessionId)
       const result = events.find((e) => e.type === 'tool_result')!
       expect(JSON.parse(await card.locator('.tool-output code').textContent() ?? '')).toEqual(result.result)
       expect(answerText).toContain(`CPU load is ${(result.result as any).cpu.loadPercent.toFixed(1)} %`)
 
-      const [stored] = await waitStoredAnswers(server, sessionId, 1)
+      const [stored] = await waitStoredAnswers(ctx.server, sessionId, 1)
       expect(squash(answerText)).toBe(squash(await renderedText(page, stored.content)))
       expect(await page.locator('#send').isDisabled()).toBe(true) // empty box
       expect(await page.locator('#stop').isVisible()).toBe(false)
@@ -70,7 +59,7 @@ describeWithBrowser('chat page', () => {
   })
 
   it('Shift+Enter adds a line, Enter sends, and the user text is shown as typed', async () => {
-    const { page, problems, close } = await openPage(browser, server.baseUrl)
+    const { page, problems, close } = await openPage(ctx.browser, ctx.server.baseUrl)
     try {
       await waitConnected(page)
       const box = page.locator('#composer-input')
@@ -87,7 +76,7 @@ describeWithBrowser('chat page', () => {
       const bubble = page.locator(`${lastTurn} .user-bubble`)
       expect(await bubble.textContent()).toBe('first line\nsecond <b>line</b>')
       expect(await bubble.locator('b').count()).toBe(0)
-      const stored = await storedEvents(server, sessionIdOf(page))
+      const stored = await storedEvents(ctx.server, sessionIdOf(page))
       expect(stored.filter((e) => e.type === 'user_message').map((e) => e.content)).toEqual(['first line\nsecond <b>line</b>'])
       expect(problems).toEqual([])
     } finally {
@@ -96,7 +85,7 @@ describeWithBrowser('chat page', () => {
   })
 
   it('Stop ends the answer mid-stream and the turn shows as stopped', async () => {
-    const { page, problems, close } = await openPage(browser, server.baseUrl)
+    const { page, problems, close } = await openPage(ctx.browser, ctx.server.baseUrl)
     try {
       await waitConnected(page)
       const sessionId = sessionIdOf(page)
@@ -108,7 +97,7 @@ describeWithBrowser('chat page', () => {
 
       expect(await page.locator(lastTurn).getAttribute('data-finish')).toBe('cancelled')
       expect(await page.locator(`${lastTurn} .outcome`).textContent()).toBe('Stopped')
-      const [stored] = await waitStoredAnswers(server, sessionId, 1)
+      const [stored] = await waitStoredAnswers(ctx.server, sessionId, 1)
       expect(stored.finishReason).toBe('cancelled')
       // Streaming really stopped: the shown text is the stored partial answer, well short of the full reply.
       const shown = await answer.textContent() ?? ''
@@ -126,7 +115,7 @@ describeWithBrowser('chat page', () => {
   })
 
   it('follows the answer at the bottom, stops following when the reader scrolls up, and offers a jump back', async () => {
-    const { page, problems, close } = await openPage(browser, server.baseUrl, { viewport: { width: 390, height: 300 } })
+    const { page, problems, close } = await openPage(ctx.browser, ctx.server.baseUrl, { viewport: { width: 390, height: 300 } })
     try {
       await waitConnected(page)
       const distance = () => page.locator('#scroller').evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight)
@@ -153,20 +142,10 @@ describeWithBrowser('chat page', () => {
 })
 
 describeWithBrowser('chat page errors', () => {
-  let browser: Browser
-  let server: RunningApp
-
-  beforeAll(async () => {
-    browser = await launchBrowser()
-    server = await startApp({ env: { OFFLINE_TOKEN_DELAY_MS: '0', RATE_MESSAGES_PER_MIN: '1' } })
-  })
-  afterAll(async () => {
-    await browser?.close()
-    await server?.close()
-  })
+  const ctx = pageServer({ env: { OFFLINE_TOKEN_DELAY_MS: '0', RATE_MESSAGES_PER_MIN: '1' } })
 
   it('shows rate limiting inline with the wait, gives the text back and keeps Send off until then', async () => {
-    const { page, problems, close } = await openPage(browser, server.baseUrl)
+    const { page, problems, close } = await openPage(ctx.browser, ctx.server.baseUrl)
     try {
       await waitConnected(page)
       await sendMessage(page, 'hello')
@@ -181,7 +160,7 @@ describeWithBrowser('chat page errors', () => {
       // The refused message left no bubble behind, and nothing was stored for it.
       expect(await page.locator('.turn').count()).toBe(1)
       expect(count(await page.locator('#messages').textContent() ?? '', 'and again')).toBe(0)
-      expect((await assistantMessages(server, sessionIdOf(page))).length).toBe(1)
+      expect((await assistantMessages(ctx.server, sessionIdOf(page))).length).toBe(1)
       expect(problems).toEqual([])
     } finally {
       await close()
@@ -190,27 +169,17 @@ describeWithBrowser('chat page errors', () => {
 })
 
 describeWithBrowser('chat page: a message the store refuses for good', () => {
-  let browser: Browser
-  let server: RunningApp
-
-  beforeAll(async () => {
-    browser = await launchBrowser()
-    const store = createMemoryStore()
-    const append = store.appendEvents.bind(store)
-    // What a check constraint does on Postgres: this one message is refused, for good.
-    store.appendEvents = async (batch) => {
-      if (batch.some(({ event }) => event.type === 'user_message' && event.content === 'refuse me')) throw new Error('check_violation')
-      await append(batch)
-    }
-    server = await startApp({ env: { OFFLINE_TOKEN_DELAY_MS: '0' }, deps: { store } })
-  })
-  afterAll(async () => {
-    await browser?.close()
-    await server?.close()
-  })
+  const store = createMemoryStore()
+  const append = store.appendEvents.bind(store)
+  // What a check constraint does on Postgres: this one message is refused, for good.
+  store.appendEvents = async (batch) => {
+    if (batch.some(({ event }) => event.type === 'user_message' && event.content === 'refuse me')) throw new Error('check_violation')
+    await append(batch)
+  }
+  const ctx = pageServer({ env: { OFFLINE_TOKEN_DELAY_MS: '0' }, deps: { store } })
 
   it('says it was not saved and gives the text back (not "will be saved"), and the chat stays usable', async () => {
-    const { page, problems, close } = await openPage(browser, server.baseUrl)
+    const { page, problems, close } = await openPage(ctx.browser, ctx.server.baseUrl)
     try {
       await waitConnected(page)
       await sendMessage(page, 'refuse me')
@@ -220,7 +189,7 @@ describeWithBrowser('chat page: a message the store refuses for good', () => {
       expect(await page.locator('#composer-input').inputValue()).toBe('refuse me')
       expect(count(await page.locator('#messages').textContent() ?? '', 'refuse me')).toBe(0)
       await sendMessage(page, 'hello')
-      const answers = await waitStoredAnswers(server, sessionIdOf(page), 2)
+      const answers = await waitStoredAnswers(ctx.server, sessionIdOf(page), 2)
       expect(answers.map((a) => a.finishReason)).toEqual(['error', 'stop'])
       await page.locator(`${lastTurn}[data-state="done"]`).waitFor()
       expect(problems).toEqual([])
@@ -231,20 +200,10 @@ describeWithBrowser('chat page: a message the store refuses for good', () => {
 })
 
 describeWithBrowser('chat page errors (model down, size limits)', () => {
-  let browser: Browser
-  let server: RunningApp
-
-  beforeAll(async () => {
-    browser = await launchBrowser()
-    server = await startApp({ env: { OFFLINE_FAULT: 'fail', MAX_MESSAGE_BYTES: '1024' } })
-  })
-  afterAll(async () => {
-    await browser?.close()
-    await server?.close()
-  })
+  const ctx = pageServer({ env: { OFFLINE_FAULT: 'fail', MAX_MESSAGE_BYTES: '1024' } })
 
   it('says plainly when the model is unavailable, and the chat stays usable', async () => {
-    const { page, problems, close } = await openPage(browser, server.baseUrl)
+    const { page, problems, close } = await openPage(ctx.browser, ctx.server.baseUrl)
     try {
       await waitConnected(page)
       await sendMessage(page, 'hello?')
@@ -262,7 +221,7 @@ describeWithBrowser('chat page errors (model down, size limits)', () => {
 
   it('refuses a too-large message before sending it, and explains a close 1009 from the server', async () => {
     let widened = 0
-    const { page, problems, close } = await openPage(browser, server.baseUrl)
+    const { page, problems, close } = await openPage(ctx.browser, ctx.server.baseUrl)
     try {
       await waitConnected(page)
       const big = 'x'.repeat(1100)
@@ -274,7 +233,7 @@ describeWithBrowser('chat page errors (model down, size limits)', () => {
       await close()
     }
     // A page that believes the limit is higher (say, an older config) meets the server's own check.
-    const second = await openPage(browser, server.baseUrl, {
+    const second = await openPage(ctx.browser, ctx.server.baseUrl, {
       beforeGoto: (p) => p.routeWebSocket(/\/ws\/session\//, (ws) => {
         const upstream = ws.connectToServer()
         upstream.onMessage((msg) => {

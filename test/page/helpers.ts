@@ -1,6 +1,8 @@
 /** Page-test helpers: drive the chat page, sample its DOM from inside the page, read the stored log over REST. */
-import type { Page } from 'playwright-core'
-import { eventually, storedEvents, type RunningApp } from '../support/app.js'
+import type { Browser, Page } from 'playwright-core'
+import { afterAll, beforeAll } from 'vitest'
+import { eventually, startApp, storedEvents, type RunningApp } from '../support/app.js'
+import { launchBrowser } from '../support/browser.js'
 
 export type Stored = Record<string, any> & { type: string; seq: number }
 
@@ -77,3 +79,21 @@ export const squash = (s: string): string => s.replace(/\s+/g, ' ').trim()
 
 /** Occurrences of `needle` in `haystack`. */
 export const count = (haystack: string, needle: string): number => haystack.split(needle).length - 1
+
+/** Chromium and a server for one describe block: started before its tests, closed after them. */
+export function pageServer (opts: Parameters<typeof startApp>[0]): { readonly browser: Browser; readonly server: RunningApp } {
+  let browser: Browser | undefined
+  let server: RunningApp | undefined
+  beforeAll(async () => {
+    browser = await launchBrowser()
+    server = await startApp(opts)
+  })
+  afterAll(async () => {
+    await browser?.close()
+    await server?.close()
+  })
+  return {
+    get browser () { if (!browser) throw new Error('the browser is not started yet'); return browser },
+    get server () { if (!server) throw new Error('the server is not started yet'); return server }
+  }
+}
