@@ -26,7 +26,6 @@ interface TurnBuild {
 }
 
 const argumentsText = (args: unknown): string => (typeof args === 'string' ? args : JSON.stringify(args ?? {}))
-const resultText = (e: Extract<StoredEvent, { type: 'tool_result' }>): string => toolMessageContent(e)
 
 function collectTurns (events: readonly StoredEvent[]): TurnBuild[] {
   const turns = new Map<string, TurnBuild>()
@@ -46,7 +45,7 @@ function collectTurns (events: readonly StoredEvent[]): TurnBuild[] {
       lastToolEvent = 'call'
     } else if (e.type === 'tool_result') {
       const step = [...turn.steps].reverse().find((s) => s.calls.some((c) => c.id === e.callId))
-      step?.results.set(e.callId, resultText(e))
+      step?.results.set(e.callId, toolMessageContent(e))
       lastToolEvent = 'result'
     } else {
       turn.answer = e.content

@@ -1,4 +1,5 @@
 /** What the offline model says: intent detection on the user's words and prose built from real tool results. */
+import { clip } from '../text.js'
 import type { ChatMessage } from './types.js'
 
 export type OfflinePlan =
@@ -29,7 +30,7 @@ export function extractUserId (text: string): string {
 
 const quote = (s: string, max = 60) => {
   const flat = s.replace(/\s+/g, ' ').trim()
-  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat
+  return flat.length > max ? clip(flat, max - 1) : flat
 }
 
 const GiB = 1024 ** 3

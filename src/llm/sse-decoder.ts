@@ -3,6 +3,13 @@ import { StringDecoder } from 'node:string_decoder'
 import { APIError } from 'openai'
 
 /**
+ * The most an event (its data lines, or a line still without its end) may hold: 4 Mi characters, far above any
+ * real chunk. A broken endpoint or proxy streaming without newlines would otherwise grow the buffer until the
+ * process runs out of memory, taking every session with it; past this the stream fails like a malformed one.
+ */
+export const MAX_SSE_EVENT_CHARS = 4 * 1024 * 1024
+
+/**
  * Push decoder: `push(bytes, out)` appends every event completed by these bytes to `out` (as parsed JSON)
  * and returns synchronously, so one network read costs no promise. After `[DONE]` it ignores the rest
  * (`done` is true); the caller should still read the body to its end, as the SDK does, or the keep-alive
@@ -10,13 +17,6 @@ import { APIError } from 'openai'
  * APIError, as the SDK's own stream does, after the good events before it were appended to `out`.
  * Lines end in LF or CRLF; `event:`, `id:`, `retry:` and comments carry nothing a Chat Completions stream needs.
  */
-/**
- * The most an event (its data lines, or a line still without its end) may hold: 4 Mi characters, far above any
- * real chunk. A broken endpoint or proxy streaming without newlines would otherwise grow the buffer until the
- * process runs out of memory, taking every session with it; past this the stream fails like a malformed one.
- */
-export const MAX_SSE_EVENT_CHARS = 4 * 1024 * 1024
-
 export class SseJsonDecoder {
   done = false
   // Node's StringDecoder keeps a character split across reads, like TextDecoder's stream mode, at a fraction of its cost.

@@ -1,4 +1,5 @@
 /** One turn of conversation: stream the model, run a step's tool calls in parallel, feed the results back, repeat. */
+import { clip } from '../text.js'
 import type { ToolRegistry } from '../tools/registry.js'
 import type { ToolOutcome } from '../tools/types.js'
 import type { Usage } from '../protocol.js'
@@ -50,11 +51,7 @@ export function toolMessageContent (outcome: Pick<ToolOutcome, 'ok'> & { result?
       text = `Error: result is not serialisable (${err instanceof Error ? err.message : String(err)})`
     }
   }
-  if (text.length <= MAX_TOOL_CONTENT) return text
-  // Never cut between the two halves of a surrogate pair (an emoji): the model would get a lone one.
-  const high = text.charCodeAt(MAX_TOOL_CONTENT - 1)
-  const cut = high >= 0xd800 && high <= 0xdbff ? MAX_TOOL_CONTENT - 1 : MAX_TOOL_CONTENT
-  return `${text.slice(0, cut)}… [truncated]`
+  return clip(text, MAX_TOOL_CONTENT, '… [truncated]')
 }
 
 /** Arguments nested deeper than this are recorded as the raw string: JSON.parse takes any depth, but

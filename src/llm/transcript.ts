@@ -1,5 +1,6 @@
 /** The transcript a summary is written from: one line per message or tool use, in bounded memory however long the session. */
 import type { StoredEvent } from '../protocol.js'
+import { clip } from '../text.js'
 
 /** Transcript size sent to the model; beyond it the middle of the session is left out. */
 export const MAX_TRANSCRIPT_CHARS = 12_000
@@ -9,12 +10,12 @@ const MARKER_CHARS = 40
 
 const line = (s: string) => {
   const flat = s.replace(/\s+/g, ' ').trim()
-  return flat.length > MAX_LINE_CHARS ? `${flat.slice(0, MAX_LINE_CHARS)}…` : flat
+  return clip(flat, MAX_LINE_CHARS)
 }
 
 const brief = (v: unknown) => {
   const s = typeof v === 'string' ? v : JSON.stringify(v ?? null) ?? ''
-  return s.length > 200 ? `${s.slice(0, 200)}…` : s
+  return clip(s, 200)
 }
 
 /** "User: …", "Assistant: …", "Tool <name>: ok …" / "Tool <name>: failed …"; nothing for other events. */
@@ -64,7 +65,7 @@ export class Transcript {
   add (event: StoredEvent): void {
     let text = transcriptLine(event)
     if (text === undefined) return
-    if (text.length > this.maxLine) text = `${text.slice(0, this.maxLine - 1)}…`
+    if (text.length > this.maxLine) text = clip(text, this.maxLine - 1)
     if (event.type === 'user_message') this.userMessages++
     this.lines.push(text)
     this.size += text.length + 1

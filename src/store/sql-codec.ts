@@ -38,8 +38,9 @@ function pgSafe (_key: string, value: unknown): unknown {
   if (typeof value === 'string') return pgText(value)
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return value
   const keys = Object.keys(value)
-  if (keys.every((k) => pgText(k) === k)) return value
-  return Object.fromEntries(keys.map((k) => [pgText(k), (value as Record<string, unknown>)[k]]))
+  const clean = keys.map(pgText)
+  if (clean.every((k, i) => k === keys[i])) return value
+  return Object.fromEntries(clean.map((k, i) => [k, (value as Record<string, unknown>)[keys[i]]]))
 }
 
 /** Postgres text and jsonb cannot hold U+0000 or a lone surrogate (`\ud800` in JSON is refused); each becomes U+FFFD. */
