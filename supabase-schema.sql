@@ -1,11 +1,14 @@
 -- Realtime AI Backend: tables, indexes, row level security and the rtb_* functions that hold every
--- storage rule the postgres and supabase stores share (DESIGN §6). Schema version 2 (see rtb_schema_version).
+-- storage rule the postgres and supabase stores share (DESIGN §6), and the owner-only read access of
+-- Supabase-signed-in users (DESIGN §10). Schema version 3 (see rtb_schema_version): 2 + session owners
+-- (rtb_claim_session, rtb_list_sessions' p_owner), per-user daily token usage (user_usage) and RLS policies.
 --
 -- Apply to any Postgres 15+ database:   psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -f supabase-schema.sql
 -- or on Supabase: paste the whole file into Dashboard → SQL Editor → Run.
 -- Idempotent: applying it again is harmless (if not exists / create or replace / drop policy if exists).
 -- The server connects as the table owner (DATABASE_URL) or with the service-role key (SUPABASE_*):
--- both bypass row level security; anon and authenticated get no access at all.
+-- both bypass row level security. Role authenticated (a Supabase-signed-in user) may only select its own
+-- sessions and their events; anon gets nothing; neither can write or call an rtb_* function.
 
 set client_min_messages = warning; -- keep re-runs quiet ("already exists, skipping")
 
@@ -42,6 +45,9 @@ create table if not exists public.session_events (
   primary key (session_id, seq)
 );
 
+-- Version 1 and 2 databases have the column already; kept for any older hand-made table.
+alter table public.sessions add column if not exists owner text null;
+
 create table if not exists public.profiles (
   user_id     text primary key,
   name        text not null,
@@ -58,8 +64,19 @@ insert into public.profiles (user_id, name, email, plan, created_at, preferences
   ('user-42', 'Grace Okafor', 'user-42@example.com', 'enterprise', '2023-11-20T17:45:00Z', '{"language": "fr", "theme": "dark", "timezone": "Africa/Lagos"}')
 on conflict (user_id) do nothing;
 
+-- Tokens per principal per UTC day (USER_DAILY_TOKEN_BUDGET), written only through rtb_add_usage.
+create table if not exists public.user_usage (
+  principal  text not null,
+  day        date not null,
+  tokens     bigint not null default 0,
+  updated_at timestamptz not null default now(),
+  primary key (principal, day)
+);
+
 -- The page's session list: most recent first, keyset cursor on started_at.
 create index if not exists sessions_started_at_idx on public.sessions (started_at desc, id desc);
+-- The same list for one owner (GET /api/sessions of a signed-in user, the RLS policy below).
+create index if not exists sessions_owner_started_at_idx on public.sessions (owner, started_at desc, id desc);
 -- "Has this turn been answered?" for open_turn_id, without scanning the whole log.
 create index if not exists session_events_answered_idx on public.session_events (session_id, turn_id)
   where type = 'assistant_message';
@@ -70,7 +87,41 @@ create index if not exists sessions_summary_due_idx on public.sessions (summary_
 alter table public.sessions enable row level security;
 alter table public.session_events enable row level security;
 alter table public.profiles enable row level security;
--- Deliberately no policies: with RLS enabled and none defined, anon/authenticated see no rows.
+alter table public.user_usage enable row level security;
+
+-- ── Supabase users (DESIGN §10) ────────────────────────────────────────────────
+-- Supabase has these roles; a plain Postgres gets them (nologin) so the same policies apply there.
+-- Roles are cluster-wide: another database applying this file at the same moment may create them first.
+do $$
+declare
+  role text;
+begin
+  foreach role in array array['anon', 'authenticated'] loop
+    if not exists (select 1 from pg_roles where rolname = role) then
+      begin
+        execute format('create role %I nologin', role);
+      exception when duplicate_object or unique_violation then
+        null;
+      end;
+    end if;
+  end loop;
+end $$;
+
+-- A signed-in user reads their own sessions and those sessions' events, nothing else: no write policy
+-- exists, and the privileges block at the end grants authenticated select on these two tables only.
+-- The claim is read through current_setting(..., true) (PostgREST sets it per request), so a plain
+-- Postgres without it sees null, which matches no owner. "(select …)" makes it one init plan per query.
+drop policy if exists sessions_select_own on public.sessions;
+create policy sessions_select_own on public.sessions for select to authenticated
+  using (owner = (select nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub'));
+
+drop policy if exists session_events_select_own on public.session_events;
+create policy session_events_select_own on public.session_events for select to authenticated
+  using (exists (
+    select 1 from public.sessions s
+    where s.id = session_events.session_id
+      and s.owner = (select nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')));
+-- profiles and user_usage: RLS on and deliberately no policies, so anon/authenticated see no rows.
 
 -- ── helpers ────────────────────────────────────────────────────────────────────
 create or replace function public.rtb_iso(p_ts timestamptz) returns text
@@ -82,7 +133,7 @@ create or replace function public.rtb_session_json(s public.sessions) returns js
 language sql stable security invoker set search_path = public
 as $$
   select jsonb_build_object(
-    'id', s.id, 'status', s.status, 'startedAt', rtb_iso(s.started_at), 'endedAt', rtb_iso(s.ended_at),
+    'id', s.id, 'owner', s.owner, 'status', s.status, 'startedAt', rtb_iso(s.started_at), 'endedAt', rtb_iso(s.ended_at),
     'durationMs', s.duration_ms, 'summary', s.summary, 'summaryStatus', s.summary_status,
     'summaryError', s.summary_error, 'messageCount', s.message_count, 'lastSeq', s.last_seq,
     'title', s.title, 'openTurnId', s.open_turn_id, 'version', s.version)
@@ -90,7 +141,7 @@ $$;
 
 create or replace function public.rtb_schema_version() returns integer
 language sql immutable security invoker set search_path = public
-as $$ select 2 $$;
+as $$ select 3 $$;
 
 -- ── event log ──────────────────────────────────────────────────────────────────
 -- p_events: [{session_id, seq, type, turn_id, payload, created_at}, …]. Returns the number of events
@@ -181,16 +232,21 @@ language sql stable security invoker set search_path = public
 as $$ select rtb_session_json(s) from sessions s where s.id = p_id $$;
 
 -- The page after the cursor (p_before, p_before_id) in (started_at desc, id desc) order; without p_before_id,
--- after the time p_before. Schema version 1 had a three-argument version without the id: it is replaced, not
--- left as an overload PostgREST could not choose between (checked first, so a second run prints no notice).
+-- after the time p_before; only p_owner's sessions unless it is null. Earlier versions had fewer arguments
+-- (version 1: no id in the cursor; version 2: no owner): they are dropped, not left as overloads PostgREST
+-- could not choose between (checked first, so a second run prints no notice).
 do $$
 begin
   if to_regprocedure('public.rtb_list_sessions(integer, timestamptz, text)') is not null then
     drop function public.rtb_list_sessions(integer, timestamptz, text);
   end if;
+  if to_regprocedure('public.rtb_list_sessions(integer, timestamptz, text, text)') is not null then
+    drop function public.rtb_list_sessions(integer, timestamptz, text, text);
+  end if;
 end $$;
-create or replace function public.rtb_list_sessions(p_limit integer, p_before timestamptz, p_status text, p_before_id text)
-returns jsonb
+create or replace function public.rtb_list_sessions(
+  p_limit integer, p_before timestamptz, p_status text, p_before_id text, p_owner text
+) returns jsonb
 language sql stable security invoker set search_path = public
 as $$
   select coalesce(jsonb_agg(rtb_session_json(t.s) order by t.started_at desc, t.id desc), '[]'::jsonb)
@@ -198,8 +254,33 @@ as $$
     select s, s.started_at, s.id from sessions s
     where (p_before is null or s.started_at < p_before or (s.started_at = p_before and s.id < p_before_id))
       and (p_status is null or s.status = p_status)
+      and (p_owner is null or s.owner = p_owner)
     order by s.started_at desc, s.id desc limit greatest(coalesce(p_limit, 20), 0)
   ) t
+$$;
+
+-- The owner on record, creating the session (active, no events) owned by p_owner when it is new. An existing
+-- row is never changed, so a session created while auth was off keeps its null owner. Of two concurrent
+-- claims of one new id the second insert waits for the first and does nothing; the select that follows is a
+-- new statement with a new snapshot, so both return the winner. started_at is cut to the millisecond: the
+-- list cursor is the ISO (ms) startedAt, and a microsecond left over would skip sessions between pages.
+create or replace function public.rtb_claim_session(p_session_id text, p_owner text) returns text
+language plpgsql volatile security invoker set search_path = public
+as $$
+declare
+  v_owner text;
+begin
+  if coalesce(p_session_id, '') = '' then
+    raise exception 'rtb_claim_session: p_session_id must be a non-empty string' using errcode = '22023';
+  end if;
+  if coalesce(p_owner, '') = '' then
+    raise exception 'rtb_claim_session: p_owner must be a non-empty string' using errcode = '22023';
+  end if;
+  insert into sessions (id, owner, status, started_at) values (p_session_id, p_owner, 'active', date_trunc('milliseconds', now()))
+  on conflict (id) do nothing;
+  select s.owner into v_owner from sessions s where s.id = p_session_id;
+  return v_owner;
+end
 $$;
 
 -- Ending and queueing the summary job are one statement: one version, one job.
@@ -297,9 +378,38 @@ as $$
   from profiles p where p.user_id = p_user_id
 $$;
 
+-- ── usage (per-user daily token budget) ────────────────────────────────────────
+-- Adds p_tokens to the principal's count for the day in one upsert (concurrent calls serialise on the row)
+-- and returns the new total.
+create or replace function public.rtb_add_usage(p_principal text, p_day date, p_tokens bigint) returns bigint
+language plpgsql volatile security invoker set search_path = public
+as $$
+declare
+  v_total bigint;
+begin
+  if coalesce(p_principal, '') = '' or p_day is null then
+    raise exception 'rtb_add_usage: p_principal and p_day are required' using errcode = '22023';
+  end if;
+  if p_tokens is null or p_tokens < 0 then
+    raise exception 'rtb_add_usage: p_tokens must be a non-negative integer, got %', p_tokens using errcode = '22023';
+  end if;
+  insert into user_usage as u (principal, day, tokens, updated_at) values (p_principal, p_day, p_tokens, now())
+  on conflict (principal, day) do update set tokens = u.tokens + excluded.tokens, updated_at = now()
+  returning u.tokens into v_total;
+  return v_total;
+end
+$$;
+
+create or replace function public.rtb_get_usage(p_principal text, p_day date) returns bigint
+language sql stable security invoker set search_path = public
+as $$ select coalesce((select u.tokens from user_usage u where u.principal = p_principal and u.day = p_day), 0)::bigint $$;
+
 -- ── privileges ─────────────────────────────────────────────────────────────────
 -- Functions are executable by PUBLIC by default and Supabase also grants anon/authenticated
--- explicitly: take both away, keep service_role. The roles only exist on Supabase, hence the guards.
+-- explicitly: take both away, keep service_role (which exists only on Supabase, hence the guards).
+-- Tables: Supabase's default privileges give anon/authenticated everything on new tables; all of it is
+-- taken back, then authenticated gets select on sessions and session_events only (rows filtered by the
+-- policies above). No insert/update/delete for either role, and profiles and user_usage stay closed.
 do $$
 declare
   fn   regprocedure;
@@ -311,22 +421,19 @@ begin
   loop
     execute format('revoke all on function %s from public', fn);
     foreach role in array array['anon', 'authenticated'] loop
-      if exists (select 1 from pg_roles where rolname = role) then
-        execute format('revoke all on function %s from %I', fn, role);
-      end if;
+      execute format('revoke all on function %s from %I', fn, role);
     end loop;
     if exists (select 1 from pg_roles where rolname = 'service_role') then
       execute format('grant execute on function %s to service_role', fn);
     end if;
   end loop;
 
-  foreach role in array array['anon', 'authenticated'] loop
-    if exists (select 1 from pg_roles where rolname = role) then
-      execute format('revoke all on public.sessions, public.session_events, public.profiles from %I', role);
-    end if;
-  end loop;
+  revoke all on public.sessions, public.session_events, public.profiles, public.user_usage from anon, authenticated;
   if exists (select 1 from pg_roles where rolname = 'service_role') then
-    grant select, insert, update, delete on public.sessions, public.session_events, public.profiles to service_role;
+    grant select, insert, update, delete on public.sessions, public.session_events, public.profiles, public.user_usage
+      to service_role;
   end if;
 end
 $$;
+grant usage on schema public to anon, authenticated;
+grant select on public.sessions, public.session_events to authenticated;

@@ -7,10 +7,11 @@ import websocket from '@fastify/websocket'
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config.js'
 import { CloseCode } from './protocol.js'
-import { REDACT_PATHS } from './logger.js'
+import { LOG_SAFETY } from './logger.js'
 import services, { type ServiceDeps } from './plugins/services.js'
 import { errorHandler, finiteQuery, frameworkErrorHandler, notFoundHandler } from './routes/errors.js'
 import { createHostPolicy, hostGuard } from './routes/origin.js'
+import authRoutes from './routes/auth.js'
 import healthRoutes from './routes/health.js'
 import pageRoutes from './routes/page.js'
 import sessionSocketRoutes from './routes/session-socket.js'
@@ -25,7 +26,8 @@ export interface AppOptions {
 
 export async function buildApp ({ config, deps, logger }: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: logger ?? { level: config.LOG_LEVEL, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+    // Redaction and the request serializer apply to any logger options a caller passes too (tests capture lines).
+    logger: logger === undefined ? { level: config.LOG_LEVEL, ...LOG_SAFETY } : typeof logger === 'object' ? { ...LOG_SAFETY, ...logger } : logger,
     trustProxy: config.TRUST_PROXY,
     // Per-request lines only at debug: sockets and the page's polling would drown the turn logs.
     logController: new LogController({ disableRequestLogging: config.LOG_LEVEL !== 'debug' && config.LOG_LEVEL !== 'trace' }),
@@ -43,7 +45,8 @@ export async function buildApp ({ config, deps, logger }: AppOptions): Promise<F
         scriptSrc: ["'self'"],
         styleSrc: ["'self'"],
         imgSrc: ["'self'", 'data:'],
-        connectSrc: ["'self'", 'ws:', 'wss:'],
+        // The page signs in against Supabase Auth itself when it is configured (GET /auth/config).
+        connectSrc: ["'self'", 'ws:', 'wss:', ...(config.SUPABASE_URL && config.SUPABASE_ANON_KEY ? [new URL(config.SUPABASE_URL).origin] : [])],
         upgradeInsecureRequests: null
       }
     }
@@ -69,6 +72,11 @@ export async function buildApp ({ config, deps, logger }: AppOptions): Promise<F
         title: 'Realtime AI Backend',
         version: '1',
         description: 'REST API. The WebSocket protocol (/ws/session/{id}) is published as JSON Schema at /protocol.json.'
+      },
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', description: 'A JWT (AUTH_JWT_SECRET / AUTH_JWKS_URL) or an API key (API_KEYS), when authentication is on' }
+        }
       }
     }
   })
@@ -90,6 +98,7 @@ export async function buildApp ({ config, deps, logger }: AppOptions): Promise<F
   await app.register(services, { config, deps })
 
   await app.register(healthRoutes)
+  await app.register(authRoutes)
   await app.register(sessionRoutes)
   await app.register(sessionSocketRoutes)
   await app.register(pageRoutes)

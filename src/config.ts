@@ -30,6 +30,35 @@ const optionalString = z
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()))
 
+/** `name:secret` pairs, comma separated (API_KEYS). A key's principal is `apikey:<name>`. */
+const API_KEY_NAME = /^[A-Za-z0-9_.-]{1,64}$/
+const MIN_API_KEY_CHARS = 16
+const MIN_JWT_SECRET_CHARS = 32
+
+const list = (value: string | undefined): string[] => (value ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+
+function parseApiKeys (value: string | undefined): Array<{ name: string; secret: string }> {
+  const keys = list(value).map((pair) => {
+    const at = pair.indexOf(':')
+    const name = at < 0 ? '' : pair.slice(0, at)
+    const secret = at < 0 ? '' : pair.slice(at + 1)
+    // The secret is never echoed: only the name (or the position) says which entry is wrong.
+    if (!API_KEY_NAME.test(name)) throw new ConfigError(`Invalid configuration: API_KEYS: entry "${name || '(no name)'}" must be name:secret with a name of letters, digits, _ . -`)
+    if (secret.length < MIN_API_KEY_CHARS) throw new ConfigError(`Invalid configuration: API_KEYS: the secret of "${name}" must be at least ${MIN_API_KEY_CHARS} characters`)
+    return { name, secret }
+  })
+  const names = new Set(keys.map((k) => k.name))
+  if (names.size !== keys.length) throw new ConfigError('Invalid configuration: API_KEYS: a key name appears twice')
+  if (new Set(keys.map((k) => k.secret)).size !== keys.length) throw new ConfigError('Invalid configuration: API_KEYS: two keys share one secret')
+  return keys
+}
+
+/** True for addresses only this machine can reach: what may run with no authentication. */
+export function isLoopbackHost (host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase()
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::ffff:127.0.0.1'
+}
+
 const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -64,6 +93,23 @@ const EnvSchema = z.object({
   SUPABASE_URL: optionalString.pipe(httpUrl.optional()),
   SUPABASE_SERVICE_ROLE_KEY: optionalString,
   SUPABASE_KEY: optionalString,
+  /** The project's public anon key: with SUPABASE_URL it turns on Supabase sign-in in the page (DESIGN §10). */
+  SUPABASE_ANON_KEY: optionalString,
+
+  /** DESIGN §10. Any of AUTH_JWT_SECRET, AUTH_JWKS_URL, API_KEYS turns authentication on. */
+  AUTH_JWT_SECRET: optionalString.pipe(z.string().min(MIN_JWT_SECRET_CHARS, `at least ${MIN_JWT_SECRET_CHARS} characters (HS256 wants a 256-bit key)`).optional()),
+  AUTH_JWKS_URL: optionalString.pipe(httpUrl.optional()),
+  AUTH_JWT_ISSUER: optionalString,
+  AUTH_JWT_AUDIENCE: optionalString,
+  /** After a refetch of the JWKS, an unknown `kid` waits this long before the next one (jose's cooldown). */
+  AUTH_JWKS_COOLDOWN_MS: ms(30_000, 0, 3_600_000),
+  API_KEYS: optionalString,
+  AUTH_ADMINS: optionalString,
+  AUTH_DISABLED: z.stringbool().default(false),
+  RATE_MESSAGES_PER_MIN_PER_USER: int(60, 1),
+  MAX_SOCKETS_PER_USER: int(32, 1),
+  /** Prompt + completion tokens per principal per UTC day; unset: no budget. */
+  USER_DAILY_TOKEN_BUDGET: z.coerce.number().int().positive().optional(),
 
   MAX_MESSAGE_BYTES: int(64 * 1024, 256),
   MAX_MESSAGE_CHARS: int(8_000, 1),
@@ -93,10 +139,15 @@ const EnvSchema = z.object({
 
 type Env = z.infer<typeof EnvSchema>
 
-export interface Config extends Omit<Env, 'SUPABASE_KEY' | 'LLM_PROVIDER'> {
+export interface Config extends Omit<Env, 'SUPABASE_KEY' | 'LLM_PROVIDER' | 'API_KEYS' | 'AUTH_ADMINS'> {
   LLM_PROVIDER: 'openai' | 'offline'
   /** Resolved origins allowed to open a WebSocket; empty → same origin and localhost only. */
   allowedOrigins: string[]
+  /** True when AUTH_JWT_SECRET, AUTH_JWKS_URL or API_KEYS is set: every socket and /api request needs a credential. */
+  authEnabled: boolean
+  apiKeys: ReadonlyArray<{ name: string; secret: string }>
+  /** Principals (a JWT sub or apikey:<name>) that may read every session over REST. */
+  authAdmins: readonly string[]
 }
 
 export class ConfigError extends Error {
@@ -112,18 +163,28 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')
     throw new ConfigError(`Invalid configuration: ${issues}`)
   }
-  const { SUPABASE_KEY, LLM_PROVIDER, ...rest } = parsed.data
+  const { SUPABASE_KEY, LLM_PROVIDER, API_KEYS, AUTH_ADMINS, ...rest } = parsed.data
   const provider = LLM_PROVIDER ?? (rest.OPENAI_API_KEY ? 'openai' : 'offline')
+  const apiKeys = parseApiKeys(API_KEYS)
   const config: Config = {
     ...rest,
     LLM_PROVIDER: provider,
     SUPABASE_SERVICE_ROLE_KEY: rest.SUPABASE_SERVICE_ROLE_KEY ?? SUPABASE_KEY,
-    allowedOrigins: (rest.ALLOWED_ORIGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+    allowedOrigins: list(rest.ALLOWED_ORIGINS),
+    authEnabled: Boolean(rest.AUTH_JWT_SECRET ?? rest.AUTH_JWKS_URL) || apiKeys.length > 0,
+    apiKeys,
+    authAdmins: list(AUTH_ADMINS)
   }
   const missing = (name: string, why: string) => { throw new ConfigError(`Invalid configuration: ${name}: ${why}`) }
   const badOrigins = config.allowedOrigins.filter((o) => !isOrigin(o))
   if (badOrigins.length > 0) {
     missing('ALLOWED_ORIGINS', `not an origin: ${badOrigins.join(', ')} (expected scheme://host[:port], e.g. https://chat.example.com, or *)`)
+  }
+  if (config.authEnabled && config.AUTH_DISABLED) {
+    missing('AUTH_DISABLED', 'true contradicts AUTH_JWT_SECRET / AUTH_JWKS_URL / API_KEYS: remove one or the other')
+  }
+  if (!config.authEnabled && !config.AUTH_DISABLED && !isLoopbackHost(config.HOST)) {
+    missing('HOST', `${config.HOST} is not a loopback address and no authentication is configured: set AUTH_JWT_SECRET, AUTH_JWKS_URL or API_KEYS (or AUTH_DISABLED=true for an open server)`)
   }
   if (provider === 'openai' && !config.OPENAI_API_KEY && !config.OPENAI_BASE_URL) {
     missing('OPENAI_API_KEY', 'required when LLM_PROVIDER=openai (or set OPENAI_BASE_URL for a keyless local endpoint)')

@@ -14,7 +14,9 @@ export const UserMessageFrame = z.strictObject({
 })
 export const CancelFrame = z.strictObject({ type: z.literal('cancel'), turnId: z.string().max(64).optional() })
 export const PingFrame = z.strictObject({ type: z.literal('ping') })
-export const ClientFrame = z.discriminatedUnion('type', [UserMessageFrame, CancelFrame, PingFrame])
+/** Replaces the socket's credential before it expires (DESIGN §10); nothing is answered when it is accepted. */
+export const AuthFrame = z.strictObject({ type: z.literal('auth'), token: z.string().min(1).max(8_192) })
+export const ClientFrame = z.discriminatedUnion('type', [UserMessageFrame, CancelFrame, PingFrame, AuthFrame])
 export type ClientFrame = z.infer<typeof ClientFrame>
 
 // ── server → client ────────────────────────────────────────────────────────────
@@ -23,7 +25,7 @@ export type FinishReason = z.infer<typeof FinishReason>
 
 export const ErrorCode = z.enum([
   'bad_request', 'busy', 'rate_limited', 'not_running', 'too_many_sockets',
-  'store_unavailable', 'llm_unavailable', 'llm_error', 'internal_error'
+  'store_unavailable', 'llm_unavailable', 'llm_error', 'internal_error', 'quota_exceeded'
 ])
 export type ErrorCode = z.infer<typeof ErrorCode>
 
@@ -108,6 +110,7 @@ export const CloseCode = {
   restarting: 1012,
   tryAgainLater: 1013,
   badSessionId: 4400,
+  unauthenticated: 4401,
   forbidden: 4403,
   tooSlow: 4408
 } as const

@@ -3,7 +3,7 @@ import 'dotenv/config'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
-import { REDACT_PATHS } from './logger.js'
+import { LOG_SAFETY } from './logger.js'
 import { StoreError } from './store/types.js'
 
 function readConfig (): Config {
@@ -25,7 +25,7 @@ async function build (config: Config): Promise<FastifyInstance> {
       config,
       logger: {
         level: config.LOG_LEVEL,
-        redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+        ...LOG_SAFETY,
         ...(process.stdout.isTTY ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } } : {})
       }
     })
@@ -67,8 +67,10 @@ process.on('unhandledRejection', (err) => { app.log.error({ err }, 'unhandled re
 try {
   const address = await app.listen({ host: config.HOST, port: config.PORT })
   const { model, store } = app.services
+  if (config.AUTH_DISABLED) app.log.warn(`AUTH_DISABLED=true: anyone who can reach ${address} can read every session and spend the model key`)
   app.log.info({
     address,
+    auth: app.services.auth.enabled,
     model: model.info,
     store: store.kind
   }, `listening on ${address} — model ${model.info.provider}/${model.info.name}${model.info.offline ? ' (offline model: set OPENAI_API_KEY for a real one)' : ''}, store ${store.kind}`)

@@ -30,8 +30,8 @@ export function parseClientFrame (raw: Buffer | ArrayBuffer | Buffer[], isBinary
     return { ok: false, message: 'a frame must be a JSON object with a "type" field' }
   }
   const type = (json as { type?: unknown }).type
-  if (type !== 'user_message' && type !== 'cancel' && type !== 'ping') {
-    return { ok: false, message: `unknown frame type ${describe(type)}: expected user_message, cancel or ping` }
+  if (type !== 'user_message' && type !== 'cancel' && type !== 'ping' && type !== 'auth') {
+    return { ok: false, message: `unknown frame type ${describe(type)}: expected user_message, cancel, ping or auth` }
   }
   const parsed = ClientFrame.safeParse(json)
   if (!parsed.success) {

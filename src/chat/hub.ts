@@ -33,9 +33,26 @@ export class SessionHub {
   /** The live session with this id once it is loaded (diagnostics and tests). */
   session (sessionId: string): ChatSession | undefined { return this.live.get(sessionId)?.session }
 
-  /** Attaches a socket; resolves to null when the socket was refused (and closed) instead. */
-  async attach ({ sessionId, after, peer }: { sessionId: string; after?: number; peer: Peer }): Promise<ChatSession | null> {
+  /**
+   * Attaches a socket; resolves to null when the socket was refused (and closed) instead. With a `principal`
+   * (auth on) the session must be that principal's: a new id becomes theirs, another's is refused 4403 before
+   * anything of it is read.
+   */
+  async attach ({ sessionId, after, peer, principal }: { sessionId: string; after?: number; peer: Peer; principal?: string }): Promise<ChatSession | null> {
     const { config } = this.deps
+    let owner: string | null = null
+    if (principal !== undefined) {
+      try {
+        owner = this.live.get(sessionId)?.session?.owner ?? await this.deps.store.claimSession({ sessionId, owner: principal })
+      } catch (err) {
+        this.deps.logger.warn({ err, sessionId }, 'could not read the session owner')
+        return this.refuse(peer, 'store_unavailable', 'storage is unavailable; reconnect shortly', CloseCode.tryAgainLater)
+      }
+      if (owner !== principal) {
+        peer.close(CloseCode.forbidden, 'this session belongs to another user')
+        return null
+      }
+    }
     // A session can end (grace 0) or be mid-end while we wait: then wait for that and load it afresh.
     for (let attempt = 0; attempt < 3; attempt++) {
       const current = this.live.get(sessionId)
@@ -43,7 +60,7 @@ export class SessionHub {
         return this.refuse(peer, 'store_unavailable', 'the previous visit of this session is still being stored; reconnect shortly', CloseCode.tryAgainLater)
       }
       if (!this.accepting) return this.refuse(peer, 'internal_error', 'server is restarting', CloseCode.restarting)
-      const entry = this.live.get(sessionId) ?? this.load(sessionId)
+      const entry = this.live.get(sessionId) ?? this.load(sessionId, owner)
       let session: ChatSession
       try {
         session = await entry.loading
@@ -105,7 +122,7 @@ export class SessionHub {
       for (const record of page) {
         if (!this.accepting) break
         if (this.live.has(record.id)) continue
-        const entry = this.load(record.id)
+        const entry = this.load(record.id, record.owner)
         try {
           await entry.loading
           this.startGrace(record.id)
@@ -135,10 +152,10 @@ export class SessionHub {
     }))
   }
 
-  private load (sessionId: string): LiveEntry {
+  private load (sessionId: string, owner: string | null): LiveEntry {
     const entry: LiveEntry = {
       loading: this.readLog(sessionId).then((log) => {
-        const session = new ChatSession(sessionId, log, this.deps)
+        const session = new ChatSession(sessionId, owner, log, this.deps)
         session.closeOrphanTurn()
         entry.session = session
         return session

@@ -11,7 +11,7 @@ import type { ToolRegistry } from '../tools/registry.js'
 import type { EventLog } from './event-log.js'
 import type { Peer } from './peer.js'
 import { settlesWithin } from './settles.js'
-import { runTurn, type Turn } from './turn.js'
+import { finishReasonOf, runTurn, type Turn } from './turn.js'
 
 export interface SessionDeps {
   writer: EventWriter
@@ -23,6 +23,17 @@ export interface SessionDeps {
   logger: Logger
   /** Per-session user-message limiter: resolves to 0 when allowed, else the ms to wait. */
   takeMessageToken: (sessionId: string) => Promise<number>
+  /** Per-user limiter across sessions (only for owned sessions, i.e. with auth on); same answer. */
+  takeUserMessageToken?: (principal: string) => Promise<number>
+  /** Counts owners' tokens per day and holds them to USER_DAILY_TOKEN_BUDGET; absent: nothing counted. */
+  budget?: TurnBudget
+}
+
+/** The port a token budget gives the chat core (src/quota/token-budget.ts implements it). */
+export interface TurnBudget {
+  /** `remaining` null: no limit, only counted. */
+  check (principal: string): Promise<{ ok: true; remaining: number | null } | { ok: false; retryAfterMs: number }>
+  record (principal: string, tokens: number): Promise<void>
 }
 
 interface Outgoing { data: string; seq: number; ready: boolean }
@@ -44,7 +55,11 @@ export class ChatSession {
   private readonly resentWhilePending = new Map<number, Set<Peer>>()
   private readonly log: Logger
 
-  constructor (readonly id: string, private readonly recent: EventLog, private readonly deps: SessionDeps) {
+  /**
+   * @param owner the principal that owns the session (DESIGN §10); null with auth off, or for a session created
+   * while it was off. Every socket of an owned session is its owner's: the hub refuses the others.
+   */
+  constructor (readonly id: string, readonly owner: string | null, private readonly recent: EventLog, private readonly deps: SessionDeps) {
     this.lastSeq = recent.lastSeq
     this.sentSeq = this.lastSeq
     this.log = deps.logger
@@ -158,6 +173,8 @@ export class ChatSession {
     }
     const waitMs = await this.deps.takeMessageToken(this.id)
     if (waitMs > 0) { this.refuse(peer, 'rate_limited', `too many messages in this session; retry in ${Math.ceil(waitMs / 1000)} s`, { retryAfterMs: waitMs }); return }
+    const allowance = await this.admitOwner(peer)
+    if (allowance === false) return
     // The socket (or the whole server, shutting down) may have gone while we waited for the limiter.
     if (!peer.open) return
     // Another message may have won the race while we waited for the limiter: possibly this very one, resent.
@@ -165,7 +182,10 @@ export class ChatSession {
     if (this.refuseIfBusy(peer)) return
 
     let closed!: () => void
-    const turn: Turn = { id: randomUUID(), abort: new AbortController(), deltas: [], stopReason: null, done: new Promise((resolve) => { closed = resolve }) }
+    const turn: Turn = {
+      id: randomUUID(), abort: new AbortController(), deltas: [], stopReason: null, done: new Promise((resolve) => { closed = resolve }),
+      ...(allowance === undefined ? {} : { budget: { principal: this.owner!, remaining: allowance } })
+    }
     this.turn = turn
     const { durable: stored } = this.append({ type: 'user_message', turnId: turn.id, content, ...(clientId ? { clientId } : {}) }, true, peer)
     this.startTurn(peer, turn, stored, closed).catch((err: unknown) => {
@@ -192,7 +212,7 @@ export class ChatSession {
       if (!settled && !turn.stopReason) {
         this.refuse(peer, 'store_unavailable', 'storage did not confirm the message in time; it was not run', { turnId: turn.id })
       }
-      this.record({ type: 'assistant_message', turnId: turn.id, content: '', finishReason: turn.stopReason ?? 'error' })
+      this.record({ type: 'assistant_message', turnId: turn.id, content: '', finishReason: finishReasonOf(turn.stopReason) ?? 'error' })
       this.turn = null
       closed()
       return
@@ -201,6 +221,34 @@ export class ChatSession {
       if (this.turn === turn) this.turn = null
       closed()
     })
+  }
+
+  /**
+   * The owner's per-user message rate and daily token budget. Resolves the tokens the turn may spend
+   * (null: no limit; undefined: nothing is counted), or false when the message was refused (the sender was told why).
+   */
+  private async admitOwner (peer: Peer): Promise<number | null | undefined | false> {
+    const { takeUserMessageToken, budget } = this.deps
+    if (this.owner === null) return undefined
+    const waitMs = takeUserMessageToken ? await takeUserMessageToken(this.owner) : 0
+    if (waitMs > 0) {
+      this.refuse(peer, 'rate_limited', `too many messages from this user; retry in ${Math.ceil(waitMs / 1000)} s`, { retryAfterMs: waitMs })
+      return false
+    }
+    if (!budget) return undefined
+    let verdict: Awaited<ReturnType<TurnBudget['check']>>
+    try {
+      verdict = await budget.check(this.owner)
+    } catch (err) {
+      this.log.warn({ err, sessionId: this.id }, 'could not read the token budget')
+      this.refuse(peer, 'store_unavailable', 'storage is unavailable to check the token budget; the message was not run, try again shortly')
+      return false
+    }
+    if (!verdict.ok) {
+      this.refuse(peer, 'quota_exceeded', `the daily token budget is spent; it renews at 00:00 UTC (in ${Math.ceil(verdict.retryAfterMs / 60_000)} min)`, { retryAfterMs: verdict.retryAfterMs })
+      return false
+    }
+    return verdict.remaining
   }
 
   /**

@@ -1,5 +1,5 @@
 /** Runs one turn of a live session: history → tool loop → stored tool events → exactly one assistant_message. */
-import { buildHistory, DEFAULT_SYSTEM_PROMPT } from '../llm/history.js'
+import { buildHistory, DEFAULT_SYSTEM_PROMPT, estimateTokens } from '../llm/history.js'
 import { runToolLoop } from '../llm/tool-loop.js'
 import type { FinishReason } from '../protocol.js'
 import type { ChatSession, SessionDeps } from './session.js'
@@ -9,13 +9,25 @@ export interface Turn {
   abort: AbortController
   /** The turn's text deltas by index, kept while it runs so a resuming socket can catch up. */
   deltas: string[]
-  /** Set by whoever stops the turn: a cancel, the end of the disconnect grace, or shutdown. */
-  stopReason: 'cancelled' | 'interrupted' | null
+  /** Set by whoever stops the turn: a cancel, the end of the disconnect grace, shutdown, or the spent token budget. */
+  stopReason: 'cancelled' | 'interrupted' | 'quota' | null
+  /** The owner's token count: the turn's tokens are added to it; with a `remaining`, it is cut once its estimate passes it. */
+  budget?: { principal: string; remaining: number | null }
   /** Settles once the turn's assistant_message is recorded. */
   done: Promise<void>
   /** `{"type":"delta","turnId":"…","index":` — serialised once per turn. */
   deltaPrefix?: string
 }
+
+/** A stopped turn's finish reason: a spent budget ends it as `length` (DESIGN §10). */
+export function finishReasonOf (stopReason: Turn['stopReason']): FinishReason | null {
+  return stopReason === 'quota' ? 'length' : stopReason
+}
+
+const msToUtcMidnight = (): number => 86_400_000 - (Date.now() % 86_400_000)
+
+/** About four characters a token, as the history budget counts. */
+const CHARS_PER_TOKEN = 4
 
 export async function runTurn ({ session, turn, deps }: { session: ChatSession; turn: Turn; deps: SessionDeps }): Promise<void> {
   const { model, tools, config, logger } = deps
@@ -24,12 +36,32 @@ export async function runTurn ({ session, turn, deps }: { session: ChatSession; 
   let finishReason: FinishReason = 'error'
   let usage
   let steps = 0
+  let estimated = 0
   try {
     const messages = buildHistory({
       events: session.context,
       systemPrompt: config.SYSTEM_PROMPT ?? DEFAULT_SYSTEM_PROMPT,
       tokenBudget: config.HISTORY_TOKEN_BUDGET
     })
+    let onText = (text: string): void => session.delta(turn, text)
+    const { budget } = turn
+    if (budget) {
+      // Only a counted turn (auth on) pays on the token path: an estimate from the streamed text, replaced by
+      // the model's `usage` at the end; with a budget, the turn is cut once the estimate passes what is left.
+      const prompt = messages.reduce((n, m) => n + estimateTokens(m), 0)
+      const { remaining } = budget
+      let chars = 0
+      estimated = prompt
+      onText = (text) => {
+        session.delta(turn, text)
+        chars += text.length
+        estimated = prompt + Math.ceil(chars / CHARS_PER_TOKEN)
+        if (remaining !== null && estimated > remaining && !turn.stopReason) {
+          turn.stopReason = 'quota'
+          turn.abort.abort()
+        }
+      }
+    }
     const result = await runToolLoop({
       model,
       tools,
@@ -37,8 +69,9 @@ export async function runTurn ({ session, turn, deps }: { session: ChatSession; 
       signal: turn.abort.signal,
       maxSteps: config.MAX_TOOL_STEPS,
       sessionId: session.id,
+      principal: session.owner,
       callbacks: {
-        onText: (text) => session.delta(turn, text),
+        onText,
         onToolCall: (call, args) => {
           session.record({ type: 'tool_call', turnId: turn.id, callId: call.id, name: call.name, arguments: args })
         },
@@ -58,17 +91,25 @@ export async function runTurn ({ session, turn, deps }: { session: ChatSession; 
     content = result.content
     usage = result.usage
     steps = result.steps
-    finishReason = result.finishReason === 'cancelled' ? (turn.stopReason ?? 'cancelled') : result.finishReason
+    finishReason = result.finishReason === 'cancelled' ? (finishReasonOf(turn.stopReason) ?? 'cancelled') : result.finishReason
     if (result.error && !turn.stopReason) {
       session.record({ type: 'error', turnId: turn.id, code: result.error.code, message: result.error.message, retryable: result.error.retryable })
+    }
+    if (turn.stopReason === 'quota') {
+      session.record({ type: 'error', turnId: turn.id, code: 'quota_exceeded', message: 'the daily token budget was spent during this answer; it was cut', retryable: false, retryAfterMs: msToUtcMidnight() })
     }
   } catch (err) {
     // The tool loop never throws by contract; this guards the session against a bug, not a model failure.
     logger.error({ err, sessionId: session.id, turnId: turn.id }, 'turn failed unexpectedly')
     content = turn.deltas.join('')
-    finishReason = turn.stopReason ?? 'error'
+    finishReason = finishReasonOf(turn.stopReason) ?? 'error'
     session.record({ type: 'error', turnId: turn.id, code: 'internal_error', message: 'internal error while running the turn', retryable: true })
   }
   session.record({ type: 'assistant_message', turnId: turn.id, content, finishReason, ...(usage ? { usage } : {}) })
+  if (turn.budget) {
+    // The model's count when the answer ran to its end; a cut answer has none (or only earlier steps'): the estimate.
+    const tokens = turn.stopReason ? Math.max(estimated, usage?.totalTokens ?? 0) : usage?.totalTokens ?? estimated
+    void deps.budget?.record(turn.budget.principal, tokens)
+  }
   logger.info({ sessionId: session.id, turnId: turn.id, finishReason, steps, tokens: usage?.totalTokens, ms: Math.round(performance.now() - started) }, 'turn done')
 }

@@ -33,6 +33,8 @@ export interface ToolLoopOptions {
   /** MAX_TOOL_STEPS: model requests per turn. */
   maxSteps: number
   sessionId: string
+  /** The session's owner (DESIGN §10): tools answer for this principal only; null with auth off. */
+  principal?: string | null
   callbacks: TurnCallbacks
 }
 
@@ -85,7 +87,7 @@ const addUsage = (a: Usage | undefined, b: Usage | undefined): Usage | undefined
  * the model again. Never throws: a model failure, a thrown callback or a model bug is `finishReason: 'error'`.
  */
 export async function runToolLoop (opts: ToolLoopOptions): Promise<TurnResult> {
-  const { model, tools, signal, maxSteps, sessionId, callbacks } = opts
+  const { model, tools, signal, maxSteps, sessionId, principal = null, callbacks } = opts
   const messages = [...opts.messages]
   const specs = tools.specs()
   let content = ''
@@ -133,7 +135,7 @@ export async function runToolLoop (opts: ToolLoopOptions): Promise<TurnResult> {
       })
       for (const call of calls) callbacks.onToolCall(call, parseArgs(call.arguments))
       const outcomes = await Promise.all(calls.map(async (call) => {
-        const outcome = await tools.run({ name: call.name, arguments: call.arguments }, { signal, sessionId })
+        const outcome = await tools.run({ name: call.name, arguments: call.arguments }, { signal, sessionId, principal })
         callbacks.onToolResult(call, outcome)
         return outcome
       }))

@@ -2,11 +2,15 @@
 import { readFileSync } from 'node:fs'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { createAuthenticator } from '../auth/authenticator.js'
+import type { Authenticator } from '../auth/types.js'
 import { createRateLimit } from '../chat/limits.js'
 import { SessionHub } from '../chat/hub.js'
 import type { Config } from '../config.js'
 import { createSummaryWorker, type SummaryWorker } from '../jobs/summary-worker.js'
 import { createModel } from '../llm/create-model.js'
+import { createHeldCounter, type HeldCounter } from '../quota/counter.js'
+import { createTokenBudget, type TokenBudget } from '../quota/token-budget.js'
 import { summarizeSession } from '../llm/summarize.js'
 import type { ChatModel } from '../llm/types.js'
 import { EventWriter } from '../store/event-writer.js'
@@ -24,6 +28,12 @@ export interface Services {
   tools: ToolRegistry
   hub: SessionHub
   worker: SummaryWorker
+  /** DESIGN §10: verifies credentials; `enabled` false when no auth is configured. */
+  auth: Authenticator
+  /** Sockets each principal holds across sessions (MAX_SOCKETS_PER_USER). */
+  userSockets: HeldCounter
+  /** Tokens per principal per day (and USER_DAILY_TOKEN_BUDGET); undefined with auth off. */
+  budget?: TokenBudget
   version: string
 }
 
@@ -61,6 +71,11 @@ async function services (app: FastifyInstance, { config, deps = {} }: { config: 
     leaseMs: config.SUMMARY_LEASE_MS,
     maxAttempts: config.SUMMARY_MAX_ATTEMPTS
   })
+  const auth = createAuthenticator(config)
+  // With auth on, every owner's tokens are counted (GET /api/me); the budget, when set, is enforced on top.
+  const budget = auth.enabled
+    ? createTokenBudget({ store, limit: config.USER_DAILY_TOKEN_BUDGET ?? null, logger: log.child({ component: 'budget' }) })
+    : undefined
   let hub: SessionHub | undefined
   const toolDefs = deps.tools ?? createDefaultTools({
     liveSessions: () => hub?.liveCount ?? 0,
@@ -75,9 +90,12 @@ async function services (app: FastifyInstance, { config, deps = {} }: { config: 
     config,
     logger: log.child({ component: 'chat' }),
     takeMessageToken: createRateLimit({ perMinute: config.RATE_MESSAGES_PER_MIN }),
+    takeUserMessageToken: createRateLimit({ perMinute: config.RATE_MESSAGES_PER_MIN_PER_USER }),
+    ...(budget ? { budget } : {}),
     onSessionEnded: () => worker.kick()
   })
-  app.decorate('services', { config, store, writer, model, tools, hub, worker, version })
+  const userSockets = createHeldCounter(config.MAX_SOCKETS_PER_USER)
+  app.decorate('services', { config, store, writer, model, tools, hub, worker, auth, userSockets, budget, version })
 
   app.addHook('onReady', async () => {
     worker.start()

@@ -7,6 +7,7 @@ const json = (schema: z.ZodType) => z.toJSONSchema(schema, { target: 'draft-7', 
 
 export const SessionRecordSchema = z.object({
   id: z.string(),
+  owner: z.string().nullable().describe('the principal that created the session (null: created while authentication was off)'),
   status: z.enum(['active', 'ended']),
   startedAt: z.string(),
   endedAt: z.string().nullable(),
@@ -21,12 +22,15 @@ export const SessionRecordSchema = z.object({
 
 export const ErrorResponse = z.object({ error: z.object({ code: z.string(), message: z.string() }) })
 
-/** Every /api route is rate limited per client (RATE_HTTP_PER_MIN): 429 with `retry-after`. */
-const errors = { 400: json(ErrorResponse), 404: json(ErrorResponse), 429: json(ErrorResponse), 503: json(ErrorResponse) }
+/** Every /api route is rate limited per client (RATE_HTTP_PER_MIN): 429 with `retry-after`; 401 when auth is on and the credential is missing or bad. */
+const errors = { 400: json(ErrorResponse), 401: json(ErrorResponse), 404: json(ErrorResponse), 429: json(ErrorResponse), 503: json(ErrorResponse) }
+/** OpenAPI: the /api routes take `Authorization: Bearer <JWT or API key>` when authentication is on. */
+const secured = { security: [{ bearerAuth: [] }] }
 
 export const getSessionSchema = {
   summary: 'A session: status, duration and summary',
   tags: ['sessions'],
+  ...secured,
   params: json(z.object({ id: SessionId })),
   response: { 200: json(SessionRecordSchema), ...errors }
 }
@@ -34,6 +38,7 @@ export const getSessionSchema = {
 export const listEventsSchema = {
   summary: "A page of the session's event log (stored events in seq order)",
   tags: ['sessions'],
+  ...secured,
   params: json(z.object({ id: SessionId })),
   querystring: json(z.object({
     // Seqs are 32-bit integers in the SQL stores; anything larger (or 1e400, which coerces to Infinity) is a 400.
@@ -50,10 +55,12 @@ export const listEventsSchema = {
 }
 
 export const listSessionsSchema = {
-  summary: 'Recent sessions, newest first',
+  summary: "Recent sessions, newest first: the caller's own (admins: everyone's, or one owner's with ?owner=)",
   tags: ['sessions'],
+  ...secured,
   querystring: json(z.object({
     limit: z.coerce.number().int().min(1).max(100).default(20),
+    owner: z.string().min(1).max(256).optional().describe('admins (or an open server): only this principal\'s sessions'),
     before: z.union([
       z.string().regex(SESSION_CURSOR).describe('`nextBefore` of the previous page: the sessions after that one'),
       z.iso.datetime({ offset: true }).describe('a time: the sessions that started before it')
@@ -65,6 +72,34 @@ export const listSessionsSchema = {
       nextBefore: z.string().nullable().describe('pass as `before` for the next page (`<startedAt>~<id>`); null when this page is the last')
     })),
     ...errors
+  }
+}
+
+export const meSchema = {
+  summary: 'Who the caller is, and their token use today',
+  tags: ['identity'],
+  ...secured,
+  response: {
+    200: json(z.object({
+      principal: z.string().nullable().describe('null when authentication is off'),
+      admin: z.boolean(),
+      usage: z.object({ today: z.number().int(), budget: z.number().int().nullable() })
+    })),
+    401: json(ErrorResponse),
+    429: json(ErrorResponse),
+    503: json(ErrorResponse)
+  }
+}
+
+export const authConfigSchema = {
+  summary: 'How the page signs in (public)',
+  tags: ['identity'],
+  response: {
+    200: json(z.object({
+      enabled: z.boolean(),
+      mode: z.enum(['none', 'token', 'supabase']),
+      supabase: z.object({ url: z.string(), anonKey: z.string() }).optional()
+    }))
   }
 }
 

@@ -1,6 +1,9 @@
 /** GET /ws/session/:id — protocol v1 over WebSocket: checks, per-frame parsing and dispatch to the live session. */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
+import { socketCredential } from '../auth/credentials.js'
+import { watchExpiry } from '../auth/socket-expiry.js'
+import { AuthError, type Principal } from '../auth/types.js'
 import { createRateLimit } from '../chat/limits.js'
 import { parseClientFrame } from '../chat/frames.js'
 import { createPeer } from '../chat/peer.js'
@@ -9,7 +12,7 @@ import { errorFrame } from '../errors.js'
 import { CloseCode, SESSION_ID_PATTERN } from '../protocol.js'
 import { createHostPolicy } from './origin.js'
 
-interface SocketRequest { Params: { id: string }; Querystring: { after?: string } }
+interface SocketRequest { Params: { id: string }; Querystring: { after?: string; access_token?: string } }
 
 const AFTER_PATTERN = /^\d{1,15}$/
 /** Frames a socket may send before its session has loaded (from a slow store, say) without being closed. */
@@ -32,7 +35,7 @@ const WS_ERROR_CLOSE_CODES: Record<string, number> = {
 }
 
 export default async function sessionSocketRoutes (app: FastifyInstance): Promise<void> {
-  const { hub, config } = app.services
+  const { hub, config, auth, userSockets } = app.services
   const takeFrameToken = createRateLimit({ perMinute: config.RATE_FRAMES_PER_MIN })
   const hosts = createHostPolicy(config)
   const heartbeat = startHeartbeat(config.HEARTBEAT_MS)
@@ -47,15 +50,76 @@ export default async function sessionSocketRoutes (app: FastifyInstance): Promis
       return
     }
     const peer = createPeer(socket, { maxBufferedBytes: config.MAX_SEND_BUFFER_BYTES, stream: request.socket })
-    const log = request.log.child({ sessionId, connectionId: peer.connectionId })
+    let log = request.log.child({ sessionId, connectionId: peer.connectionId })
     heartbeat.watch(socket)
-    // Listeners first, synchronously; loading the session is a promise each listener awaits.
-    const ready: Promise<ChatSession | null> = hub.attach({ sessionId, after, peer }).catch((err: unknown) => {
+    let principal: Principal | null = null
+    // The credential's expiry closes the socket unless an `auth` frame replaced it in time (DESIGN §10).
+    const expiry = watchExpiry(() => {
+      log.info('credential expired: closing the socket')
+      peer.close(CloseCode.unauthenticated, 'credential expired')
+    })
+    /** Verifies the credential before any session work; null when the socket was refused (and closed). */
+    const signIn = async (): Promise<Principal | null> => {
+      if (!auth.enabled) return null
+      try {
+        principal = await auth.authenticate(socketCredential(request.headers, request.query))
+      } catch (err) {
+        if (!(err instanceof AuthError)) throw err
+        log.info({ reason: err.message }, 'socket refused: not authenticated')
+        if (err.kind === 'unavailable') peer.close(CloseCode.tryAgainLater, 'credentials cannot be verified right now')
+        else peer.close(CloseCode.unauthenticated, err.message.slice(0, 120))
+        return null
+      }
+      if (!peer.open) return null
+      if (!userSockets.acquire(principal.id)) {
+        const held = principal.id
+        principal = null
+        peer.send(errorFrame('too_many_sockets', `at most ${config.MAX_SOCKETS_PER_USER} sockets per user`))
+        peer.close(CloseCode.tryAgainLater, 'too many sockets for this user')
+        log.info({ principal: held }, 'socket refused: too many sockets for this user')
+        return null
+      }
+      const held = principal.id
+      peer.onClose(() => { userSockets.release(held); expiry.stop() })
+      log = log.child({ principal: held })
+      expiry.set(principal.expiresAt)
+      return principal
+    }
+    // Listeners first, synchronously; signing in and loading the session is a promise each listener awaits.
+    const ready: Promise<ChatSession | null> = signIn().then(async (who) => {
+      if (auth.enabled && who === null) return null
+      return await hub.attach({ sessionId, after, peer, ...(who ? { principal: who.id } : {}) })
+    }).catch((err: unknown) => {
       log.error({ err }, 'attach failed')
       peer.close(CloseCode.internal, 'internal error')
       return null
     })
     void ready.then((session) => { if (session) log.info({ after }, 'socket connected') })
+    /** The `auth` frame: a fresh credential for the same principal, or the socket is closed 4401. */
+    const reauthenticate = async (token: string): Promise<void> => {
+      if (!auth.enabled || !principal) { peer.send(errorFrame('bad_request', 'authentication is not enabled on this server')); return }
+      let next: Principal
+      try {
+        next = await auth.authenticate(token)
+      } catch (err) {
+        if (!(err instanceof AuthError)) throw err
+        if (err.kind === 'unavailable') {
+          // The current credential still holds until it expires: the client may send the new one again.
+          peer.send(errorFrame('internal_error', 'the new credential cannot be verified right now; send it again shortly', { retryable: true }))
+          return
+        }
+        log.info({ reason: err.message }, 'auth frame refused: closing the socket')
+        peer.close(CloseCode.unauthenticated, err.message.slice(0, 120))
+        return
+      }
+      if (next.id !== principal.id) {
+        log.warn({ presented: next.id }, 'auth frame for another principal: closing the socket')
+        peer.close(CloseCode.unauthenticated, 'the new credential names another principal')
+        return
+      }
+      principal = next
+      expiry.set(next.expiresAt)
+    }
 
     let loaded = false
     let early = 0
@@ -81,6 +145,7 @@ export default async function sessionSocketRoutes (app: FastifyInstance): Promis
         const frame = parsed.frame
         if (frame.type === 'ping') peer.send({ type: 'pong' })
         else if (frame.type === 'cancel') session.cancel(peer, frame.turnId)
+        else if (frame.type === 'auth') await reauthenticate(frame.token)
         else await session.userMessage(peer, frame)
       }).catch((err: unknown) => {
         log.error({ err }, 'frame handling failed')

@@ -40,6 +40,8 @@ class MemoryStore implements SessionRepository {
   /** Sessions whose summary job is pending, so claims don't scan every session. */
   private readonly pendingJobs = new Set<string>()
   private readonly profiles: Map<string, UserProfile>
+  /** Tokens by usageKey(principal, day). */
+  private readonly usage = new Map<string, number>()
   private readonly now: () => number
 
   constructor (opts: MemoryStoreOptions) {
@@ -60,7 +62,7 @@ class MemoryStore implements SessionRepository {
   private appendOne (sessionId: string, event: StoredEvent): void {
     let row = this.rows.get(sessionId)
     if (row === undefined) {
-      row = newRow(sessionId, event.ts)
+      row = newRow(sessionId, event.ts, null)
       this.rows.set(sessionId, row)
     }
     const { rec, events } = row
@@ -92,16 +94,28 @@ class MemoryStore implements SessionRepository {
     return row === undefined ? null : { ...row.rec }
   }
 
-  async listSessions (opts: { limit: number; before?: string; beforeId?: string; status?: SessionStatus }): Promise<SessionRecord[]> {
+  async listSessions (opts: { limit: number; before?: string; beforeId?: string; status?: SessionStatus; owner?: string }): Promise<SessionRecord[]> {
     const before = opts.before === undefined ? Infinity : parseTime(opts.before, 'before')
-    const { beforeId } = opts
+    const { beforeId, status, owner } = opts
     const found: Row[] = []
     for (const row of this.rows.values()) {
       const afterCursor = row.startedMs < before || (beforeId !== undefined && row.startedMs === before && row.rec.id < beforeId)
-      if (afterCursor && (opts.status === undefined || row.rec.status === opts.status)) found.push(row)
+      if (afterCursor && (status === undefined || row.rec.status === status) && (owner === undefined || row.rec.owner === owner)) found.push(row)
     }
     found.sort((a, b) => b.startedMs - a.startedMs || (a.rec.id < b.rec.id ? 1 : a.rec.id > b.rec.id ? -1 : 0))
     return found.slice(0, Math.max(0, opts.limit)).map((r) => ({ ...r.rec }))
+  }
+
+  async claimSession (opts: { sessionId: string; owner: string }): Promise<string | null> {
+    const { sessionId, owner } = opts
+    if (typeof sessionId !== 'string' || sessionId === '') throw new StoreError('claimSession: sessionId must be a non-empty string', false)
+    if (typeof owner !== 'string' || owner === '') throw new StoreError('claimSession: owner must be a non-empty string', false)
+    let row = this.rows.get(sessionId)
+    if (row === undefined) {
+      row = newRow(sessionId, new Date(this.now()).toISOString(), owner)
+      this.rows.set(sessionId, row)
+    }
+    return row.rec.owner
   }
 
   async listEvents (sessionId: string, opts: { after: number; limit: number }): Promise<StoredEvent[]> {
@@ -189,17 +203,31 @@ class MemoryStore implements SessionRepository {
     const p = this.profiles.get(userId)
     return p === undefined ? null : structuredClone(p)
   }
+
+  async addUsage (opts: { principal: string; day: string; tokens: number }): Promise<number> {
+    const key = usageKey(opts.principal, opts.day)
+    if (!Number.isSafeInteger(opts.tokens) || opts.tokens < 0) {
+      throw new StoreError(`addUsage: tokens must be a non-negative integer, got ${String(opts.tokens)}`, false)
+    }
+    const total = (this.usage.get(key) ?? 0) + opts.tokens
+    this.usage.set(key, total)
+    return total
+  }
+
+  async getUsage (opts: { principal: string; day: string }): Promise<number> {
+    return this.usage.get(usageKey(opts.principal, opts.day)) ?? 0
+  }
 }
 
 export function createMemoryStore (opts: MemoryStoreOptions = {}): SessionRepository {
   return new MemoryStore(opts)
 }
 
-function newRow (id: string, ts: string): Row {
+function newRow (id: string, ts: string, owner: string | null): Row {
   const startedMs = Date.parse(ts)
   return {
     rec: {
-      id, status: 'active', startedAt: new Date(startedMs).toISOString(), endedAt: null, durationMs: null,
+      id, owner, status: 'active', startedAt: new Date(startedMs).toISOString(), endedAt: null, durationMs: null,
       summary: null, summaryStatus: 'none', summaryError: null, messageCount: 0, lastSeq: 0, title: null, openTurnId: null, version: 0
     },
     startedMs, events: [], dueAt: 0, leaseOwner: null, leaseUntil: 0, attempts: 0
@@ -213,6 +241,16 @@ function validate (sessionId: unknown, event: StoredEvent | undefined): void {
   if (!Number.isSafeInteger(event.seq) || event.seq < 1) bad(`seq must be a positive integer, got ${String(event.seq)}`)
   if (typeof event.type !== 'string') bad('type must be a string')
   if (typeof event.ts !== 'string' || Number.isNaN(Date.parse(event.ts))) bad(`ts must be an ISO timestamp, got ${String(event.ts)}`)
+}
+
+/** The usage map's key; refuses what the SQL stores refuse (no principal, a day that is not a date). */
+function usageKey (principal: string, day: string): string {
+  if (typeof principal !== 'string' || principal === '') throw new StoreError('usage: principal must be a non-empty string', false)
+  const ms = typeof day === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(day) ? Date.parse(`${day}T00:00:00Z`) : NaN
+  if (Number.isNaN(ms) || new Date(ms).toISOString().slice(0, 10) !== day) {
+    throw new StoreError(`usage: day must be a YYYY-MM-DD date, got ${String(day)}`, false)
+  }
+  return `${day} ${principal}` // the day is fixed-width, so no two pairs share a key
 }
 
 function parseTime (iso: string, name: string): number {

@@ -3,7 +3,7 @@ import pg from 'pg'
 import type { Logger } from '../logger.js'
 import { toStoreError } from './pg-errors.js'
 import {
-  SCHEMA_HINT, appendEventsJson, checkSchemaVersion, pgText, toEvents, toProfile, toSessionRecord, toSessionRecords, toSummaryJob
+  SCHEMA_HINT, appendEventsJson, checkSchemaVersion, pgText, toEvents, toProfile, toSessionRecord, toSessionRecords, toSummaryJob, toUsage
 } from './sql-codec.js'
 import { StoreError, type SessionRepository } from './types.js'
 
@@ -87,9 +87,14 @@ export function createPostgresStore (opts: PostgresStoreOptions): SessionReposit
       return toSessionRecord(await one('getSession', 'select public.rtb_get_session($1::text) as r', [id]))
     },
 
-    async listSessions ({ limit, before, beforeId, status }) {
+    async listSessions ({ limit, before, beforeId, status, owner }) {
       return toSessionRecords(await one('listSessions',
-        'select public.rtb_list_sessions($1::int, $2::timestamptz, $3::text, $4::text) as r', [limit, before ?? null, status ?? null, beforeId ?? null]))
+        'select public.rtb_list_sessions($1::int, $2::timestamptz, $3::text, $4::text, $5::text) as r',
+        [limit, before ?? null, status ?? null, beforeId ?? null, owner ?? null]))
+    },
+
+    async claimSession ({ sessionId, owner }) {
+      return await one<string | null>('claimSession', 'select public.rtb_claim_session($1::text, $2::text) as r', [sessionId, owner]) ?? null
     },
 
     async listEvents (sessionId, { after, limit }) {
@@ -123,6 +128,14 @@ export function createPostgresStore (opts: PostgresStoreOptions): SessionReposit
 
     async getProfile (userId) {
       return toProfile(await one('getProfile', 'select public.rtb_get_profile($1::text) as r', [userId]))
+    },
+
+    async addUsage ({ principal, day, tokens }) {
+      return toUsage(await one('addUsage', 'select public.rtb_add_usage($1::text, $2::date, $3::bigint) as r', [principal, day, tokens]))
+    },
+
+    async getUsage ({ principal, day }) {
+      return toUsage(await one('getUsage', 'select public.rtb_get_usage($1::text, $2::date) as r', [principal, day]))
     }
   }
 }

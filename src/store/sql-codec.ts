@@ -4,7 +4,7 @@ import { wellFormed } from '../text.js'
 import { StoreError, type AppendEvent, type SessionRecord, type SummaryJob, type UserProfile } from './types.js'
 
 /** The schema version supabase-schema.sql declares through rtb_schema_version(). */
-export const SCHEMA_VERSION = 2
+export const SCHEMA_VERSION = 3
 
 export const SCHEMA_HINT = 'apply supabase-schema.sql (psql -v ON_ERROR_STOP=1 -f supabase-schema.sql)'
 
@@ -54,6 +54,7 @@ export function toSessionRecord (value: unknown): SessionRecord | null {
   const r = value as SessionRecord
   return {
     id: r.id,
+    owner: r.owner ?? null,
     status: r.status,
     startedAt: r.startedAt,
     endedAt: r.endedAt ?? null,
@@ -85,6 +86,13 @@ export function toSummaryJob (row: { session_id: string; version: number; attemp
     attempts: Number(row.attempts),
     leaseUntil: new Date(row.lease_until).toISOString()
   }
+}
+
+/** rtb_add_usage / rtb_get_usage answer a bigint: a string from pg, a number from PostgREST. */
+export function toUsage (value: unknown): number {
+  const n = Number(value ?? 0)
+  if (!Number.isSafeInteger(n)) throw new TypeError(`expected a token count from the database, got ${String(value)}`)
+  return n
 }
 
 export function toProfile (value: unknown): UserProfile | null {

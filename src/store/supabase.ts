@@ -3,7 +3,7 @@ import { createClient } from '@supabase/supabase-js'
 import ws from 'ws'
 import type { Logger } from '../logger.js'
 import {
-  appendEventsJson, checkSchemaVersion, pgText, toEvents, toProfile, toSessionRecord, toSessionRecords, toSummaryJob
+  appendEventsJson, checkSchemaVersion, pgText, toEvents, toProfile, toSessionRecord, toSessionRecords, toSummaryJob, toUsage
 } from './sql-codec.js'
 import { StoreError, type SessionRepository } from './types.js'
 
@@ -90,10 +90,15 @@ export function createSupabaseStore (opts: SupabaseStoreOptions): SessionReposit
       return toSessionRecord(await rpc('getSession', 'rtb_get_session', { p_id: id }))
     },
 
-    async listSessions ({ limit, before, beforeId, status }) {
+    async listSessions ({ limit, before, beforeId, status, owner }) {
       // Every argument is sent, null included: PostgREST picks the function by its argument names.
-      return toSessionRecords(await rpc('listSessions', 'rtb_list_sessions',
-        { p_limit: limit, p_before: before ?? null, p_status: status ?? null, p_before_id: beforeId ?? null }))
+      return toSessionRecords(await rpc('listSessions', 'rtb_list_sessions', {
+        p_limit: limit, p_before: before ?? null, p_status: status ?? null, p_before_id: beforeId ?? null, p_owner: owner ?? null
+      }))
+    },
+
+    async claimSession ({ sessionId, owner }) {
+      return await rpc<string | null>('claimSession', 'rtb_claim_session', { p_session_id: sessionId, p_owner: owner }) ?? null
     },
 
     async listEvents (sessionId, { after, limit }) {
@@ -128,6 +133,14 @@ export function createSupabaseStore (opts: SupabaseStoreOptions): SessionReposit
 
     async getProfile (userId) {
       return toProfile(await rpc('getProfile', 'rtb_get_profile', { p_user_id: userId }))
+    },
+
+    async addUsage ({ principal, day, tokens }) {
+      return toUsage(await rpc('addUsage', 'rtb_add_usage', { p_principal: principal, p_day: day, p_tokens: tokens }))
+    },
+
+    async getUsage ({ principal, day }) {
+      return toUsage(await rpc('getUsage', 'rtb_get_usage', { p_principal: principal, p_day: day }))
     }
   }
 }

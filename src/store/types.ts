@@ -8,6 +8,8 @@ export type SummaryStatus = 'none' | 'pending' | 'ready' | 'failed'
 /** A session row as the REST API shows it. Timestamps are ISO-8601 strings. */
 export interface SessionRecord {
   id: string
+  /** The principal that created the session (DESIGN §10); null when it was created while auth was off. */
+  owner: string | null
   status: SessionStatus
   startedAt: string
   endedAt: string | null
@@ -86,7 +88,13 @@ export interface SessionRepository {
    * time; with `beforeId` too it starts right after that session, so sessions that started in the same
    * millisecond are never skipped between pages.
    */
-  listSessions (opts: { limit: number; before?: string; beforeId?: string; status?: SessionStatus }): Promise<SessionRecord[]>
+  listSessions (opts: { limit: number; before?: string; beforeId?: string; status?: SessionStatus; owner?: string }): Promise<SessionRecord[]>
+  /**
+   * The owner on record for a session, creating the session row (status active, no events) owned by `owner`
+   * when it does not exist. Never changes an existing row: a session created while auth was off keeps a null
+   * owner. Atomic: two principals claiming one new id at once get the same answer.
+   */
+  claimSession (opts: { sessionId: string; owner: string }): Promise<string | null>
   /** Events with seq > after, ascending, at most limit. */
   listEvents (sessionId: string, opts: { after: number; limit: number }): Promise<StoredEvent[]>
 
@@ -107,4 +115,9 @@ export interface SessionRepository {
   failSummaryJob (opts: { job: SummaryJob; workerId: string; error: string; retryInMs: number; maxAttempts: number }): Promise<'retry' | 'failed' | 'lost'>
 
   getProfile (userId: string): Promise<UserProfile | null>
+
+  /** Adds tokens to a principal's count for one UTC day (`YYYY-MM-DD`) atomically; returns the new total. */
+  addUsage (opts: { principal: string; day: string; tokens: number }): Promise<number>
+  /** A principal's token count for one UTC day; 0 when none was recorded. */
+  getUsage (opts: { principal: string; day: string }): Promise<number>
 }

@@ -75,7 +75,7 @@ export function createToolRegistry ({ tools, timeoutMs, logger }: ToolRegistryOp
     logger?.debug({ sessionId: ctx.sessionId, tool: tool.name }, 'tool call')
     const work = (async (): Promise<ToolOutcome> => {
       try {
-        const result = await tool.handler(parsed.data, { signal: own.signal, sessionId: ctx.sessionId })
+        const result = await tool.handler(parsed.data, { signal: own.signal, sessionId: ctx.sessionId, principal: ctx.principal ?? null })
         logger?.debug({ sessionId: ctx.sessionId, tool: tool.name, ok: true, durationMs: elapsed() }, 'tool call done')
         return { ok: true, result: asJson(result), durationMs: elapsed() }
       } catch (err) {

@@ -4,6 +4,8 @@ import type { z } from 'zod'
 export interface ToolContext {
   signal: AbortSignal
   sessionId: string
+  /** The signed-in principal the turn runs for (DESIGN §10); null when authentication is off. */
+  principal?: string | null
 }
 
 export interface ToolDefinition<S extends z.ZodType = z.ZodType> {

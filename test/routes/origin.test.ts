@@ -14,8 +14,8 @@ describe('host policy', () => {
     expect(p.originAllowed('http://localhost:5173')).toBe(true)
     expect(p.originAllowed('http://rebind.attacker.example:8001')).toBe(false)
     expect(p.originAllowed('null')).toBe(false)
-    expect(createHostPolicy(testConfig({ HOST: 'chat.internal' })).hostAllowed('chat.internal:8001')).toBe(true)
-    expect(createHostPolicy(testConfig({ HOST: '0.0.0.0' })).hostAllowed('0.0.0.0:8001')).toBe(false)
+    expect(createHostPolicy(testConfig({ HOST: 'chat.internal', AUTH_DISABLED: 'true' })).hostAllowed('chat.internal:8001')).toBe(true)
+    expect(createHostPolicy(testConfig({ HOST: '0.0.0.0', AUTH_DISABLED: 'true' })).hostAllowed('0.0.0.0:8001')).toBe(false)
   })
 
   it('with ALLOWED_ORIGINS: exactly those origins, and their host names', () => {

@@ -67,7 +67,7 @@ describe('REST', () => {
     await eventually(async () => (await get('/api/session/rest-b')).json().lastSeq === 4)
     const record = (await get('/api/session/rest-a')).json()
     expect(record).toMatchObject({ id: 'rest-a', status: 'active', messageCount: 2, lastSeq: 4, title: 'hello from rest-a', summaryStatus: 'none' })
-    expect(Object.keys(record).sort()).toEqual(['durationMs', 'endedAt', 'id', 'lastSeq', 'messageCount', 'startedAt', 'status', 'summary', 'summaryError', 'summaryStatus', 'title'])
+    expect(Object.keys(record).sort()).toEqual(['durationMs', 'endedAt', 'id', 'lastSeq', 'messageCount', 'owner', 'startedAt', 'status', 'summary', 'summaryError', 'summaryStatus', 'title'])
 
     const page1 = (await get('/api/session/rest-a/events?limit=3')).json()
     expect(page1.events.map((e: { seq: number }) => e.seq)).toEqual([1, 2, 3])
@@ -105,14 +105,14 @@ describe('REST', () => {
     const ui = await get('/docs')
     expect([200, 302]).toContain(ui.statusCode)
     const spec = (await get('/docs/json')).json()
-    expect(Object.keys(spec.paths).sort()).toEqual(['/api/session/{id}', '/api/session/{id}/events', '/api/sessions', '/health', '/protocol.json'])
+    expect(Object.keys(spec.paths).sort()).toEqual(['/api/me', '/api/session/{id}', '/api/session/{id}/events', '/api/sessions', '/auth/config', '/health', '/protocol.json'])
     for (const path of ['/api/session/{id}', '/api/session/{id}/events', '/api/sessions', '/health']) {
       expect(Object.keys(spec.paths[path].get.responses), path).toContain('429')
     }
     const protocol = (await get('/protocol.json')).json()
     expect(protocol).toMatchObject({ version: 1, closeCodes: { tooLarge: 1009, restarting: 1012, tooSlow: 4408 } })
     const clientTypes = protocol.clientFrame.oneOf.map((s: { properties: { type: { const: string } } }) => s.properties.type.const).sort()
-    expect(clientTypes).toEqual(['cancel', 'ping', 'user_message'])
+    expect(clientTypes).toEqual(['auth', 'cancel', 'ping', 'user_message'])
     const stored = protocol.storedEvent.oneOf.map((s: { properties: { type: { const: string } } }) => s.properties.type.const).sort()
     expect(stored).toEqual(['assistant_message', 'connected', 'disconnected', 'error', 'tool_call', 'tool_result', 'user_message'])
   })

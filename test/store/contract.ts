@@ -5,6 +5,7 @@ import type { StoredEvent } from '../../src/protocol.js'
 import type { SessionRepository } from '../../src/store/types.js'
 import { claimMine, ev, Ids, TimeWindow } from './contract-helpers.js'
 import { describeJobContract } from './contract-jobs.js'
+import { describeOwnerContract, describeUsageContract } from './contract-owners.js'
 
 export interface StoreUnderTest { store: SessionRepository; teardown?: () => Promise<void> }
 
@@ -232,6 +233,8 @@ export function describeStoreContract (name: string, setup: () => Promise<StoreU
     })
 
     describeJobContract({ store: () => store, ids })
+    describeOwnerContract({ store: () => store, ids })
+    describeUsageContract({ store: () => store })
 
     describe('profiles', () => {
       it('knows the seeded demo users and answers null for others', async () => {

@@ -60,6 +60,9 @@ class FaultyStore implements SessionRepository {
   completeSummaryJob: SessionRepository['completeSummaryJob'] = async (o) => this.inner.completeSummaryJob(o)
   failSummaryJob: SessionRepository['failSummaryJob'] = async (o) => this.inner.failSummaryJob(o)
   getProfile = async (id: string) => this.inner.getProfile(id)
+  claimSession: SessionRepository['claimSession'] = async (o) => this.inner.claimSession(o)
+  addUsage: SessionRepository['addUsage'] = async (o) => this.inner.addUsage(o)
+  getUsage: SessionRepository['getUsage'] = async (o) => this.inner.getUsage(o)
 }
 
 function captureLogger (): { logger: Logger; lines: Array<{ level: string; msg: string }> } {

@@ -10,7 +10,8 @@ const reg = createToolRegistry({
   tools: [userProfileTool({ getProfile: async (id) => { asked.push(id); return id === 'bob' ? bob : null } })],
   timeoutMs: 1_000
 })
-const run = (args: string) => reg.run({ name: 'fetch_user_profile', arguments: args }, { signal: new AbortController().signal, sessionId: 's' })
+const run = (args: string, principal: string | null = null) =>
+  reg.run({ name: 'fetch_user_profile', arguments: args }, { signal: new AbortController().signal, sessionId: 's', principal })
 
 describe('fetch_user_profile', () => {
   it('returns the profile of a known user', async () => {
@@ -23,7 +24,8 @@ describe('fetch_user_profile', () => {
 
   it('validates the id before asking the store', async () => {
     asked.length = 0
-    for (const args of ['{}', '{"userId":""}', '{"userId":"a b"}', `{"userId":"${'x'.repeat(65)}"}`, '{"userId":42}']) {
+    expect(await run('{}')).toMatchObject({ ok: false, error: 'userId is required (nobody is signed in)' })
+    for (const args of ['{"userId":""}', '{"userId":"a b"}', `{"userId":"${'x'.repeat(65)}"}`, '{"userId":42}']) {
       expect(await run(args)).toMatchObject({ ok: false, error: expect.stringMatching(/^Invalid arguments for fetch_user_profile:/) })
     }
     expect(asked).toEqual([])
@@ -33,8 +35,16 @@ describe('fetch_user_profile', () => {
   it('describes its parameter to the model', () => {
     expect(reg.specs()[0].function.parameters).toEqual({
       type: 'object',
-      properties: { userId: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.@-]+$' } },
-      required: ['userId']
+      properties: { userId: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.@-]+$' } }
     })
+  })
+
+  it('signed in, answers for the caller only: another id is refused before the store is asked', async () => {
+    asked.length = 0
+    expect(await run('{"userId":"alice"}', 'bob')).toMatchObject({ ok: false, error: 'Not allowed: the signed-in user may read only their own profile, not "alice"' })
+    expect(asked).toEqual([])
+    expect(await run('{"userId":"bob"}', 'bob')).toMatchObject({ ok: true, result: bob })
+    expect(await run('{}', 'bob')).toMatchObject({ ok: true, result: bob })
+    expect(asked).toEqual(['bob', 'bob'])
   })
 })

@@ -1,0 +1,65 @@
+/** JWT verification with jose: HS256 with a shared secret, or asymmetric keys from a JWKS that is cached and refetched on an unknown kid. */
+import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTVerifyOptions } from 'jose'
+import { AuthError } from './types.js'
+
+export interface JwtVerifierOptions {
+  /** AUTH_JWT_SECRET: HS256. */
+  secret?: string
+  /** AUTH_JWKS_URL: ES256/RS256/EdDSA… keys, selected by `kid`. */
+  jwksUrl?: string
+  issuer?: string
+  audience?: string
+  /** Wait after a JWKS fetch before an unknown kid may refetch it (jose's cooldownDuration). */
+  jwksCooldownMs: number
+}
+
+export interface VerifiedJwt { sub: string; exp: number }
+
+/** Every asymmetric algorithm a JWKS key may use; HS* never comes from a JWKS. */
+const ASYMMETRIC = ['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA', 'Ed25519']
+/** jose's own errors that mean "the JWKS could not be had", not "the token is bad". */
+const JWKS_FETCH_FAILED = /^(Expected 200 OK from the JSON Web Key Set|Failed to parse the JSON Web Key Set)/
+
+export function createJwtVerifier (opts: JwtVerifierOptions): (token: string) => Promise<VerifiedJwt> {
+  const secret = opts.secret === undefined ? undefined : new TextEncoder().encode(opts.secret)
+  const jwks = opts.jwksUrl === undefined
+    ? undefined
+    : createRemoteJWKSet(new URL(opts.jwksUrl), { cooldownDuration: opts.jwksCooldownMs, timeoutDuration: 5_000 })
+  const checks: JWTVerifyOptions = {
+    requiredClaims: ['exp', 'sub'],
+    ...(opts.issuer ? { issuer: opts.issuer } : {}),
+    ...(opts.audience ? { audience: opts.audience } : {})
+  }
+
+  return async (token) => {
+    let alg: string | undefined
+    try {
+      alg = decodeProtectedHeader(token).alg
+    } catch {
+      throw new AuthError('credential is not a valid JWT', 'invalid')
+    }
+    try {
+      // The key decides the algorithm, never the token: an HS256 token is checked against the secret only, and
+      // refused when only a JWKS is configured (the classic RS256 → HS256 confusion); `none` matches neither list.
+      const { payload } = alg === 'HS256' && secret
+        ? await jwtVerify(token, secret, { ...checks, algorithms: ['HS256'] })
+        : jwks
+          ? await jwtVerify(token, jwks, { ...checks, algorithms: ASYMMETRIC })
+          : await jwtVerify(token, secret!, { ...checks, algorithms: ['HS256'] })
+      return { sub: payload.sub!, exp: payload.exp! }
+    } catch (err) {
+      throw classify(err)
+    }
+  }
+}
+
+function classify (err: unknown): AuthError {
+  if (err instanceof errors.JWTExpired) return new AuthError('token expired', 'invalid', { cause: err })
+  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid ||
+    !(err instanceof errors.JOSEError) || JWKS_FETCH_FAILED.test(err.message)) {
+    return new AuthError('the signing keys (AUTH_JWKS_URL) could not be fetched', 'unavailable', { cause: err })
+  }
+  if (err instanceof errors.JWTClaimValidationFailed) return new AuthError(`token refused: ${err.message}`, 'invalid', { cause: err })
+  if (err instanceof errors.JWKSNoMatchingKey) return new AuthError('token signed with an unknown key', 'invalid', { cause: err })
+  return new AuthError('invalid token', 'invalid', { cause: err })
+}

@@ -1,0 +1,26 @@
+/** Counts what a key holds at once (sockets per user) against a cap. */
+
+export interface HeldCounter {
+  /** Takes one for `key`; false (nothing taken) when it already holds `limit`. */
+  acquire (key: string): boolean
+  release (key: string): void
+  held (key: string): number
+}
+
+export function createHeldCounter (limit: number): HeldCounter {
+  const counts = new Map<string, number>()
+  return {
+    acquire (key) {
+      const n = counts.get(key) ?? 0
+      if (n >= limit) return false
+      counts.set(key, n + 1)
+      return true
+    },
+    release (key) {
+      const n = counts.get(key) ?? 0
+      if (n <= 1) counts.delete(key)
+      else counts.set(key, n - 1)
+    },
+    held: (key) => counts.get(key) ?? 0
+  }
+}
