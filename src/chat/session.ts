@@ -11,6 +11,7 @@ import type { ToolRegistry } from '../tools/registry.js'
 import type { EventLog } from './event-log.js'
 import type { Peer } from './peer.js'
 import { settlesWithin } from './settles.js'
+import { admitOwner, type TurnBudget } from './admission.js'
 import { finishReasonOf, runTurn, type Turn } from './turn.js'
 
 export interface SessionDeps {
@@ -29,12 +30,6 @@ export interface SessionDeps {
   budget?: TurnBudget
 }
 
-/** The port a token budget gives the chat core (src/quota/token-budget.ts implements it). */
-export interface TurnBudget {
-  /** `remaining` null: no limit, only counted. */
-  check (principal: string): Promise<{ ok: true; remaining: number | null } | { ok: false; retryAfterMs: number }>
-  record (principal: string, tokens: number): Promise<void>
-}
 
 interface Outgoing { data: string; seq: number; ready: boolean }
 
@@ -173,7 +168,7 @@ export class ChatSession {
     }
     const waitMs = await this.deps.takeMessageToken(this.id)
     if (waitMs > 0) { this.refuse(peer, 'rate_limited', `too many messages in this session; retry in ${Math.ceil(waitMs / 1000)} s`, { retryAfterMs: waitMs }); return }
-    const allowance = await this.admitOwner(peer)
+    const allowance = this.owner === null ? undefined : await admitOwner({ owner: this.owner, deps: this.deps, refuse: (...args) => this.refuse(peer, ...args), sessionId: this.id })
     if (allowance === false) return
     // The socket (or the whole server, shutting down) may have gone while we waited for the limiter.
     if (!peer.open) return
@@ -221,34 +216,6 @@ export class ChatSession {
       if (this.turn === turn) this.turn = null
       closed()
     })
-  }
-
-  /**
-   * The owner's per-user message rate and daily token budget. Resolves the tokens the turn may spend
-   * (null: no limit; undefined: nothing is counted), or false when the message was refused (the sender was told why).
-   */
-  private async admitOwner (peer: Peer): Promise<number | null | undefined | false> {
-    const { takeUserMessageToken, budget } = this.deps
-    if (this.owner === null) return undefined
-    const waitMs = takeUserMessageToken ? await takeUserMessageToken(this.owner) : 0
-    if (waitMs > 0) {
-      this.refuse(peer, 'rate_limited', `too many messages from this user; retry in ${Math.ceil(waitMs / 1000)} s`, { retryAfterMs: waitMs })
-      return false
-    }
-    if (!budget) return undefined
-    let verdict: Awaited<ReturnType<TurnBudget['check']>>
-    try {
-      verdict = await budget.check(this.owner)
-    } catch (err) {
-      this.log.warn({ err, sessionId: this.id }, 'could not read the token budget')
-      this.refuse(peer, 'store_unavailable', 'storage is unavailable to check the token budget; the message was not run, try again shortly')
-      return false
-    }
-    if (!verdict.ok) {
-      this.refuse(peer, 'quota_exceeded', `the daily token budget is spent; it renews at 00:00 UTC (in ${Math.ceil(verdict.retryAfterMs / 60_000)} min)`, { retryAfterMs: verdict.retryAfterMs })
-      return false
-    }
-    return verdict.remaining
   }
 
   /**
