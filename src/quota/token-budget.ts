@@ -28,7 +28,16 @@ export function createTokenBudget ({ store, limit, logger, now = Date.now }: {
   logger: Logger
   now?: () => number
 }): TokenBudget {
-  const usedToday = (principal: string) => store.getUsage({ principal, day: utcDay(now()) })
+  /**
+   * Usage writes still on their way to the store, by principal. A turn's tokens are recorded after its
+   * assistant_message goes out, so a client that answers at once would otherwise be checked against the count
+   * before that turn (an over-budget message admitted): reads of a principal wait for its writes first.
+   */
+  const writing = new Map<string, Promise<void>>()
+  const usedToday = async (principal: string): Promise<number> => {
+    await writing.get(principal)
+    return await store.getUsage({ principal, day: utcDay(now()) })
+  }
   return {
     limit,
     usedToday,
@@ -40,11 +49,19 @@ export function createTokenBudget ({ store, limit, logger, now = Date.now }: {
     },
     async record (principal, tokens) {
       if (!(tokens > 0)) return
-      try {
-        await store.addUsage({ principal, day: utcDay(now()), tokens: Math.ceil(tokens) })
-      } catch (err) {
-        logger.error({ err, principal, tokens }, 'could not record token usage')
-      }
+      const day = utcDay(now())
+      const write = (async () => {
+        try {
+          await store.addUsage({ principal, day, tokens: Math.ceil(tokens) })
+        } catch (err) {
+          logger.error({ err, principal, tokens }, 'could not record token usage')
+        }
+      })()
+      // Chained behind the principal's earlier writes, so a read waits for all of them.
+      const done = Promise.all([writing.get(principal), write]).then(() => {})
+      writing.set(principal, done)
+      await done
+      if (writing.get(principal) === done) writing.delete(principal)
     }
   }
 }
