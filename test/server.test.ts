@@ -25,7 +25,7 @@ async function portFree (port: number): Promise<boolean> {
 function cleanEnv (extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {}
   for (const [k, v] of Object.entries(process.env)) {
-    if (/^(OPENAI_|LLM_|STORAGE|DATABASE_|SUPABASE_|PORT|HOST|LOG_LEVEL|OFFLINE_|TEST_DATABASE_URL)/.test(k)) continue
+    if (/^(OPENAI_|LLM_|STORAGE|DATABASE_|SUPABASE_|PORT|HOST|LOG_LEVEL|OFFLINE_|TEST_DATABASE_URL|AUTH_|API_KEYS)/.test(k)) continue
     env[k] = v
   }
   return { ...env, DOTENV_CONFIG_PATH: '/nonexistent/.env', ...extra }
@@ -76,7 +76,10 @@ describe('npm start', () => {
   it.each([
     [{ STORAGE: 'postgres', DATABASE_URL: 'postgres://app:hunter2-secret@127.0.0.1:1/x' }, /^Could not start: STORAGE=postgres: postgres unavailable during init: ECONNREFUSED .* \(check DATABASE_URL\)$/],
     [{ HEARTBEAT_MS: '99999999999' }, /^Invalid configuration: HEARTBEAT_MS: at most 2147483647 ms/],
-    [{ ALLOWED_ORIGINS: 'chat.example.com' }, /^Invalid configuration: ALLOWED_ORIGINS: not an origin: chat\.example\.com/]
+    [{ ALLOWED_ORIGINS: 'chat.example.com' }, /^Invalid configuration: ALLOWED_ORIGINS: not an origin: chat\.example\.com/],
+    // DESIGN §10: an open server on a reachable address is refused unless AUTH_DISABLED=true says it is intended.
+    [{ HOST: '0.0.0.0' }, /^Invalid configuration: HOST: 0\.0\.0\.0 is not a loopback address .*AUTH_JWT_SECRET.*API_KEYS.*AUTH_DISABLED=true/],
+    [{ AUTH_DISABLED: 'true', API_KEYS: 'ci:hunter2-secret-0123456789' }, /^Invalid configuration: AUTH_DISABLED: /]
   ])('refuses to start on %o with exit 1 and one line on stderr, no secret in it', async (env, line) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: root, env: cleanEnv({ PORT: '0', ...env }), stdio: ['ignore', 'pipe', 'pipe'] })
     let stderr = ''
@@ -89,5 +92,37 @@ describe('npm start', () => {
     expect(stderr.trimEnd().split('\n')).toHaveLength(1)
     expect(stderr.trimEnd()).toMatch(line)
     expect(stderr + stdout).not.toContain('hunter2')
+  }, 30_000)
+
+  it('HOST=0.0.0.0 with AUTH_DISABLED=true starts open, with a warning, and exits 0 on SIGTERM', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+      cwd: root, env: cleanEnv({ PORT: '0', HOST: '0.0.0.0', AUTH_DISABLED: 'true', LOG_LEVEL: 'info' }), stdio: ['ignore', 'pipe', 'pipe']
+    })
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+    child.stderr.on('data', (d: Buffer) => { out += d.toString() })
+    const exited = once(child, 'exit') as Promise<[number | null, string | null]>
+    try {
+      const port = await new Promise<string>((resolve, reject) => {
+        child.stdout.on('data', () => {
+          const m = /"address":"http:\/\/[^"]+:(\d+)"/.exec(out)
+          if (m) resolve(m[1])
+        })
+        void exited.then(() => reject(new Error(`exited before listening:\n${out}`)))
+      })
+      const lines = out.trim().split('\n').map((l) => JSON.parse(l) as { level: number; msg: string; auth?: boolean })
+      const warning = lines.find((l) => l.msg.startsWith('AUTH_DISABLED=true'))
+      expect(warning).toMatchObject({ level: 40 })
+      expect(warning!.msg).toMatch(/anyone who can reach/)
+      expect(lines.find((l) => l.msg.startsWith('listening on'))).toMatchObject({ auth: false })
+      const me = await fetch(`http://127.0.0.1:${port}/api/me`)
+      expect(me.status).toBe(200)
+      expect(await me.json()).toMatchObject({ principal: null })
+      child.kill('SIGTERM')
+      const [code] = await exited
+      expect(code).toBe(0)
+    } finally {
+      child.kill('SIGKILL')
+    }
   }, 30_000)
 })

@@ -16,7 +16,22 @@ export function socketCredential (headers: IncomingHttpHeaders, query: { access_
   return typeof query.access_token === 'string' && query.access_token !== '' ? query.access_token : undefined
 }
 
-/** A URL with the value of `access_token` replaced, for log lines. */
+/**
+ * A URL with the value of `access_token` replaced, for log lines. Names are compared decoded, as the query parser
+ * reads them: `?access%5Ftoken=…` is the same parameter; a name that does not decode has its value hidden too.
+ */
 export function redactUrl (url: string): string {
-  return url.replace(/([?&]access_token=)[^&#]*/gi, '$1[redacted]')
+  const start = url.indexOf('?')
+  if (start < 0) return url
+  const hash = url.indexOf('#', start)
+  const end = hash < 0 ? url.length : hash
+  const query = url.slice(start + 1, end).split('&').map((pair) => {
+    const eq = pair.indexOf('=')
+    if (eq < 0) return pair
+    const rawName = pair.slice(0, eq)
+    let name: string | undefined
+    try { name = decodeURIComponent(rawName.replace(/\+/g, ' ')) } catch { name = undefined }
+    return name === undefined || name.toLowerCase() === 'access_token' ? `${rawName}=[redacted]` : pair
+  })
+  return `${url.slice(0, start + 1)}${query.join('&')}${url.slice(end)}`
 }

@@ -1,5 +1,5 @@
 /** JWT verification with jose: HS256 with a shared secret, or asymmetric keys from a JWKS that is cached and refetched on an unknown kid. */
-import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTVerifyOptions } from 'jose'
+import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose'
 import { AuthError } from './types.js'
 
 export interface JwtVerifierOptions {
@@ -38,18 +38,21 @@ export function createJwtVerifier (opts: JwtVerifierOptions): (token: string) =>
     } catch {
       throw new AuthError('credential is not a valid JWT', 'invalid')
     }
+    let payload: JWTPayload
     try {
       // The key decides the algorithm, never the token: an HS256 token is checked against the secret only, and
       // refused when only a JWKS is configured (the classic RS256 → HS256 confusion); `none` matches neither list.
-      const { payload } = alg === 'HS256' && secret
+      ({ payload } = alg === 'HS256' && secret
         ? await jwtVerify(token, secret, { ...checks, algorithms: ['HS256'] })
         : jwks
           ? await jwtVerify(token, jwks, { ...checks, algorithms: ASYMMETRIC })
-          : await jwtVerify(token, secret!, { ...checks, algorithms: ['HS256'] })
-      return { sub: payload.sub!, exp: payload.exp! }
+          : await jwtVerify(token, secret!, { ...checks, algorithms: ['HS256'] }))
     } catch (err) {
       throw classify(err)
     }
+    // jose checks that `sub` is present, not that it is a string: `{"sub": 42}` must be refused, not crash the caller.
+    if (typeof payload.sub !== 'string') throw new AuthError('token subject is not a string', 'invalid')
+    return { sub: payload.sub, exp: payload.exp! }
   }
 }
 

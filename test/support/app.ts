@@ -1,5 +1,5 @@
 /** Test helpers: a real listening app on 127.0.0.1:0 and a `ws` client that records frames and awaits them. */
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import { WebSocket, type ClientOptions } from 'ws'
 import { buildApp } from '../../src/app.js'
 import { testConfig, type Config } from '../../src/config.js'
@@ -13,9 +13,10 @@ export interface RunningApp {
   close: () => Promise<void>
 }
 
-export async function startApp ({ env = {}, deps }: { env?: Record<string, string>; deps?: ServiceDeps } = {}): Promise<RunningApp> {
+/** `logger`: Fastify logger options (e.g. `{ level: 'trace', stream }` to capture lines); default none. */
+export async function startApp ({ env = {}, deps, logger = false }: { env?: Record<string, string>; deps?: ServiceDeps; logger?: FastifyServerOptions['logger'] } = {}): Promise<RunningApp> {
   const config = testConfig(env)
-  const app = await buildApp({ config, deps, logger: false })
+  const app = await buildApp({ config, deps, logger })
   const address = await app.listen({ host: '127.0.0.1', port: 0 })
   const ws = address.replace(/^http/, 'ws')
   return {
