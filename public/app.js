@@ -1,7 +1,9 @@
-/** The chat page's entry: wires the sidebar, conversation view, composer and the socket of the open session. */
+/** The chat page's entry: signs in when the server asks for it, then wires the sidebar, conversation view, composer and the session's socket. */
 import { $, newId } from './js/dom.js'
 import { api } from './js/api.js'
 import { openChat } from './js/chat.js'
+import { closeText } from './js/errors.js'
+import { startAuth } from './js/auth-flow.js'
 import { createComposer } from './js/composer.js'
 import { createMessageView } from './js/render.js'
 import { createSessionList } from './js/sessions.js'
@@ -16,6 +18,7 @@ const status = createStatusIndicator({ root: $('#conn'), text: $('#conn-text') }
 const sidebar = createSidebarToggle({ app: $('#app'), button: $('#menu-button'), scrim: $('#scrim'), sidebar: $('#sidebar') })
 const title = $('#chat-title')
 let chat = null
+let auth = null // the signed-in session ({ token(), refused?() }); null while signed out
 
 const composer = createComposer({
   form: $('#composer'),
@@ -53,6 +56,7 @@ function open (sessionId) {
   chat = openChat({
     sessionId,
     view,
+    getToken: () => auth?.token() ?? null,
     on: {
       session (frame) {
         composer.setLimits(frame.limits)
@@ -76,7 +80,18 @@ function open (sessionId) {
         sessions.refresh()
         summary.refresh()
       },
-      notice (n) { composer.show(n) }
+      notice (n) { composer.show(n) },
+      fatal (code) {
+        if (code === 4401 && auth?.refused) {
+          auth.refused()
+          return true
+        }
+        if (code === 4403) {
+          composer.show({ text: closeText(4403), action: { label: 'Start a new chat', run: newChat } })
+          return true
+        }
+        return false
+      }
     }
   })
   sidebar.close()
@@ -94,10 +109,12 @@ function idFromUrl () {
   return id && ID.test(id) ? id : null
 }
 
-$('#new-chat').addEventListener('click', () => {
+function newChat () {
   navigate(newId())
   composer.focus()
-})
+}
+
+$('#new-chat').addEventListener('click', newChat)
 
 $('#suggestions').addEventListener('click', (event) => {
   const chip = event.target instanceof Element ? event.target.closest('[data-prompt]') : null
@@ -109,13 +126,43 @@ $('#suggestions').addEventListener('click', (event) => {
 })
 
 window.addEventListener('popstate', () => {
+  if (!auth) return // signed out: the chat opens on sign-in
   const id = idFromUrl()
   if (id) { open(id); sessions.refresh() } else navigate(newId(), { replace: true })
 })
 
+/** Shows the chat and opens the session named in the URL (or a new one). */
+function start (session) {
+  auth = session
+  $('#app').hidden = false
+  const initial = idFromUrl()
+  if (initial) { open(initial); sessions.refresh() } else navigate(newId(), { replace: true })
+  composer.focus()
+}
+
+/** Signed out: the socket closes and the conversation leaves the screen (the URL keeps the chat for the next sign-in). */
+function stop () {
+  auth = null
+  chat?.close()
+  chat = null
+  view.clear()
+  composer.reset()
+  summary.stop()
+  $('#session-list').replaceChildren()
+  $('#app').hidden = true
+}
+
 // Before the first session frame arrives, /health already knows the model.
 api.health().then((h) => { if (h?.model) showModel($('#model-badge'), h.model) }).catch(() => {})
 
-const initial = idFromUrl()
-if (initial) { open(initial); sessions.refresh() } else navigate(newId(), { replace: true })
-composer.focus()
+startAuth({
+  signIn: $('#signin'),
+  account: $('#account'),
+  on: {
+    signedIn: start,
+    signedOut: stop,
+    refreshed (token) { chat?.reauth(token) },
+    // Another principal's token: the open chat is not theirs.
+    switched: newChat
+  }
+})

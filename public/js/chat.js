@@ -4,10 +4,11 @@ import { errorText, closeText, REFUSALS } from './errors.js'
 import { newId } from './dom.js'
 
 /**
- * openChat({ sessionId, view, on }) where `on` has
- * session(frame), status(status), running(turnId|null), userMessage(event), turnDone(event), notice({ text, level?, retryAfterMs?, restore? })
+ * openChat({ sessionId, view, getToken?, on }) where `on` has
+ * session(frame), status(status), running(turnId|null), userMessage(event), turnDone(event), notice({ text, level?, retryAfterMs?, restore? }),
+ * and optionally fatal(code) → true when it handled a close that ends the chat (4401, 4403) itself.
  */
-export function openChat ({ sessionId, view, on }) {
+export function openChat ({ sessionId, view, getToken, on }) {
   let lastSeq = 0 // highest stored seq applied: the resume point
   let replayUntil = 0 // seqs up to the session frame's lastSeq are history, not live
   let runningTurnId = null
@@ -19,9 +20,11 @@ export function openChat ({ sessionId, view, on }) {
   const connection = createConnection({
     sessionId,
     getAfter: () => lastSeq,
+    getToken,
     onStatus: (status) => on.status(status),
     onFrame: apply,
     onClose ({ code, willRetry }) {
+      if (!willRetry && on.fatal?.(code)) return
       const text = closeText(code, limits)
       if (code === 1009) {
         // The frame that was too large is the newest pending one: give it back to edit.
@@ -158,6 +161,8 @@ export function openChat ({ sessionId, view, on }) {
       if (!runningTurnId) return false
       return connection.send({ type: 'cancel', turnId: runningTurnId })
     },
+    /** Hands the live socket a refreshed token (the server answers nothing when it takes it); a closed socket uses it on reconnect. */
+    reauth (token) { return connection.send({ type: 'auth', token }) },
     close () { connection.close() }
   }
 }

@@ -57,8 +57,8 @@ export function createComposer ({ form, input, sendButton, stopButton, notice, c
     notice.replaceChildren()
   }
 
-  /** show({ text, level: 'error'|'info', retryAfterMs?, restore? }) */
-  function show ({ text, level = 'error', retryAfterMs, restore }) {
+  /** show({ text, level: 'error'|'info', retryAfterMs?, restore?, action?: { label, run } }) */
+  function show ({ text, level = 'error', retryAfterMs, restore, action }) {
     clearInterval(countdown)
     notice.hidden = false
     notice.dataset.level = level
@@ -71,7 +71,16 @@ export function createComposer ({ form, input, sendButton, stopButton, notice, c
     close.setAttribute('aria-label', 'Dismiss')
     close.textContent = '×'
     close.addEventListener('click', clearNotice)
-    notice.replaceChildren(line, close)
+    const parts = [line, close]
+    if (action) {
+      const button = document.createElement('button')
+      button.type = 'button'
+      button.className = 'notice-action'
+      button.textContent = action.label
+      button.addEventListener('click', () => { clearNotice(); action.run() })
+      parts.splice(1, 0, button)
+    }
+    notice.replaceChildren(...parts)
     if (restore && input.value.trim() === '') { input.value = restore; grow() }
     if (retryAfterMs) {
       blockedUntil = Date.now() + retryAfterMs

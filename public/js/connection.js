@@ -5,17 +5,18 @@ const MAX_DELAY_MS = 15_000
 const PING_EVERY_MS = 25_000
 const PONG_TIMEOUT_MS = 10_000
 
-/** Close codes after which reconnecting cannot help (DESIGN §4). */
-const FATAL_CLOSES = new Set([1008, 4400, 4403])
+/** Close codes after which reconnecting cannot help (DESIGN §4): 4401 needs a new sign-in, 4403 another chat. */
+const FATAL_CLOSES = new Set([1008, 4400, 4401, 4403])
 
 /**
- * createConnection({ sessionId, getAfter, onFrame, onStatus, onClose })
+ * createConnection({ sessionId, getAfter, getToken, onFrame, onStatus, onClose })
  * - getAfter(): the seq to resume after (0 on first load rebuilds the whole conversation)
+ * - getToken(): the access token to present (null: none); read at every (re)connect, so a refreshed one is used
  * - onFrame(frame): every parsed server frame, in order
  * - onStatus({ state: 'connecting'|'open'|'waiting'|'failed'|'closed', retryAt?, code? })
  * - onClose({ code, reason, willRetry }): the socket closed (not called after close())
  */
-export function createConnection ({ sessionId, getAfter, onFrame, onStatus, onClose }) {
+export function createConnection ({ sessionId, getAfter, getToken = () => null, onFrame, onStatus, onClose }) {
   let ws = null
   let attempt = 0
   let retryTimer = null
@@ -25,7 +26,11 @@ export function createConnection ({ sessionId, getAfter, onFrame, onStatus, onCl
 
   const url = () => {
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:'
-    return `${proto}//${location.host}/ws/session/${encodeURIComponent(sessionId)}?after=${getAfter()}`
+    const query = new URLSearchParams({ after: String(getAfter()) })
+    // Browsers cannot set headers on a WebSocket: the token rides in the query (the server redacts it from logs).
+    const token = getToken()
+    if (token) query.set('access_token', token)
+    return `${proto}//${location.host}/ws/session/${encodeURIComponent(sessionId)}?${query}`
   }
 
   function open () {

@@ -20,6 +20,8 @@ export function errorText (frame) {
       return frame.turnId
         ? 'Storage is slow right now: your message will be saved, but it was not answered. Ask again shortly.'
         : 'Storage is unavailable, so your message was not sent. Try again shortly.'
+    case 'quota_exceeded':
+      return "You have used today's token budget, so this message was not answered. It renews at midnight UTC."
     case 'too_many_sockets':
       return 'This chat is open in too many tabs. Close one and reload.'
     case 'not_running':
@@ -32,7 +34,7 @@ export function errorText (frame) {
 }
 
 /** Codes that refuse a user_message without starting a turn: the text goes back into the composer. */
-export const REFUSALS = new Set(['busy', 'rate_limited', 'store_unavailable', 'bad_request', 'too_many_sockets'])
+export const REFUSALS = new Set(['busy', 'rate_limited', 'store_unavailable', 'bad_request', 'too_many_sockets', 'quota_exceeded'])
 
 export const formatBytes = (n) => (n < 1024 ? `${n} bytes` : `${Math.floor(n / 1024)} KiB`)
 
@@ -45,8 +47,10 @@ export function closeText (code, limits) {
       return 'The server refused this connection (origin not allowed).'
     case 4400:
       return 'This chat id is not valid. Start a new chat.'
+    case 4401:
+      return 'Your sign-in has expired or was refused — sign in again.'
     case 4403:
-      return 'This chat belongs to someone else.'
+      return 'This chat belongs to someone else. Start a new chat to continue.'
     case 1012:
       return 'The server is restarting. Reconnecting…'
     case 4408:

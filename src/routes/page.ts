@@ -1,4 +1,4 @@
-/** Serves the chat page: public/ at `/` and the two browser ES-module builds it imports from /vendor/. */
+/** Serves the chat page: public/ at `/` and the browser builds it loads from /vendor/. */
 import { existsSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -21,10 +21,14 @@ function findRepoRoot (): string {
 
 const root = findRepoRoot()
 
-/** URL → file in node_modules. Only these two files are exposed, never the whole folder. */
+/**
+ * URL → file in node_modules. Only these files are exposed, never the whole folder. supabase.js is a
+ * classic script (it defines `window.supabase`); the page loads it only when Supabase Auth is configured.
+ */
 const vendor = [
   { url: '/vendor/marked.js', file: join(root, 'node_modules', 'marked', 'lib', 'marked.esm.js') },
-  { url: '/vendor/purify.js', file: join(root, 'node_modules', 'dompurify', 'dist', 'purify.es.mjs') }
+  { url: '/vendor/purify.js', file: join(root, 'node_modules', 'dompurify', 'dist', 'purify.es.mjs') },
+  { url: '/vendor/supabase.js', file: join(root, 'node_modules', '@supabase', 'supabase-js', 'dist', 'umd', 'supabase.js') }
 ]
 
 export default async function pageRoutes (app: FastifyInstance): Promise<void> {
@@ -44,7 +48,7 @@ export default async function pageRoutes (app: FastifyInstance): Promise<void> {
 
   for (const { url, file } of vendor) {
     app.get(url, { schema: { hide: true } }, (_req, reply) => {
-      // ES modules must come with a JavaScript MIME type (.mjs is not known everywhere).
+      // Scripts must come with a JavaScript MIME type (.mjs is not known everywhere).
       reply.type('text/javascript; charset=utf-8')
       return reply.sendFile(file.slice(dirname(file).length + 1), dirname(file))
     })
