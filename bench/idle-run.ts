@@ -1,4 +1,5 @@
 /** Idle-connections test, inside the load-generator process: open many idle sessions in steps and read the server's RSS. */
+import { mintSessionTokens, type TokenSigner } from './auth-issuer.js'
 import { memInfo } from './proc-stats.js'
 import { rampSessions } from './load-run.js'
 import { createTally, type BenchSession } from './session-client.js'
@@ -11,6 +12,8 @@ export interface IdleJob {
   rampPerSec: number
   prefix: string
   serverPid: number
+  /** app-auth: every socket presents its own token (its own user), minted before it opens. */
+  auth?: TokenSigner
 }
 
 export interface IdleResult {
@@ -42,7 +45,8 @@ async function settledRss (pid: number): Promise<number> {
 export async function runIdle (job: IdleJob): Promise<IdleResult> {
   const tally = createTally()
   // Warm the connect path (code loading, JIT, pools) so the base excludes one-time costs.
-  const warm = await rampSessions({ url: job.url, prefix: `${job.prefix}w`, count: 100, rampPerSec: 1000, tally })
+  const tokensFor = async (prefix: string, count: number) => job.auth ? await mintSessionTokens(job.auth, prefix, count) : undefined
+  const warm = await rampSessions({ url: job.url, prefix: `${job.prefix}w`, count: 100, rampPerSec: 1000, tally, tokens: await tokensFor(`${job.prefix}w`, 100) })
   await Promise.all(warm.map((s) => s.close()))
   const baseRssBytes = await settledRss(job.serverPid)
 
@@ -51,7 +55,8 @@ export async function runIdle (job: IdleJob): Promise<IdleResult> {
   const perStep = Math.ceil(job.sockets / job.steps)
   for (let step = 0; open.length + tally.refused < job.sockets && step < job.steps; step++) {
     const count = Math.min(perStep, job.sockets - open.length - tally.refused)
-    open.push(...await rampSessions({ url: job.url, prefix: `${job.prefix}-${step}`, count, rampPerSec: job.rampPerSec, tally }))
+    const prefix = `${job.prefix}-${step}`
+    open.push(...await rampSessions({ url: job.url, prefix, count, rampPerSec: job.rampPerSec, tally, tokens: await tokensFor(prefix, count) }))
     points.push({ sockets: open.length, rssBytes: await settledRss(job.serverPid) })
   }
 

@@ -1,4 +1,5 @@
 /** One measured load run, inside the load-generator process: ramp N sessions, stagger their turns, time every token. */
+import { mintSessionTokens, type TokenSigner } from './auth-issuer.js'
 import { cpuMeter, machineBusyMs, memInfo } from './proc-stats.js'
 import { openSession, createTally, type BenchSession, type Tally } from './session-client.js'
 import { distribution, type Dist } from './stats.js'
@@ -22,6 +23,8 @@ export interface LoadJob {
   timeoutMs: number
   /** A short unmeasured load first (its own sessions, closed before the ramp), so the server's JIT is warm. */
   warmup?: { sessions: number, tokens: number, extra: string }
+  /** app-auth: every session presents its own token (its own user), minted before the ramp. */
+  auth?: TokenSigner
 }
 
 export interface LoadResult {
@@ -47,9 +50,9 @@ export interface LoadResult {
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** Opens `count` sessions at `rampPerSec`, at most 256 handshakes in flight. */
-export async function rampSessions ({ url, prefix, count, rampPerSec, tally }: {
-  url: string, prefix: string, count: number, rampPerSec: number, tally: Tally
+/** Opens sessions `<prefix>-0…` at `rampPerSec`, at most 256 handshakes in flight; session i presents `tokens[i]` when given. */
+export async function rampSessions ({ url, prefix, count, rampPerSec, tally, tokens }: {
+  url: string, prefix: string, count: number, rampPerSec: number, tally: Tally, tokens?: readonly string[]
 }): Promise<BenchSession[]> {
   const opened: Array<BenchSession | undefined> = []
   const pending = new Set<Promise<void>>()
@@ -58,7 +61,7 @@ export async function rampSessions ({ url, prefix, count, rampPerSec, tally }: {
     const wait = start + (i * 1000) / rampPerSec - performance.now()
     if (wait > 1) await pause(wait)
     while (pending.size >= 256) await Promise.race(pending)
-    const p: Promise<void> = openSession({ url: `${url}/ws/session/${prefix}-${i}`, tally, timeoutMs: 15_000 })
+    const p: Promise<void> = openSession({ url: `${url}/ws/session/${prefix}-${i}`, tally, timeoutMs: 15_000, ...(tokens ? { token: tokens[i] } : {}) })
       .then((s) => { opened[i] = s }).finally(() => pending.delete(p))
     pending.add(p)
   }
@@ -68,7 +71,9 @@ export async function rampSessions ({ url, prefix, count, rampPerSec, tally }: {
 
 async function warmUp (job: LoadJob, warmup: NonNullable<LoadJob['warmup']>) {
   const tally = createTally()
-  const sessions = await rampSessions({ url: job.url, prefix: `${job.prefix}w`, count: warmup.sessions, rampPerSec: 1000, tally })
+  const prefix = `${job.prefix}w`
+  const tokens = job.auth ? await mintSessionTokens(job.auth, prefix, warmup.sessions) : undefined
+  const sessions = await rampSessions({ url: job.url, prefix, count: warmup.sessions, rampPerSec: 1000, tally, tokens })
   const deadlineMs = Date.now() + 30_000
   await Promise.all(sessions.map(async (s, i) => {
     await s.turn({ content: `warmup ${i} T=${warmup.tokens} ${warmup.extra}`, tokens: warmup.tokens, deadlineMs })
@@ -79,7 +84,8 @@ async function warmUp (job: LoadJob, warmup: NonNullable<LoadJob['warmup']>) {
 export async function runLoad (job: LoadJob): Promise<LoadResult> {
   if (job.warmup) await warmUp(job, job.warmup)
   const tally = createTally()
-  const sessions = await rampSessions({ url: job.url, prefix: job.prefix, count: job.sessions, rampPerSec: job.rampPerSec, tally })
+  const tokens = job.auth ? await mintSessionTokens(job.auth, job.prefix, job.sessions) : undefined
+  const sessions = await rampSessions({ url: job.url, prefix: job.prefix, count: job.sessions, rampPerSec: job.rampPerSec, tally, tokens })
   const deadline = Date.now() + job.timeoutMs
   const server = cpuMeter(job.serverPid)
   const upstream = cpuMeter(job.upstreamPid)

@@ -1,5 +1,6 @@
 /** Load-generator process: receives one job from its parent over IPC, runs it, sends the result back, exits. */
 import { request } from 'node:http'
+import { runAccept, type AcceptJob, type AcceptResult } from './accept-run.js'
 import { runIdle, type IdleJob, type IdleResult } from './idle-run.js'
 import { runLoad, type LoadJob, type LoadResult } from './load-run.js'
 import { nowMs } from './token-codec.js'
@@ -7,6 +8,7 @@ import { nowMs } from './token-codec.js'
 export type LoadgenJob =
   | ({ kind: 'load', upstreamUrl: string } & LoadJob)
   | ({ kind: 'idle' } & IdleJob)
+  | ({ kind: 'accept' } & AcceptJob)
 
 export interface ClockCheck {
   /** Upstream clock minus this process's clock, from the fastest of 30 round trips (ms). */
@@ -18,6 +20,7 @@ export interface ClockCheck {
 export type LoadgenReply =
   | { type: 'result', kind: 'load', result: LoadResult, clock: ClockCheck }
   | { type: 'result', kind: 'idle', result: IdleResult }
+  | { type: 'result', kind: 'accept', result: AcceptResult }
   | { type: 'failed', message: string }
 
 const getText = (url: string) => new Promise<string>((resolve, reject) => {
@@ -41,6 +44,7 @@ export async function checkClock (upstreamUrl: string): Promise<ClockCheck> {
 
 async function handle (job: LoadgenJob): Promise<LoadgenReply> {
   if (job.kind === 'idle') return { type: 'result', kind: 'idle', result: await runIdle(job) }
+  if (job.kind === 'accept') return { type: 'result', kind: 'accept', result: await runAccept(job) }
   const clock = await checkClock(job.upstreamUrl)
   return { type: 'result', kind: 'load', result: await runLoad(job), clock }
 }

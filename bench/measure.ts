@@ -1,6 +1,8 @@
 /** One measured run and one idle test: a fresh server and a fresh load-generator process each. */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import type { AcceptResult } from './accept-run.js'
+import type { AuthIssuer } from './auth-issuer.js'
 import type { IdleResult } from './idle-run.js'
 import type { LoadResult } from './load-run.js'
 import type { ClockCheck, LoadgenJob, LoadgenReply } from './loadgen.js'
@@ -27,6 +29,15 @@ export interface RunRecord {
 
 export interface IdleRecord { target: TargetName, result?: IdleResult, serverExitCode?: number | null, error?: string }
 
+export interface AcceptRecord { target: TargetName, run: number, result?: AcceptResult, serverExitCode?: number | null, error?: string }
+
+/** The server and load-generator settings of `target` for sign-in: app-auth gets the issuer, the others nothing. */
+function signIn (target: TargetName, issuer: AuthIssuer | undefined) {
+  if (target !== 'app-auth') return { server: {}, job: {} }
+  if (!issuer) throw new Error('app-auth needs the bench JWKS issuer')
+  return { server: { jwksUrl: issuer.jwksUrl }, job: { auth: issuer.signer } }
+}
+
 async function runLoadgen (job: LoadgenJob, timeoutMs: number): Promise<LoadgenReply> {
   const child = spawnNode({ label: 'loadgen', args: tsEntry('bench/loadgen.ts'), env: {}, ipc: true })
   try {
@@ -44,15 +55,17 @@ async function upstreamStats (upstream: Child): Promise<UpstreamStats> {
 }
 
 /** One measurement: a fresh server, a fresh load generator, one load run. Never throws (the error is recorded). */
-export async function measureRun ({ target, sessions, run, attempt, upstream, upstreamUrl, opts }: {
+export async function measureRun ({ target, sessions, run, attempt, upstream, upstreamUrl, opts, issuer }: {
   target: TargetName, sessions: number, run: number, attempt: number, upstream: Child, upstreamUrl: string, opts: BenchOptions
+  issuer?: AuthIssuer
 }): Promise<RunRecord> {
   const rec: RunRecord = { target, sessions, run }
   const turnMs = opts.ttftMs + (opts.tokens * 1000) / opts.rate + opts.thinkMs
   const timeoutMs = Math.round(opts.staggerMs + opts.turns * turnMs * 4 + 30_000)
   try {
     const profile = opts.profileDir ? { dir: join(opts.profileDir, `${target}-N${sessions}-r${run}${attempt > 1 ? `-a${attempt}` : ''}`) } : undefined
-    const server = await startTarget({ name: target, upstreamUrl, appEntry: opts.appEntry, profile })
+    const auth = signIn(target, issuer)
+    const server = await startTarget({ name: target, upstreamUrl, appEntry: opts.appEntry, profile, ...auth.server })
     rec.serverReadyMs = Math.round(server.readyMs)
     try {
       await upstreamStats(upstream)
@@ -60,7 +73,8 @@ export async function measureRun ({ target, sessions, run, attempt, upstream, up
         kind: 'load', upstreamUrl, url: server.url.replace('http', 'ws'), sessions, turns: opts.turns, tokens: opts.tokens,
         thinkMs: opts.thinkMs, rampPerSec: opts.rampPerSec, staggerMs: opts.staggerMs, prefix: `b${Date.now().toString(36)}`,
         serverPid: server.child.pid, upstreamPid: upstream.pid, timeoutMs,
-        warmup: opts.warmup ? { sessions: Math.min(50, sessions), tokens: 40, extra: 'R=400 F=5' } : undefined
+        warmup: opts.warmup ? { sessions: Math.min(50, sessions), tokens: 40, extra: 'R=400 F=5' } : undefined,
+        ...auth.job
       }, timeoutMs + sessions * (1000 / opts.rampPerSec) + 60_000)
       if (reply.type === 'failed') throw new Error(reply.message)
       if (reply.kind === 'load') { rec.result = reply.result; rec.clock = reply.clock }
@@ -83,16 +97,17 @@ export async function measureRun ({ target, sessions, run, attempt, upstream, up
 /** CPU % other processes took during the run's window (100 = one core). */
 export const noise = (rec: RunRecord): number => rec.result?.otherCpuPct ?? 0
 
-export async function idleTest ({ target, upstreamUrl, opts, log }: {
-  target: TargetName, upstreamUrl: string, opts: BenchOptions, log: (line: string) => void
+export async function idleTest ({ target, upstreamUrl, opts, log, issuer }: {
+  target: TargetName, upstreamUrl: string, opts: BenchOptions, log: (line: string) => void, issuer?: AuthIssuer
 }): Promise<IdleRecord> {
   const rec: IdleRecord = { target }
   try {
-    const server = await startTarget({ name: target, upstreamUrl, appEntry: opts.appEntry })
+    const auth = signIn(target, issuer)
+    const server = await startTarget({ name: target, upstreamUrl, appEntry: opts.appEntry, ...auth.server })
     try {
       const reply = await runLoadgen({
         kind: 'idle', url: server.url.replace('http', 'ws'), sockets: opts.idleSockets, steps: opts.idleSteps,
-        rampPerSec: Math.max(opts.rampPerSec, 2000), prefix: `i${Date.now().toString(36)}`, serverPid: server.child.pid
+        rampPerSec: Math.max(opts.rampPerSec, 2000), prefix: `i${Date.now().toString(36)}`, serverPid: server.child.pid, ...auth.job
       }, 60_000 + (opts.idleSockets / 500) * 1000 * 2)
       if (reply.type === 'failed') throw new Error(reply.message)
       if (reply.kind === 'idle') rec.result = reply.result
@@ -107,6 +122,42 @@ export async function idleTest ({ target, upstreamUrl, opts, log }: {
     ? `idle ${target}: ${r.sockets.open}/${r.sockets.requested} open, ${r.sockets.answeredPing} answered ping, ${(r.bytesPerSocket / 1024).toFixed(1)} KB/socket (slope), ${(r.bytesPerSocketTotal / 1024).toFixed(1)} KB/socket (total)`
     : `idle ${target}: FAILED ${rec.error?.split('\n')[0] ?? ''}`)
   return rec
+}
+
+/** Accept rate: a fresh server, `opts.acceptSockets` sockets on fresh session ids, `opts.acceptParallel` at a time. Never throws. */
+export async function measureAccept ({ target, run, upstreamUrl, opts, issuer }: {
+  target: TargetName, run: number, upstreamUrl: string, opts: BenchOptions, issuer?: AuthIssuer
+}): Promise<AcceptRecord> {
+  const rec: AcceptRecord = { target, run }
+  const sockets = opts.acceptSockets ?? 0
+  try {
+    const auth = signIn(target, issuer)
+    const server = await startTarget({ name: target, upstreamUrl, appEntry: opts.appEntry, ...auth.server })
+    try {
+      const reply = await runLoadgen({
+        kind: 'accept', url: server.url.replace('http', 'ws'), sockets, parallel: opts.acceptParallel ?? 10,
+        prefix: `a${Date.now().toString(36)}`, serverPid: server.child.pid, ...auth.job
+      }, 60_000 + sockets * 50)
+      if (reply.type === 'failed') throw new Error(reply.message)
+      if (reply.kind === 'accept') rec.result = reply.result
+    } finally {
+      rec.serverExitCode = await stopChild(server.child)
+    }
+  } catch (err) {
+    rec.error = (err as Error).message
+  }
+  return rec
+}
+
+export function describeAccept (rec: AcceptRecord): string {
+  const head = `accept ${rec.target} run ${rec.run}:`
+  const r = rec.result
+  if (!r) return `${head} FAILED ${rec.error?.split('\n')[0] ?? ''}`
+  return `${head} ${r.sockets.accepted}/${r.sockets.requested} accepted (refused ${r.sockets.refused}) in ${r.wallMs.toFixed(0)} ms: ` +
+    `${r.acceptedPerSec.toFixed(0)}/s, server CPU ${r.server.cpuPct.toFixed(0)} % ${r.server.cpuUsPerSocket.toFixed(0)} µs/socket, ` +
+    `connect p50 ${r.connectMs.p50.toFixed(1)} p99 ${r.connectMs.p99.toFixed(1)} ms, loadgen CPU ${r.loadgenCpuPct.toFixed(0)} %, ` +
+    `other CPU ${r.otherCpuPct.toFixed(0)} %, exit ${String(rec.serverExitCode)}` +
+    (Object.keys(r.errors).length > 0 ? ` errors ${JSON.stringify(r.errors)}` : '')
 }
 
 export function describeRun (rec: RunRecord): string {

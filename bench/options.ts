@@ -4,7 +4,7 @@ import type { BenchOptions } from './suite.js'
 import { ALL_TARGETS, type TargetName } from './targets.js'
 
 export const USAGE = `npm run bench -- [options]
-  --quick              one-minute profile: --ladder 100,300 --runs 1 --tokens 120 --idle 2000
+  --quick              about a minute and a half: --ladder 100,300 --runs 1 --tokens 120 --idle 2000 --accept 200
   --ladder 100,200,300,600,1000   concurrent sessions per point
   --runs 3             runs per point (medians are reported)
   --tokens 200 --rate 60 --ttft 500   upstream answer: tokens, tokens/s, time to first token (ms)
@@ -12,7 +12,9 @@ export const USAGE = `npm run bench -- [options]
   --ramp 500           session connects per second before the measured window
   --stagger 1000       turns start at random within this many ms
   --idle 10000 --idle-steps 4   idle-socket memory test (0 skips)
-  --targets relay,relay-raw,app   servers (relay, relay-lean, relay-raw, app, app-pg); app-pg is added when DATABASE_URL is set
+  --accept 500 --accept-parallel 10   socket accept rate on app and app-auth: sockets per run, handshakes in flight (0 skips)
+  --targets relay,relay-raw,app,app-auth   servers (relay, relay-lean, relay-raw, app, app-auth, app-pg); app-pg is added when
+                       DATABASE_URL is set; app-auth is the app with JWKS (ES256) sign-in, one user per session
   --app-entry tsx      tsx (src/server.ts) or dist (dist/server.js after npm run build)
   --p99-limit 50       latency budget for capacity (ms)
   --max-other 30 --noise-retries 2   measure a run again (keeping the quietest) when other processes took more
@@ -40,6 +42,8 @@ export function parseOptions (argv: string[]): BenchOptions & { out: string, hel
       stagger: { type: 'string', default: '1000' },
       idle: { type: 'string' },
       'idle-steps': { type: 'string' },
+      accept: { type: 'string' },
+      'accept-parallel': { type: 'string', default: '10' },
       targets: { type: 'string' },
       'app-entry': { type: 'string', default: 'tsx' },
       'p99-limit': { type: 'string', default: '50' },
@@ -58,7 +62,7 @@ export function parseOptions (argv: string[]): BenchOptions & { out: string, hel
     if (typeof raw === 'boolean' || !Number.isFinite(n) || n < min) throw new Error(`--${name}: expected a number ≥ ${min}, got ${String(raw)}`)
     return n
   }
-  const targets = list(v.targets ?? (process.env.DATABASE_URL ? 'relay,relay-raw,app,app-pg' : 'relay,relay-raw,app'))
+  const targets = list(v.targets ?? (process.env.DATABASE_URL ? 'relay,relay-raw,app,app-auth,app-pg' : 'relay,relay-raw,app,app-auth'))
   for (const t of targets) if (!ALL_TARGETS.includes(t as TargetName)) throw new Error(`--targets: unknown ${t} (${ALL_TARGETS.join(', ')})`)
   if (v['app-entry'] !== 'tsx' && v['app-entry'] !== 'dist') throw new Error('--app-entry: tsx or dist')
   const ladder = list(v.ladder ?? (q ? '100,300' : '100,200,300,600,1000')).map(Number)
@@ -77,6 +81,8 @@ export function parseOptions (argv: string[]): BenchOptions & { out: string, hel
     staggerMs: num('stagger', '1000'),
     idleSockets: num('idle', q ? '2000' : '10000'),
     idleSteps: num('idle-steps', q ? '2' : '4', 1),
+    acceptSockets: num('accept', q ? '200' : '500'),
+    acceptParallel: num('accept-parallel', '10', 1),
     targets: targets as TargetName[],
     appEntry: v['app-entry'],
     warmup: !v['no-warmup'],

@@ -23,6 +23,27 @@ export function renderTable (report: BenchReport): string {
   return lines.join('\n')
 }
 
+/** The accept-rate table (empty string when the test did not run). */
+export function renderAcceptTable (report: BenchReport): string {
+  const acc = report.summary.accept
+  if (acc.length === 0) return ''
+  const app = acc.find((a) => a.target === 'app')
+  const vsApp = (x: number, ofApp: number | undefined, digits = 2) => (app && ofApp !== undefined ? `${f(x / ofApp, digits)}×` : '')
+  const lines = [
+    row(['server', 'sockets accepted', 'accepted / s (min–max)', 'vs app', 'server CPU µs / socket (min–max)', 'vs app', 'connect p50 / p99 ms', 'server CPU %', 'loadgen CPU %', 'other CPU %']),
+    row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:'])
+  ]
+  for (const a of acc) {
+    lines.push(row([
+      a.target, `${a.accepted} / ${a.requested}` + (a.refused > 0 ? ` (${a.refused} refused)` : '') + (a.failedRuns > 0 ? ` (${a.failedRuns} runs failed)` : ''),
+      `${f(a.perSec, 0)} (${f(a.perSecMin, 0)}–${f(a.perSecMax, 0)})`, vsApp(a.perSec, app?.perSec),
+      `${f(a.cpuUsPerSocket, 0)} (${f(a.cpuUsMin, 0)}–${f(a.cpuUsMax, 0)})`, vsApp(a.cpuUsPerSocket, app?.cpuUsPerSocket),
+      `${f(a.connectP50)} / ${f(a.connectP99)}`, f(a.serverCpuPct, 0), f(a.loadgenCpuPct, 0), f(a.otherCpuPct, 0)
+    ]))
+  }
+  return lines.join('\n')
+}
+
 export function renderMarkdown (report: BenchReport, command: string): string {
   const { summary: s, machine: m, options: o } = report
   const out = [
@@ -43,6 +64,24 @@ export function renderMarkdown (report: BenchReport, command: string): string {
       s.capacity.map((c) => `${c.target} ${c.aboveLadder ? '≥ ' : ''}${c.ladderN} (≈ ${c.aboveLadder ? '≥ ' : ''}${c.interpolatedN})`).join(', ') + '.',
     ''
   ]
+  if (report.auth) {
+    out.push(
+      'app-auth: the app with the same settings and authentication on — ES256 JWTs (iss, aud, exp checked) verified against a ' +
+        'JWKS that the bench process serves on 127.0.0.1, every session signed in with its own token as its own user ' +
+        `(\`?access_token=\`); ${report.auth.jwksFetches} JWKS fetches over ${report.auth.servers} app-auth servers.`,
+      ''
+    )
+  }
+  const accept = renderAcceptTable(report)
+  if (accept) {
+    out.push(
+      `Socket accept rate: ${o.acceptSockets ?? 0} sockets per run on fresh session ids, ${o.acceptParallel ?? 10} handshakes in flight, ` +
+        'each until its `session` frame (after 50 unmeasured ones); medians of the runs. A reconnect storm costs this.',
+      '',
+      accept,
+      ''
+    )
+  }
   if (s.idle.length > 0) {
     out.push(row(['server', 'idle sockets open', 'answered ping', 'KB per idle socket (slope)', 'KB per socket (incl. fixed)']))
     out.push(row(['---', '---:', '---:', '---:', '---:']))
@@ -54,7 +93,8 @@ export function renderMarkdown (report: BenchReport, command: string): string {
   const verdicts = [
     ...s.floor.map((v) => ({ ...v, kind: 'floor' })),
     ...s.goal.map((v) => ({ ...v, kind: 'goal' })),
-    ...s.reach.map((v) => ({ ...v, kind: 'reachable' }))
+    ...s.reach.map((v) => ({ ...v, kind: 'reachable' })),
+    ...s.auth.map((v) => ({ ...v, kind: 'auth cost' }))
   ]
   if (verdicts.length > 0) {
     out.push(row(['kind', 'check', 'result', 'measured']), row(['---', '---', '---', '---']))

@@ -3,7 +3,7 @@ import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseOptions, USAGE } from './options.js'
 import { ROOT } from './procs.js'
-import { integrityFailures, renderTable, writeResults } from './report.js'
+import { integrityFailures, renderAcceptTable, renderTable, writeResults } from './report.js'
 import { runBenchmark } from './suite.js'
 
 export { runBenchmark } from './suite.js'
@@ -18,8 +18,11 @@ async function main () {
   const report = await runBenchmark({ ...opts, log: say, ...(opts.profileDir ? { profileDir: resolve(ROOT, opts.profileDir) } : {}) })
   const files = writeResults({ report, dir: resolve(ROOT, opts.out), command })
   say(`\n${renderTable(report)}\n`)
+  const accept = renderAcceptTable(report)
+  if (accept) say(`Socket accept rate:\n${accept}\n`)
   say(files.markdown.split('\n').filter((l) => l.startsWith('Capacity') || l.startsWith('Integrity')).join('\n'))
   for (const v of report.summary.floor) if (!v.ok) say(`floor not met: ${v.check} (${v.detail})`)
+  for (const v of report.summary.auth) say(`auth cost: ${v.check}: ${v.ok ? 'pass' : 'fail'} (${v.detail})`)
   say(`\nwrote ${files.json} and ${files.md}`)
   const failures = integrityFailures(report)
   if (failures > 0) say(`FAILED: ${failures} lost, duplicated, reordered or mangled tokens, or failed runs`)

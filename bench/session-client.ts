@@ -38,9 +38,12 @@ interface TurnState {
   done: () => void
 }
 
-/** Opens `url` and resolves once the server's `session` frame arrived (rejects on refusal or timeout). */
-export async function openSession ({ url, tally, timeoutMs }: { url: string, tally: Tally, timeoutMs: number }) {
-  const ws = new WebSocket(url, { perMessageDeflate: false })
+/**
+ * Opens `url` and resolves once the server's `session` frame arrived (undefined on refusal or timeout). `token`, when
+ * given, is presented as `?access_token=` (what the browser page does); without it the URL is used as it is.
+ */
+export async function openSession ({ url, tally, timeoutMs, token }: { url: string, tally: Tally, timeoutMs: number, token?: string }) {
+  const ws = new WebSocket(token === undefined ? url : `${url}${url.includes('?') ? '&' : '?'}access_token=${token}`, { perMessageDeflate: false })
   let turn: TurnState | undefined
   let closed = false
 

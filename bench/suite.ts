@@ -2,12 +2,16 @@
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
-import { describeRun, idleTest, measureRun, noise, type IdleRecord, type RunRecord } from './measure.js'
+import { startAuthIssuer, type AuthIssuer } from './auth-issuer.js'
+import { describeAccept, describeRun, idleTest, measureAccept, measureRun, noise, type AcceptRecord, type IdleRecord, type RunRecord } from './measure.js'
 import { nextMessage, ROOT, spawnNode, stopChild, tsEntry } from './procs.js'
 import { summarize, type Summary } from './summary.js'
 import { targetAvailable, type TargetName } from './targets.js'
 
-export type { IdleRecord, RunRecord } from './measure.js'
+export type { AcceptRecord, IdleRecord, RunRecord } from './measure.js'
+
+/** The targets whose socket accept rate is measured (sign-in versus none). */
+export const ACCEPT_TARGETS: TargetName[] = ['app', 'app-auth']
 
 export interface BenchOptions {
   ladder: number[]
@@ -22,6 +26,10 @@ export interface BenchOptions {
   /** Idle sockets for the memory test (0 skips it). */
   idleSockets: number
   idleSteps: number
+  /** Accept-rate test: sockets opened per run on app and app-auth (0 or absent skips it)… */
+  acceptSockets?: number
+  /** …this many handshakes in flight at once (default 10). */
+  acceptParallel?: number
   targets: TargetName[]
   appEntry: 'tsx' | 'dist'
   warmup: boolean
@@ -44,6 +52,9 @@ export interface BenchReport {
   skipped: Array<{ target: TargetName, reason: string }>
   runs: RunRecord[]
   idle: IdleRecord[]
+  accept: AcceptRecord[]
+  /** With app-auth: the bench's JWKS issuer, and how often the servers fetched its key set. */
+  auth?: { alg: 'ES256', jwksFetches: number, servers: number }
   summary: Summary
 }
 
@@ -88,7 +99,12 @@ export async function runBenchmark (opts: BenchOptions): Promise<BenchReport> {
   const upstreamUrl = `http://127.0.0.1:${upstreamPort}`
   const runs: RunRecord[] = []
   const idle: IdleRecord[] = []
+  const accept: AcceptRecord[] = []
+  const acceptTargets = (opts.acceptSockets ?? 0) > 0 ? targets.filter((t) => ACCEPT_TARGETS.includes(t)) : []
+  let issuer: AuthIssuer | undefined
+  let authServers = 0
   try {
+    if (targets.includes('app-auth')) issuer = await startAuthIssuer()
     for (const sessions of opts.ladder) {
       for (let run = 1; run <= opts.runs; run++) {
         // Rotate the order so neither target always runs first (a warmer or cooler machine).
@@ -96,7 +112,8 @@ export async function runBenchmark (opts: BenchOptions): Promise<BenchReport> {
         for (const target of order) {
           let best: RunRecord | undefined
           for (let attempt = 1; attempt <= 1 + opts.noiseRetries; attempt++) {
-            const rec = await measureRun({ target, sessions, run, attempt, upstream, upstreamUrl, opts })
+            const rec = await measureRun({ target, sessions, run, attempt, upstream, upstreamUrl, opts, issuer })
+            if (target === 'app-auth') authServers++
             rec.attempts = attempt
             log(describeRun(rec))
             if (!best || noise(rec) < noise(best)) best = { ...rec, attempts: attempt }
@@ -107,11 +124,23 @@ export async function runBenchmark (opts: BenchOptions): Promise<BenchReport> {
         }
       }
     }
+    for (let run = 1; run <= opts.runs && acceptTargets.length > 0; run++) {
+      for (const target of acceptTargets.map((_, i) => acceptTargets[(i + run - 1) % acceptTargets.length])) {
+        const rec = await measureAccept({ target, run, upstreamUrl, opts, issuer })
+        if (target === 'app-auth') authServers++
+        log(describeAccept(rec))
+        accept.push(rec)
+      }
+    }
     if (opts.idleSockets > 0) {
-      for (const target of targets) idle.push(await idleTest({ target, upstreamUrl, opts, log }))
+      for (const target of targets) {
+        idle.push(await idleTest({ target, upstreamUrl, opts, log, issuer }))
+        if (target === 'app-auth') authServers++
+      }
     }
   } finally {
     await stopChild(upstream, 5000)
+    await issuer?.close()
   }
   const report: BenchReport = {
     startedAt: started.toISOString(),
@@ -121,7 +150,9 @@ export async function runBenchmark (opts: BenchOptions): Promise<BenchReport> {
     skipped,
     runs,
     idle,
-    summary: summarize({ runs, idle, targets, p99LimitMs: opts.p99LimitMs })
+    accept,
+    ...(issuer ? { auth: { alg: 'ES256' as const, jwksFetches: issuer.fetches, servers: authServers } } : {}),
+    summary: summarize({ runs, idle, accept, targets, p99LimitMs: opts.p99LimitMs })
   }
   return report
 }

@@ -1,5 +1,5 @@
 /** Turns raw runs into per-point medians, capacities, idle memory and the app-versus-floor verdicts. */
-import type { IdleRecord, RunRecord } from './suite.js'
+import type { AcceptRecord, IdleRecord, RunRecord } from './suite.js'
 import { median } from './stats.js'
 import type { TargetName } from './targets.js'
 
@@ -41,6 +41,29 @@ export interface PointSummary {
 
 export interface Verdict { check: string, ok: boolean, detail: string }
 
+/** Socket accept rate of one target: medians over runs (min/max show the spread). */
+export interface AcceptSummary {
+  target: TargetName
+  runs: number
+  failedRuns: number
+  /** Summed over runs. */
+  requested: number
+  accepted: number
+  refused: number
+  perSec: number
+  perSecMin: number
+  perSecMax: number
+  cpuUsPerSocket: number
+  cpuUsMin: number
+  cpuUsMax: number
+  serverCpuPct: number
+  connectP50: number
+  connectP99: number
+  loadgenCpuPct: number
+  otherCpuPct: number
+  errors: Record<string, number>
+}
+
 export interface Summary {
   points: PointSummary[]
   /** `aboveLadder`: even the top step was within the limit, so the capacity is at least `ladderN`. */
@@ -54,6 +77,12 @@ export interface Summary {
    * more than half the relay's CPU: no server doing that work can meet the goal there.
    */
   reach: Verdict[]
+  /**
+   * With app-auth and app in the run: what signing in costs — app-auth's CPU per token and p99 within 5 % of app's at
+   * each step (at or below app's counts as within), and every accept-test socket signed in. Informational, like `reach`.
+   */
+  auth: Verdict[]
+  accept: AcceptSummary[]
   integrity: { lost: number, duplicated: number, outOfOrder: number, contentMismatch: number, garbage: number, refused: number, failedRuns: number }
   clock: { maxAbsOffsetMs: number, maxRttMs: number }
 }
@@ -61,6 +90,10 @@ export interface Summary {
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0)
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a')
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a')
+/** a relative to b, signed: "+3.1 %". */
+const rel = (a: number, b: number) => (Number.isFinite(a / b) ? `${a >= b ? '+' : ''}${((a / b - 1) * 100).toFixed(1)} %` : 'n/a')
+/** The auth checks' tolerance: app-auth may cost this much more than app. */
+const AUTH_TOLERANCE = 0.05
 
 function point ({ target, sessions, recs }: { target: TargetName, sessions: number, recs: RunRecord[] }): PointSummary {
   const ok = recs.flatMap((r) => (r.result ? [r.result] : []))
@@ -123,8 +156,54 @@ function compare ({ app, relay, label }: { app: PointSummary[], relay: PointSumm
   return { floor, goal }
 }
 
-export function summarize ({ runs, idle, targets, p99LimitMs }: {
-  runs: RunRecord[], idle: IdleRecord[], targets: TargetName[], p99LimitMs: number
+function acceptSummary (target: TargetName, recs: AcceptRecord[]): AcceptSummary {
+  const ok = recs.flatMap((r) => (r.result ? [r.result] : []))
+  const m = (pick: (r: NonNullable<AcceptRecord['result']>) => number) => median(ok.map(pick))
+  const rates = ok.map((r) => r.acceptedPerSec)
+  const cpus = ok.map((r) => r.server.cpuUsPerSocket)
+  const errors: Record<string, number> = {}
+  for (const r of ok) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v
+  return {
+    target, runs: ok.length, failedRuns: recs.length - ok.length,
+    requested: sum(ok.map((r) => r.sockets.requested)), accepted: sum(ok.map((r) => r.sockets.accepted)), refused: sum(ok.map((r) => r.sockets.refused)),
+    perSec: median(rates), perSecMin: Math.min(...rates), perSecMax: Math.max(...rates),
+    cpuUsPerSocket: median(cpus), cpuUsMin: Math.min(...cpus), cpuUsMax: Math.max(...cpus),
+    serverCpuPct: m((r) => r.server.cpuPct), connectP50: m((r) => r.connectMs.p50), connectP99: m((r) => r.connectMs.p99),
+    loadgenCpuPct: m((r) => r.loadgenCpuPct), otherCpuPct: m((r) => r.otherCpuPct),
+    errors
+  }
+}
+
+/** app-auth against app: CPU per token and p99 at each step, and the accept test's sign-ins. */
+function authCost ({ auth, app, accept }: { auth: PointSummary[], app: PointSummary[], accept: AcceptSummary | undefined }): Verdict[] {
+  const out: Verdict[] = []
+  const within = `within ${AUTH_TOLERANCE * 100} % of app`
+  for (const a of auth) {
+    const b = app.find((x) => x.sessions === a.sessions)
+    if (!b || a.runs === 0 || b.runs === 0) continue
+    out.push({
+      check: `app-auth CPU/token ${within} @${a.sessions}`,
+      ok: a.cpuUsPerToken <= (1 + AUTH_TOLERANCE) * b.cpuUsPerToken,
+      detail: `${f1(a.cpuUsPerToken)} vs ${f1(b.cpuUsPerToken)} µs (${rel(a.cpuUsPerToken, b.cpuUsPerToken)})`
+    })
+    out.push({
+      check: `app-auth p99 ${within} @${a.sessions}`,
+      ok: a.p99 <= (1 + AUTH_TOLERANCE) * b.p99,
+      detail: `${f1(a.p99)} vs ${f1(b.p99)} ms (${rel(a.p99, b.p99)})`
+    })
+  }
+  if (accept) {
+    out.push({
+      check: 'app-auth accepted every socket',
+      ok: accept.failedRuns === 0 && accept.runs > 0 && accept.accepted === accept.requested,
+      detail: `${accept.accepted} / ${accept.requested}${accept.failedRuns > 0 ? ` (${accept.failedRuns} runs failed)` : ''}`
+    })
+  }
+  return out
+}
+
+export function summarize ({ runs, idle, accept = [], targets, p99LimitMs }: {
+  runs: RunRecord[], idle: IdleRecord[], accept?: AcceptRecord[], targets: TargetName[], p99LimitMs: number
 }): Summary {
   const points: PointSummary[] = []
   for (const target of targets) {
@@ -136,7 +215,7 @@ export function summarize ({ runs, idle, targets, p99LimitMs }: {
   const floor: Verdict[] = []
   const goal: Verdict[] = []
   const relayCap = caps.find((c) => c.target === 'relay')
-  for (const app of ['app', 'app-pg'] as const) {
+  for (const app of ['app', 'app-auth', 'app-pg'] as const) {
     if (!targets.includes(app) || !targets.includes('relay')) continue
     const v = compare({ app: of(app), relay: of('relay'), label: app })
     floor.push(...v.floor)
@@ -168,6 +247,10 @@ export function summarize ({ runs, idle, targets, p99LimitMs }: {
     const kb = (i.result?.bytesPerSocket ?? NaN) / 1024
     floor.push({ check: `${i.target} ≤ 20 KB per idle socket`, ok: kb <= 20 && i.result?.sockets.open === i.result?.sockets.requested, detail: `${f1(kb)} KB over ${i.result?.sockets.open ?? 0} sockets` })
   }
+  const accepts = targets.filter((t) => accept.some((a) => a.target === t)).map((t) => acceptSummary(t, accept.filter((a) => a.target === t)))
+  const auth = targets.includes('app-auth')
+    ? authCost({ auth: of('app-auth'), app: of('app'), accept: accepts.find((a) => a.target === 'app-auth') })
+    : []
   const clocks = runs.flatMap((r) => (r.clock ? [r.clock] : []))
   return {
     points,
@@ -184,14 +267,18 @@ export function summarize ({ runs, idle, targets, p99LimitMs }: {
     floor,
     goal,
     reach,
+    auth,
+    accept: accepts,
     integrity: {
       lost: sum(points.map((p) => p.lost)),
       duplicated: sum(points.map((p) => p.duplicated)),
       outOfOrder: sum(points.map((p) => p.outOfOrder)),
       contentMismatch: sum(points.map((p) => p.contentMismatch)),
       garbage: sum(points.map((p) => p.garbage)),
-      refused: sum(points.map((p) => p.refused)),
-      failedRuns: sum(points.map((p) => p.failedRuns)) + runs.filter((r) => !points.some((p) => p.target === r.target)).length
+      // Sessions refused in the load runs and sockets refused in the accept test.
+      refused: sum(points.map((p) => p.refused)) + sum(accepts.map((a) => a.refused)),
+      failedRuns: sum(points.map((p) => p.failedRuns)) + runs.filter((r) => !points.some((p) => p.target === r.target)).length +
+        accept.filter((a) => !a.result).length
     },
     clock: {
       maxAbsOffsetMs: Math.max(0, ...clocks.map((c) => Math.abs(c.offsetMs))),

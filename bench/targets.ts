@@ -1,6 +1,7 @@
 /** The servers under test: the baseline relay (and its lean-fetch variant) and the app (memory, and Postgres when configured). */
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
+import { authEnv } from './auth-issuer.js'
 import { ROOT, freePort, spawnNode, tsEntry, waitForHealth, type Child } from './procs.js'
 
 /**
@@ -8,11 +9,13 @@ import { ROOT, freePort, spawnNode, tsEntry, waitForHealth, type Child } from '.
  * SSE decoder) with its sends batched per loop turn — the app's design with nothing else (no store, checks or logs).
  * relay-raw: a measuring stick, not a server — the upstream read through raw-stream.ts (no HTTP parser, SSE decoder or
  * JSON.parse), each read's text sent as one frame with the same batched sends: about the least a Node server that reads
- * each token from its own HTTP/1.1 stream and sends it as it arrives can cost. app: the app on the memory store. app-pg: the app on Postgres (DATABASE_URL, schema applied);
+ * each token from its own HTTP/1.1 stream and sends it as it arrives can cost. app: the app on the memory store. app-auth: the
+ * same app and env with authentication on — ES256 JWTs checked against a JWKS served by the bench process (auth-issuer.ts),
+ * every session signed in as its own user. app-pg: the app on Postgres (DATABASE_URL, schema applied);
  * Postgres is another process, so its CPU counts as "other CPU" (raise --max-other if it triggers re-runs).
  */
-export type TargetName = 'relay' | 'relay-lean' | 'relay-raw' | 'app' | 'app-pg'
-export const ALL_TARGETS: TargetName[] = ['relay', 'relay-lean', 'relay-raw', 'app', 'app-pg']
+export type TargetName = 'relay' | 'relay-lean' | 'relay-raw' | 'app' | 'app-auth' | 'app-pg'
+export const ALL_TARGETS: TargetName[] = ['relay', 'relay-lean', 'relay-raw', 'app', 'app-auth', 'app-pg']
 
 export interface RunningServer {
   child: Child
@@ -32,6 +35,9 @@ const appEnv = (upstreamUrl: string): Record<string, string> => ({
   RATE_MESSAGES_PER_MIN: '1000000',
   RATE_FRAMES_PER_MIN: '1000000',
   MAX_SOCKETS_PER_SESSION: '1000',
+  // Per-user limits (in force with auth on; every bench session is its own user anyway).
+  RATE_MESSAGES_PER_MIN_PER_USER: '1000000',
+  MAX_SOCKETS_PER_USER: '100000',
   DISCONNECT_GRACE_MS: '0',
   // setInterval caps at 2^31-1 ms; this keeps the summary worker asleep for the whole run.
   SUMMARY_POLL_MS: '2000000000'
@@ -45,16 +51,20 @@ export function appEntryArgs (entry: 'tsx' | 'dist'): string[] {
 export function targetAvailable (name: TargetName, entry: 'tsx' | 'dist'): string | undefined {
   if (name === 'app-pg' && !process.env.DATABASE_URL) return 'DATABASE_URL is not set'
   if (name.startsWith('app') && !existsSync(join(ROOT, entry === 'dist' ? 'dist/server.js' : 'src/server.ts'))) return 'the app entry does not exist yet'
+  if (name === 'app-auth' && !existsSync(join(ROOT, 'src/auth/jwt.ts'))) return 'src/auth/jwt.ts does not exist'
   if (name === 'relay-lean' && !existsSync(join(ROOT, 'src/llm/lean-fetch.ts'))) return 'src/llm/lean-fetch.ts does not exist'
   return undefined
 }
 
 /** Starts a fresh server process for `name` on a free port and waits for GET /health. */
-export async function startTarget ({ name, upstreamUrl, appEntry, profile }: {
+export async function startTarget ({ name, upstreamUrl, appEntry, profile, jwksUrl }: {
   name: TargetName, upstreamUrl: string, appEntry: 'tsx' | 'dist'
   /** Write V8 CPU profiles of the server (`--cpu-prof`, one file per thread: tsx's loader has its own) into this directory. */
   profile?: { dir: string }
+  /** app-auth: the bench's JWKS issuer (AUTH_JWKS_URL). */
+  jwksUrl?: string
 }): Promise<RunningServer> {
+  if (name === 'app-auth' && jwksUrl === undefined) throw new Error('app-auth needs the bench JWKS issuer')
   const port = await freePort()
   const prof = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile.dir}`] : []
   const common = { HOST: '127.0.0.1', PORT: String(port) }
@@ -70,7 +80,8 @@ export async function startTarget ({ name, upstreamUrl, appEntry, profile }: {
       env: {
         ...common,
         ...appEnv(upstreamUrl),
-        ...(name === 'app-pg' ? { STORAGE: 'postgres', DATABASE_URL: process.env.DATABASE_URL ?? '' } : {})
+        ...(name === 'app-pg' ? { STORAGE: 'postgres', DATABASE_URL: process.env.DATABASE_URL ?? '' } : {}),
+        ...(name === 'app-auth' ? authEnv(jwksUrl!) : {})
       }
     })
   const url = `http://127.0.0.1:${port}`

@@ -1,4 +1,7 @@
-/** Smoke test of `npm run bench` at a tiny scale: relay, relay-raw and app in their own processes, figures present, nothing lost. */
+/**
+ * Smoke test of `npm run bench` at a tiny scale: relay, relay-raw, app and app-auth (JWKS sign-in) in their own processes,
+ * the accept-rate test on app and app-auth, figures present, nothing lost.
+ */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -7,16 +10,16 @@ import { integrityFailures, renderMarkdown, writeResults } from '../../bench/rep
 import { runBenchmark } from '../../bench/suite.js'
 
 describe('bench smoke', () => {
-  it('runs relay, relay-raw and app for 3 sessions × 5 tokens and reports complete figures', async () => {
+  it('runs relay, relay-raw, app and app-auth for 3 sessions × 5 tokens, accepts 30 sockets, and reports complete figures', async () => {
     const lines: string[] = []
     const report = await runBenchmark({
       ladder: [3], runs: 1, tokens: 5, rate: 100, ttftMs: 20, turns: 1, thinkMs: 0, rampPerSec: 200, staggerMs: 30,
-      idleSockets: 40, idleSteps: 2, targets: ['relay', 'relay-raw', 'app'], appEntry: 'tsx', warmup: false, p99LimitMs: 50,
+      idleSockets: 40, idleSteps: 2, acceptSockets: 30, acceptParallel: 5, targets: ['relay', 'relay-raw', 'app', 'app-auth'], appEntry: 'tsx', warmup: false, p99LimitMs: 50,
       maxOtherCpuPct: 1000, noiseRetries: 0,
       log: (l) => lines.push(l)
     })
     expect(report.skipped).toEqual([])
-    expect(report.runs.map((r) => r.target).sort()).toEqual(['app', 'relay', 'relay-raw'])
+    expect(report.runs.map((r) => r.target).sort()).toEqual(['app', 'app-auth', 'relay', 'relay-raw'])
     for (const run of report.runs) {
       expect(run.error).toBeUndefined()
       const r = run.result!
@@ -36,9 +39,40 @@ describe('bench smoke', () => {
       expect(Math.abs(run.clock!.offsetMs)).toBeLessThan(1)
       expect(run.serverExitCode).toBe(0)
     }
-    expect(report.summary.points.map((p) => `${p.target}@${p.sessions}`).sort()).toEqual(['app@3', 'relay-raw@3', 'relay@3'])
-    expect(report.summary.capacity.map((c) => c.target)).toEqual(['relay', 'relay-raw', 'app'])
+    expect(report.summary.points.map((p) => `${p.target}@${p.sessions}`).sort()).toEqual(['app-auth@3', 'app@3', 'relay-raw@3', 'relay@3'])
+    expect(report.summary.capacity.map((c) => c.target)).toEqual(['relay', 'relay-raw', 'app', 'app-auth'])
     expect(report.summary.floor.some((v) => v.check.startsWith('app p99'))).toBe(true)
+    expect(report.summary.floor.some((v) => v.check.startsWith('app-auth p99'))).toBe(true)
+
+    // app-auth really signed in: each of its servers fetched the bench's JWKS once (the app fetches it on the first token).
+    const auth = report.auth!
+    expect(auth.servers).toBe(3) // load run, accept test, idle test
+    expect(auth.jwksFetches).toBe(auth.servers)
+    // What signing in costs: informational checks against app at each step, and every accept-test socket signed in.
+    expect(report.summary.auth.map((v) => v.check)).toEqual([
+      'app-auth CPU/token within 5 % of app @3', 'app-auth p99 within 5 % of app @3', 'app-auth accepted every socket'
+    ])
+    expect(report.summary.auth[0].detail).toMatch(/^[\d.]+ vs [\d.]+ µs \([+-][\d.]+ %\)$/)
+    expect(report.summary.auth[1].detail).toMatch(/^[\d.]+ vs [\d.]+ ms \([+-][\d.]+ %\)$/)
+    expect(report.summary.auth[2]).toMatchObject({ ok: true, detail: '30 / 30' })
+
+    // Accept rate: app and app-auth each accepted all 30 sockets, with a rate, CPU per socket and connect times.
+    expect(report.accept.map((a) => a.target).sort()).toEqual(['app', 'app-auth'])
+    for (const rec of report.accept) {
+      expect(rec.error).toBeUndefined()
+      expect(rec.serverExitCode).toBe(0)
+      expect(rec.result!.sockets).toEqual({ requested: 30, accepted: 30, refused: 0 })
+      expect(rec.result!.errors).toEqual({})
+      expect(rec.result!.connectMs.count).toBe(30)
+    }
+    expect(report.summary.accept.map((a) => a.target)).toEqual(['app', 'app-auth'])
+    for (const a of report.summary.accept) {
+      expect(a).toMatchObject({ runs: 1, failedRuns: 0, requested: 30, accepted: 30, refused: 0 })
+      expect(a.perSec).toBeGreaterThan(0)
+      expect(Number.isFinite(a.perSec)).toBe(true)
+      expect(Number.isFinite(a.cpuUsPerSocket) && a.cpuUsPerSocket >= 0).toBe(true)
+      expect(a.connectP99).toBeGreaterThanOrEqual(a.connectP50)
+    }
     expect(report.summary.reach.map((v) => v.check)).toEqual(['relay-raw CPU/token ≤ 0.5× relay @3'])
     expect(report.summary.reach[0].detail).toMatch(/^[\d.]+ vs ≤ [\d.]+ µs \([\d.]+×\)$/)
     for (const idle of report.summary.idle) {
@@ -53,6 +87,10 @@ describe('bench smoke', () => {
     expect(md).toMatch(/\| relay \| 3 \| [\d.]+ \|/)
     expect(md).toMatch(/\| app \| 3 \| [\d.]+ \|/)
     expect(md).toMatch(/\| relay-raw \| 3 \| [\d.]+ \|/)
+    expect(md).toMatch(/\| app-auth \| 3 \| [\d.]+ \|/)
+    expect(md).toMatch(/\| app-auth \| 30 \/ 30 \| \d+ \(\d+–\d+\) \| [\d.]+× \| \d+ \(\d+–\d+\) \| [\d.]+× \|/)
+    expect(md).toMatch(/\| auth cost \| app-auth CPU\/token within 5 % of app @3 \| (pass|\*\*fail\*\*) \|/)
+    expect(md).toMatch(/\| auth cost \| app-auth accepted every socket \| pass \| 30 \/ 30 \|/)
     expect(md).toMatch(/\| reachable \| relay-raw CPU\/token ≤ 0\.5× relay @3 \| (pass|\*\*fail\*\*) \|/)
     expect(md).toContain('Integrity: 0 lost, 0 duplicated')
     const dir = mkdtempSync(join(tmpdir(), 'bench-'))
@@ -64,5 +102,5 @@ describe('bench smoke', () => {
       rmSync(dir, { recursive: true, force: true })
     }
     expect(lines.filter((l) => l.includes('FAILED'))).toEqual([])
-  }, 60_000)
+  }, 90_000)
 })
