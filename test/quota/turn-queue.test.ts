@@ -111,6 +111,14 @@ describe('MAX_CONCURRENT_TURNS', () => {
     await Promise.all([a, b, c].map((x) => x.close()))
   })
 
+  it('/protocol.json publishes the queued frame and the busy_server code', async () => {
+    const server = await app({})
+    const protocol = (await server.app.inject({ url: '/protocol.json' })).body
+    expect(protocol).toContain('"busy_server"')
+    const schema = JSON.parse(protocol) as { serverFrame: { anyOf: Array<{ properties?: { type?: { const?: string } } }> } }
+    expect(schema.serverFrame.anyOf.some((f) => f.properties?.type?.const === 'queued')).toBe(true)
+  })
+
   it('shutdown while turns are queued: each is stored interrupted and its slot released', async () => {
     const server = await app({ MAX_CONCURRENT_TURNS: '1' })
     const first = fake.requests.length
