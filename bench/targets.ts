@@ -38,6 +38,11 @@ const appEnv = (upstreamUrl: string): Record<string, string> => ({
   // Per-user limits (in force with auth on; every bench session is its own user anyway).
   RATE_MESSAGES_PER_MIN_PER_USER: '1000000',
   MAX_SOCKETS_PER_USER: '100000',
+  // Every load generator socket comes from 127.0.0.1, and the bench measures the relay, not the admission limits.
+  MAX_SOCKETS_PER_IP: '1000000',
+  MAX_NEW_SESSIONS_PER_IP_PER_MIN: '1000000',
+  RATE_MESSAGES_PER_MIN_PER_IP: '1000000',
+  MAX_CONCURRENT_TURNS: '1000000',
   DISCONNECT_GRACE_MS: '0',
   // setInterval caps at 2^31-1 ms; this keeps the summary worker asleep for the whole run.
   SUMMARY_POLL_MS: '2000000000'

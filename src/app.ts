@@ -28,7 +28,8 @@ export async function buildApp ({ config, deps, logger }: AppOptions): Promise<F
   const app = Fastify({
     // Redaction and the request serializer apply to any logger options a caller passes too (tests capture lines).
     logger: logger === undefined ? { level: config.LOG_LEVEL, ...LOG_SAFETY } : typeof logger === 'object' ? { ...LOG_SAFETY, ...logger } : logger,
-    trustProxy: config.TRUST_PROXY,
+    // Only the listed proxies' X-Forwarded-For is believed (request.ip); never anyone's.
+    trustProxy: config.trustedProxies.length > 0 ? [...config.trustedProxies] : false,
     // Per-request lines only at debug: sockets and the page's polling would drown the turn logs.
     logController: new LogController({ disableRequestLogging: config.LOG_LEVEL !== 'debug' && config.LOG_LEVEL !== 'trace' }),
     bodyLimit: 64 * 1024,
@@ -53,7 +54,9 @@ export async function buildApp ({ config, deps, logger }: AppOptions): Promise<F
   })
   // After helmet's hook, so a refused host still gets the security headers.
   app.addHook('onRequest', hostGuard(createHostPolicy(config)))
-  await app.register(rateLimit, { global: false })
+  // One key space per client address across every route (request.ip: TRUST_PROXY decides whom it names);
+  // probes and the WebSocket route opt out with `rateLimit: false` (sockets have their own limits).
+  await app.register(rateLimit, { global: true, max: config.RATE_HTTP_PER_MIN, timeWindow: '1 minute' })
   await app.register(websocket, {
     options: { maxPayload: config.MAX_MESSAGE_BYTES },
     // Our shutdown closes sockets itself (1012, after turns are closed as interrupted).

@@ -1,4 +1,5 @@
 /** Validates the environment once at start-up into one typed, immutable Config. */
+import { isIP } from 'node:net'
 import { z } from 'zod'
 
 const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
@@ -53,6 +54,27 @@ function parseApiKeys (value: string | undefined): Array<{ name: string; secret:
   return keys
 }
 
+/**
+ * TRUST_PROXY: addresses or CIDRs, as Fastify's `trustProxy` takes them. `true` is refused: it would believe an
+ * X-Forwarded-For from anyone, so every per-address limit could be walked round by rotating the header.
+ */
+function parseTrustedProxies (value: string | undefined): string[] {
+  if (value === undefined || value.toLowerCase() === 'false') return []
+  if (value.toLowerCase() === 'true') {
+    throw new ConfigError('Invalid configuration: TRUST_PROXY: true would trust X-Forwarded-For from any client; list the proxies instead (addresses or CIDRs, comma separated, e.g. TRUST_PROXY=10.0.0.2,10.1.0.0/16)')
+  }
+  const entries = list(value)
+  for (const entry of entries) {
+    const [address, bits, extra] = entry.split('/')
+    const family = isIP(address ?? '')
+    const prefixOk = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32))
+    if (family === 0 || extra !== undefined || !prefixOk) {
+      throw new ConfigError(`Invalid configuration: TRUST_PROXY: "${entry}" is not an address or CIDR (expected e.g. 10.0.0.2, 10.0.0.0/8 or fd00::/8)`)
+    }
+  }
+  return entries
+}
+
 /** True for addresses only this machine can reach: what may run with no authentication. */
 export function isLoopbackHost (host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase()
@@ -66,7 +88,8 @@ const EnvSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Public origin(s) allowed to open WebSockets, comma separated. Empty → the server's own origin and localhost. */
   ALLOWED_ORIGINS: optionalString,
-  TRUST_PROXY: z.stringbool().default(false),
+  /** Proxies whose X-Forwarded-For is believed: addresses/CIDRs, comma separated; false or empty: none. */
+  TRUST_PROXY: optionalString,
 
   OPENAI_API_KEY: optionalString,
   OPENAI_BASE_URL: optionalString.pipe(httpUrl.optional()),
@@ -122,6 +145,21 @@ const EnvSchema = z.object({
   RATE_FRAMES_PER_MIN: int(600, 1),
   MAX_SOCKETS_PER_SESSION: int(8, 1),
   RATE_HTTP_PER_MIN: int(600, 1),
+  /** Per client address (the socket's, or the forwarded one from a TRUST_PROXY proxy). */
+  MAX_SOCKETS_PER_IP: int(64, 1),
+  MAX_NEW_SESSIONS_PER_IP_PER_MIN: int(30, 1),
+  RATE_MESSAGES_PER_MIN_PER_IP: int(60, 1),
+  /** For the whole server. */
+  MAX_SOCKETS: int(10_000, 1),
+  MAX_LIVE_SESSIONS: int(5_000, 1),
+  /** Turns running at once (each holds one model stream at a time); more wait in a fair queue. */
+  MAX_CONCURRENT_TURNS: int(256, 1),
+  MAX_QUEUED_TURNS: int(1_024, 0),
+  /** Summary jobs at once; they take model slots only when no turn waits for one. */
+  SUMMARY_CONCURRENCY: int(2, 1, 64),
+  /** The memory store forgets ended sessions past this count or this age, oldest first. */
+  MEMORY_MAX_SESSIONS: int(1_000, 1),
+  MEMORY_SESSION_TTL_MS: ms(24 * 3_600_000, 1_000),
   MAX_SEND_BUFFER_BYTES: int(4 * 1024 * 1024, 1024),
   HEARTBEAT_MS: ms(30_000, 0),
 
@@ -139,7 +177,7 @@ const EnvSchema = z.object({
 
 type Env = z.infer<typeof EnvSchema>
 
-export interface Config extends Omit<Env, 'SUPABASE_KEY' | 'LLM_PROVIDER' | 'API_KEYS' | 'AUTH_ADMINS'> {
+export interface Config extends Omit<Env, 'SUPABASE_KEY' | 'LLM_PROVIDER' | 'API_KEYS' | 'AUTH_ADMINS' | 'TRUST_PROXY'> {
   LLM_PROVIDER: 'openai' | 'offline'
   /** Resolved origins allowed to open a WebSocket; empty → same origin and localhost only. */
   allowedOrigins: string[]
@@ -148,6 +186,8 @@ export interface Config extends Omit<Env, 'SUPABASE_KEY' | 'LLM_PROVIDER' | 'API
   apiKeys: ReadonlyArray<{ name: string; secret: string }>
   /** Principals (a JWT sub or apikey:<name>) that may read every session over REST. */
   authAdmins: readonly string[]
+  /** TRUST_PROXY: the proxies (addresses or CIDRs) whose X-Forwarded-For names the client; empty: none. */
+  trustedProxies: readonly string[]
 }
 
 export class ConfigError extends Error {
@@ -163,7 +203,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')
     throw new ConfigError(`Invalid configuration: ${issues}`)
   }
-  const { SUPABASE_KEY, LLM_PROVIDER, API_KEYS, AUTH_ADMINS, ...rest } = parsed.data
+  const { SUPABASE_KEY, LLM_PROVIDER, API_KEYS, AUTH_ADMINS, TRUST_PROXY, ...rest } = parsed.data
   const provider = LLM_PROVIDER ?? (rest.OPENAI_API_KEY ? 'openai' : 'offline')
   const apiKeys = parseApiKeys(API_KEYS)
   const config: Config = {
@@ -173,7 +213,8 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     allowedOrigins: list(rest.ALLOWED_ORIGINS),
     authEnabled: Boolean(rest.AUTH_JWT_SECRET ?? rest.AUTH_JWKS_URL) || apiKeys.length > 0,
     apiKeys,
-    authAdmins: list(AUTH_ADMINS)
+    authAdmins: list(AUTH_ADMINS),
+    trustedProxies: parseTrustedProxies(TRUST_PROXY)
   }
   const missing = (name: string, why: string) => { throw new ConfigError(`Invalid configuration: ${name}: ${why}`) }
   const badOrigins = config.allowedOrigins.filter((o) => !isOrigin(o))
@@ -199,5 +240,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
 
 /** Config for tests and tools: the embedded defaults plus overrides. */
 export function testConfig (overrides: Partial<Record<keyof Env, string>> = {}): Config {
-  return loadConfig({ LOG_LEVEL: 'silent', PORT: '0', LLM_PROVIDER: 'offline', OFFLINE_TOKEN_DELAY_MS: '0', ...overrides })
+  // Every test client comes from 127.0.0.1: the per-address limits are lifted unless a test sets them.
+  const perAddress = { MAX_SOCKETS_PER_IP: '1000000', MAX_NEW_SESSIONS_PER_IP_PER_MIN: '1000000', RATE_MESSAGES_PER_MIN_PER_IP: '1000000' }
+  return loadConfig({ LOG_LEVEL: 'silent', PORT: '0', LLM_PROVIDER: 'offline', OFFLINE_TOKEN_DELAY_MS: '0', ...perAddress, ...overrides })
 }

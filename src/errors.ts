@@ -5,7 +5,7 @@ import type { ErrorCode, ErrorFrame } from './protocol.js'
 export const SessionNotFound = createError('SESSION_NOT_FOUND', 'Session %s not found', 404)
 export const BadRequest = createError('BAD_REQUEST', '%s', 400)
 
-const retryableCodes: ReadonlySet<ErrorCode> = new Set(['busy', 'rate_limited', 'store_unavailable', 'llm_unavailable'])
+const retryableCodes: ReadonlySet<ErrorCode> = new Set(['busy', 'busy_server', 'rate_limited', 'store_unavailable', 'llm_unavailable'])
 
 /** Builds an `error` frame; `retryable` follows the code unless given. */
 export function errorFrame (code: ErrorCode, message: string, extra: Partial<Omit<ErrorFrame, 'type' | 'code' | 'message'>> = {}): ErrorFrame {

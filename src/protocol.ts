@@ -25,7 +25,7 @@ export type FinishReason = z.infer<typeof FinishReason>
 
 export const ErrorCode = z.enum([
   'bad_request', 'busy', 'rate_limited', 'not_running', 'too_many_sockets',
-  'store_unavailable', 'llm_unavailable', 'llm_error', 'internal_error', 'quota_exceeded'
+  'store_unavailable', 'llm_unavailable', 'llm_error', 'internal_error', 'quota_exceeded', 'busy_server'
 ])
 export type ErrorCode = z.infer<typeof ErrorCode>
 
@@ -94,12 +94,15 @@ export const ErrorFrame = z.object({
   turnId: z.string().optional(), retryAfterMs: z.number().int().optional()
 })
 export const PongFrame = z.object({ type: z.literal('pong') })
+/** The turn waits for a model slot (MAX_CONCURRENT_TURNS): its 1-based place in the queue, sent again as it moves. */
+export const QueuedFrame = z.object({ type: z.literal('queued'), turnId: z.string(), position: z.number().int().positive() })
 
-export const ServerFrame = z.union([SessionFrame, DeltaFrame, StoredEvent, ErrorFrame, PongFrame])
+export const ServerFrame = z.union([SessionFrame, DeltaFrame, StoredEvent, ErrorFrame, PongFrame, QueuedFrame])
 export type SessionFrame = z.infer<typeof SessionFrame>
 export type DeltaFrame = z.infer<typeof DeltaFrame>
 export type ErrorFrame = z.infer<typeof ErrorFrame>
-export type ServerFrame = SessionFrame | DeltaFrame | StoredEvent | ErrorFrame | { type: 'pong' }
+export type QueuedFrame = z.infer<typeof QueuedFrame>
+export type ServerFrame = SessionFrame | DeltaFrame | StoredEvent | ErrorFrame | QueuedFrame | { type: 'pong' }
 
 /** WebSocket close codes used by the server (DESIGN §4). */
 export const CloseCode = {

@@ -10,7 +10,9 @@ describe('loadConfig', () => {
     expect(c).toMatchObject({
       HOST: '127.0.0.1', PORT: 8001, LLM_PROVIDER: 'offline', LLM_MODEL: 'gpt-4o-mini', STORAGE: 'memory',
       MAX_MESSAGE_BYTES: 65_536, MAX_MESSAGE_CHARS: 8_000, DISCONNECT_GRACE_MS: 10_000, RATE_MESSAGES_PER_MIN: 30,
-      RATE_FRAMES_PER_MIN: 600, MAX_SOCKETS_PER_SESSION: 8, TRUST_PROXY: false, allowedOrigins: []
+      RATE_FRAMES_PER_MIN: 600, MAX_SOCKETS_PER_SESSION: 8, trustedProxies: [], allowedOrigins: [],
+      MAX_SOCKETS_PER_IP: 64, MAX_NEW_SESSIONS_PER_IP_PER_MIN: 30, RATE_MESSAGES_PER_MIN_PER_IP: 60, MAX_SOCKETS: 10_000,
+      MAX_LIVE_SESSIONS: 5_000, MAX_CONCURRENT_TURNS: 256, MAX_QUEUED_TURNS: 1_024, MEMORY_MAX_SESSIONS: 1_000
     })
     expect(c.LLM_TEMPERATURE).toBeUndefined()
     expect(Object.isFrozen(c)).toBe(true)
@@ -27,7 +29,8 @@ describe('loadConfig', () => {
     expect(loadConfig({ OPENAI_API_KEY: 'sk-x', LLM_PROVIDER: 'offline' }).LLM_PROVIDER).toBe('offline')
     const c = loadConfig({ STORAGE: 'supabase', SUPABASE_URL: 'https://x.supabase.co', SUPABASE_KEY: 'service' })
     expect(c.SUPABASE_SERVICE_ROLE_KEY).toBe('service')
-    expect(loadConfig({ TRUST_PROXY: 'false' }).TRUST_PROXY).toBe(false)
+    expect(loadConfig({ TRUST_PROXY: 'false' }).trustedProxies).toEqual([])
+    expect(loadConfig({ TRUST_PROXY: '10.0.0.2, 10.1.0.0/16,fd00::/8' }).trustedProxies).toEqual(['10.0.0.2', '10.1.0.0/16', 'fd00::/8'])
     expect(loadConfig({ ALLOWED_ORIGINS: 'https://a.example, https://b.example' }).allowedOrigins).toEqual(['https://a.example', 'https://b.example'])
     expect(loadConfig({ ALLOWED_ORIGINS: '*' }).allowedOrigins).toEqual(['*'])
     expect(loadConfig({ ALLOWED_ORIGINS: 'http://localhost:3000/' }).allowedOrigins).toEqual(['http://localhost:3000/'])
@@ -39,7 +42,9 @@ describe('loadConfig', () => {
     [{ PORT: 'eighty' }, /PORT/],
     [{ STORAGE: 'mongo' }, /STORAGE/],
     [{ LLM_TEMPERATURE: '3' }, /LLM_TEMPERATURE/],
-    [{ TRUST_PROXY: 'maybe' }, /TRUST_PROXY/],
+    [{ TRUST_PROXY: 'maybe' }, /TRUST_PROXY: "maybe" is not an address or CIDR/],
+    [{ TRUST_PROXY: 'true' }, /TRUST_PROXY: true would trust X-Forwarded-For from any client; list the proxies/],
+    [{ TRUST_PROXY: '10.0.0.0/33' }, /TRUST_PROXY/],
     [{ OFFLINE_FAULT: 'explode' }, /OFFLINE_FAULT: expected none, fail/],
     [{ STORAGE: 'postgres' }, /DATABASE_URL: required when STORAGE=postgres/],
     [{ STORAGE: 'supabase', SUPABASE_URL: 'https://x.supabase.co' }, /SUPABASE_SERVICE_ROLE_KEY/],

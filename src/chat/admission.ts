@@ -1,4 +1,4 @@
-/** The owner's share of admitting a message (DESIGN §10): the per-user message rate and the daily token budget. */
+/** The ports a message is admitted through: the per-user rate and daily token budget (DESIGN §10), the model slots (#13). */
 import type { ErrorCode, ErrorFrame } from '../protocol.js'
 import type { SessionDeps } from './session.js'
 
@@ -7,6 +7,17 @@ export interface TurnBudget {
   /** `remaining` null: no limit, only counted. */
   check (principal: string): Promise<{ ok: true; remaining: number | null } | { ok: false; retryAfterMs: number }>
   record (principal: string, tokens: number): Promise<void>
+}
+
+/**
+ * The port the model budget gives the chat core (src/quota/turn-slots.ts implements it): a turn takes a slot
+ * before it calls the model and gives it back when it ends; over the limit it waits in a fair queue.
+ */
+export interface TurnSlotPort {
+  /** Synchronous: `full` refuses the message before it is stored; `granted` false when `signal` aborted first. */
+  acquire (opts: { key: string; onPosition?: (position: number) => void; signal: AbortSignal }):
+  | { type: 'full'; retryAfterMs: number }
+  | { type: 'waiting'; granted: Promise<boolean>; release: () => void }
 }
 
 /**

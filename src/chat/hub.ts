@@ -11,7 +11,12 @@ export interface HubDeps extends SessionDeps {
   store: SessionRepository
   /** Called once a session's end (and its summary job) is stored. */
   onSessionEnded: (sessionId: string) => void
+  /** Sessions a client address brings to life per minute (MAX_NEW_SESSIONS_PER_IP_PER_MIN): 0 when allowed, else the ms to wait. */
+  takeNewSessionToken?: (address: string) => Promise<number>
 }
+
+/** A guess for `retryAfterMs` when the server holds MAX_LIVE_SESSIONS: about one disconnect grace plus a turn. */
+const FULL_RETRY_MS = 15_000
 
 interface LiveEntry {
   loading: Promise<ChatSession>
@@ -39,7 +44,17 @@ export class SessionHub {
    * anything of it is read.
    */
   async attach ({ sessionId, after, peer, principal }: { sessionId: string; after?: number; peer: Peer; principal?: string }): Promise<ChatSession | null> {
-    const { config } = this.deps
+    const { config, takeNewSessionToken } = this.deps
+    if (!this.live.has(sessionId)) {
+      // Checked before anything of the session is read or claimed: a refused socket leaves no trace.
+      if (this.live.size >= config.MAX_LIVE_SESSIONS) {
+        return this.refuse(peer, 'busy_server', `the server holds its limit of ${config.MAX_LIVE_SESSIONS} live sessions; retry shortly`, CloseCode.tryAgainLater, { retryAfterMs: FULL_RETRY_MS })
+      }
+      const waitMs = peer.address !== undefined && takeNewSessionToken ? await takeNewSessionToken(peer.address) : 0
+      if (waitMs > 0) {
+        return this.refuse(peer, 'rate_limited', `too many new sessions from this address; retry in ${Math.ceil(waitMs / 1000)} s`, CloseCode.tryAgainLater, { retryAfterMs: waitMs })
+      }
+    }
     let owner: string | null = null
     if (principal !== undefined) {
       try {
@@ -197,8 +212,8 @@ export class SessionHub {
     await entry.ending
   }
 
-  private refuse (peer: Peer, code: Parameters<typeof errorFrame>[0], message: string, closeCode: number): null {
-    peer.send(errorFrame(code, message))
+  private refuse (peer: Peer, code: Parameters<typeof errorFrame>[0], message: string, closeCode: number, extra: { retryAfterMs?: number } = {}): null {
+    peer.send(errorFrame(code, message, extra))
     peer.close(closeCode, message.slice(0, 120))
     return null
   }

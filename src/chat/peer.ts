@@ -6,6 +6,8 @@ import { CloseCode, type ServerFrame } from '../protocol.js'
 
 export interface Peer {
   readonly connectionId: string
+  /** The client's address (the socket's, or the one a trusted proxy forwarded): the key of per-address limits. */
+  readonly address?: string
   /** Highest stored seq this socket has been sent; stored events at or below it are never sent twice. */
   lastSentSeq: number
   /** Sends an already-serialised frame (one JSON.stringify per broadcast, shared by every socket). */
@@ -44,7 +46,7 @@ const CHUNK_BYTES = 64 * 1024
  * a batch so that several frames cost one system call. Over `maxBufferedBytes` of unsent data the client is
  * too slow: close 4408 (it can resume).
  */
-export function createPeer (socket: WebSocket, { maxBufferedBytes, stream }: { maxBufferedBytes: number; stream?: Duplex }): Peer {
+export function createPeer (socket: WebSocket, { maxBufferedBytes, stream, address }: { maxBufferedBytes: number; stream?: Duplex; address?: string }): Peer {
   let closing = false
   let queue: string[] = []
   const tooSlow = () => socket.bufferedAmount > maxBufferedBytes
@@ -87,6 +89,7 @@ export function createPeer (socket: WebSocket, { maxBufferedBytes, stream }: { m
   }
   const peer: Peer = {
     connectionId: randomUUID(),
+    ...(address === undefined ? {} : { address }),
     lastSentSeq: 0,
     get open () { return !closing && socket.readyState === socket.OPEN },
     sendRaw (data) {

@@ -11,7 +11,7 @@ import type { ToolRegistry } from '../tools/registry.js'
 import type { EventLog } from './event-log.js'
 import type { Peer } from './peer.js'
 import { settlesWithin } from './settles.js'
-import { admitOwner, type TurnBudget } from './admission.js'
+import { admitOwner, type TurnBudget, type TurnSlotPort } from './admission.js'
 import { finishReasonOf, runTurn, type Turn } from './turn.js'
 
 export interface SessionDeps {
@@ -28,6 +28,10 @@ export interface SessionDeps {
   takeUserMessageToken?: (principal: string) => Promise<number>
   /** Counts owners' tokens per day and holds them to USER_DAILY_TOKEN_BUDGET; absent: nothing counted. */
   budget?: TurnBudget
+  /** Per client address limiter across sessions (RATE_MESSAGES_PER_MIN_PER_IP); same answer. */
+  takeAddressMessageToken?: (address: string) => Promise<number>
+  /** Model slots (MAX_CONCURRENT_TURNS); absent: no bound. */
+  slots?: TurnSlotPort
 }
 
 
@@ -168,6 +172,12 @@ export class ChatSession {
     }
     const waitMs = await this.deps.takeMessageToken(this.id)
     if (waitMs > 0) { this.refuse(peer, 'rate_limited', `too many messages in this session; retry in ${Math.ceil(waitMs / 1000)} s`, { retryAfterMs: waitMs }); return }
+    const { takeAddressMessageToken } = this.deps
+    const addressWaitMs = peer.address !== undefined && takeAddressMessageToken ? await takeAddressMessageToken(peer.address) : 0
+    if (addressWaitMs > 0) {
+      this.refuse(peer, 'rate_limited', `too many messages from this address; retry in ${Math.ceil(addressWaitMs / 1000)} s`, { retryAfterMs: addressWaitMs })
+      return
+    }
     const allowance = this.owner === null ? undefined : await admitOwner({ owner: this.owner, deps: this.deps, refuse: (...args) => this.refuse(peer, ...args), sessionId: this.id })
     if (allowance === false) return
     // The socket (or the whole server, shutting down) may have gone while we waited for the limiter.
@@ -176,13 +186,33 @@ export class ChatSession {
     if (this.answerRepeat(peer, clientId)) return
     if (this.refuseIfBusy(peer)) return
 
+    const turnId = randomUUID()
+    const abort = new AbortController()
+    // The queue's places reach the session's sockets after the user_message, so one found before it waits.
+    let announce: ((position: number) => void) | undefined
+    let firstPosition: number | undefined
+    const ticket = this.deps.slots?.acquire({
+      key: this.owner ?? peer.address ?? this.id,
+      signal: abort.signal,
+      onPosition: (position) => { if (announce) announce(position); else firstPosition = position }
+    })
+    if (ticket?.type === 'full') {
+      this.refuse(peer, 'busy_server', `the server is at its limit of running and queued answers; retry in ${Math.ceil(ticket.retryAfterMs / 1000)} s`, { retryAfterMs: ticket.retryAfterMs })
+      return
+    }
     let closed!: () => void
     const turn: Turn = {
-      id: randomUUID(), abort: new AbortController(), deltas: [], stopReason: null, done: new Promise((resolve) => { closed = resolve }),
-      ...(allowance === undefined ? {} : { budget: { principal: this.owner!, remaining: allowance } })
+      id: turnId, abort, deltas: [], stopReason: null, done: new Promise((resolve) => { closed = resolve }),
+      ...(allowance === undefined ? {} : { budget: { principal: this.owner!, remaining: allowance } }),
+      ...(ticket ? { slot: ticket.granted } : {})
     }
+    const settle = closed
+    // Whichever way the turn ends, its slot (or its place in the queue) is given back.
+    closed = () => { ticket?.release(); settle() }
     this.turn = turn
     const { durable: stored } = this.append({ type: 'user_message', turnId: turn.id, content, ...(clientId ? { clientId } : {}) }, true, peer)
+    announce = (position) => { if (this.turn === turn) this.sendLive(JSON.stringify({ type: 'queued', turnId, position })) }
+    if (firstPosition !== undefined) announce(firstPosition)
     this.startTurn(peer, turn, stored, closed).catch((err: unknown) => {
       // A bug, not a store or model failure (those are handled inside): the turn must not hold the session.
       this.log.error({ err, sessionId: this.id, turnId: turn.id }, 'starting the turn failed')
@@ -201,6 +231,8 @@ export class ChatSession {
     const { config } = this.deps
     const settled = await settlesWithin(stored, config.DURABLE_WAIT_MS, turn.abort.signal)
     const durable = settled && await stored
+    // Waits for a model slot; a cancel, the grace's end or shutdown while queued ends the wait (stopReason set).
+    if (durable && turn.slot && !turn.stopReason) await turn.slot
     if (!durable || turn.stopReason) {
       // Accepted but not run: the message stays queued for the store (unless refused) and its turn is closed, in order.
       // A refusal is told when it comes (append); here only that the store was too slow.
@@ -287,6 +319,11 @@ export class ChatSession {
     // The hot path: one string per token, the constant part built once per turn.
     turn.deltaPrefix ??= `{"type":"delta","turnId":${JSON.stringify(turn.id)},"index":`
     const data = `${turn.deltaPrefix}${index},"text":${JSON.stringify(text)}}`
+    this.sendLive(data)
+  }
+
+  /** A frame that is not stored (delta, queued) to every socket, behind any stored frame still held back. */
+  private sendLive (data: string): void {
     if (this.outbox.length > 0) { this.outbox.push({ data, seq: 0, ready: true }); return }
     for (const peer of this.peers) peer.sendRaw(data)
   }

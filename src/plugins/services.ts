@@ -11,6 +11,7 @@ import { createSummaryWorker, type SummaryWorker } from '../jobs/summary-worker.
 import { createModel } from '../llm/create-model.js'
 import { createHeldCounter, type HeldCounter } from '../quota/counter.js'
 import { createTokenBudget, type TokenBudget } from '../quota/token-budget.js'
+import { createTurnSlots, type TurnSlots } from '../quota/turn-slots.js'
 import { summarizeSession } from '../llm/summarize.js'
 import type { ChatModel } from '../llm/types.js'
 import { EventWriter } from '../store/event-writer.js'
@@ -32,6 +33,12 @@ export interface Services {
   auth: Authenticator
   /** Sockets each principal holds across sessions (MAX_SOCKETS_PER_USER). */
   userSockets: HeldCounter
+  /** Sockets each client address holds (MAX_SOCKETS_PER_IP). */
+  addressSockets: HeldCounter
+  /** Sockets of the whole server, under the one key '' (MAX_SOCKETS). */
+  serverSockets: HeldCounter
+  /** Model slots shared by turns and summaries (MAX_CONCURRENT_TURNS, MAX_QUEUED_TURNS, SUMMARY_CONCURRENCY). */
+  slots: TurnSlots
   /** Tokens per principal per day (and USER_DAILY_TOKEN_BUDGET); undefined with auth off. */
   budget?: TokenBudget
   version: string
@@ -63,9 +70,15 @@ async function services (app: FastifyInstance, { config, deps = {} }: { config: 
     flushMs: config.WRITER_FLUSH_MS,
     maxPending: config.WRITER_MAX_PENDING
   })
+  const slots = createTurnSlots({ limit: config.MAX_CONCURRENT_TURNS, maxQueued: config.MAX_QUEUED_TURNS, lowLimit: config.SUMMARY_CONCURRENCY })
   const worker = createSummaryWorker({
     store,
-    summarize: ({ events, signal }) => summarizeSession({ model, events, signal }),
+    // A summary calls the model only in a slot no waiting turn wants.
+    summarize: async ({ events, signal }) => {
+      const release = await slots.acquireLow(signal)
+      try { return await summarizeSession({ model, events, signal }) } finally { release() }
+    },
+    batch: config.SUMMARY_CONCURRENCY,
     logger: log.child({ component: 'summary-worker' }),
     pollMs: config.SUMMARY_POLL_MS,
     leaseMs: config.SUMMARY_LEASE_MS,
@@ -92,10 +105,15 @@ async function services (app: FastifyInstance, { config, deps = {} }: { config: 
     takeMessageToken: createRateLimit({ perMinute: config.RATE_MESSAGES_PER_MIN }),
     takeUserMessageToken: createRateLimit({ perMinute: config.RATE_MESSAGES_PER_MIN_PER_USER }),
     ...(budget ? { budget } : {}),
+    takeAddressMessageToken: createRateLimit({ perMinute: config.RATE_MESSAGES_PER_MIN_PER_IP }),
+    takeNewSessionToken: createRateLimit({ perMinute: config.MAX_NEW_SESSIONS_PER_IP_PER_MIN }),
+    slots,
     onSessionEnded: () => worker.kick()
   })
   const userSockets = createHeldCounter(config.MAX_SOCKETS_PER_USER)
-  app.decorate('services', { config, store, writer, model, tools, hub, worker, auth, userSockets, budget, version })
+  const addressSockets = createHeldCounter(config.MAX_SOCKETS_PER_IP)
+  const serverSockets = createHeldCounter(config.MAX_SOCKETS)
+  app.decorate('services', { config, store, writer, model, tools, hub, worker, auth, userSockets, addressSockets, serverSockets, slots, budget, version })
 
   app.addHook('onReady', async () => {
     worker.start()

@@ -5,6 +5,8 @@ export interface HeldCounter {
   acquire (key: string): boolean
   release (key: string): void
   held (key: string): number
+  /** The most any one key holds now (/health: how close the busiest key is to the cap). */
+  busiest (): number
 }
 
 export function createHeldCounter (limit: number): HeldCounter {
@@ -21,6 +23,11 @@ export function createHeldCounter (limit: number): HeldCounter {
       if (n <= 1) counts.delete(key)
       else counts.set(key, n - 1)
     },
-    held: (key) => counts.get(key) ?? 0
+    held: (key) => counts.get(key) ?? 0,
+    busiest () {
+      let most = 0
+      for (const n of counts.values()) if (n > most) most = n
+      return most
+    }
   }
 }

@@ -9,5 +9,5 @@ export default async function authRoutes (app: FastifyInstance): Promise<void> {
   const answer = !auth.enabled
     ? { enabled: false, mode: 'none' as const }
     : supabase ? { enabled: true, mode: 'supabase' as const, supabase } : { enabled: true, mode: 'token' as const }
-  app.get('/auth/config', { schema: authConfigSchema, config: { rateLimit: { max: config.RATE_HTTP_PER_MIN, timeWindow: '1 minute' } } }, async () => answer)
+  app.get('/auth/config', { schema: authConfigSchema }, async () => answer)
 }

@@ -5,11 +5,11 @@ import { protocolJsonSchema } from '../protocol.js'
 import { healthSchema } from './schemas.js'
 
 export default async function healthRoutes (app: FastifyInstance): Promise<void> {
-  const { store, writer, model, hub, version } = app.services
+  const { store, writer, model, hub, version, config, slots, serverSockets, addressSockets, userSockets } = app.services
   const protocol = JSON.stringify(protocolJsonSchema(), null, 2)
 
-  // Each call pings the store: limited like the API so it cannot be used to hammer the database.
-  app.get('/health', { schema: healthSchema, config: { rateLimit: { max: app.services.config.RATE_HTTP_PER_MIN, timeWindow: '1 minute' } } }, async () => {
+  // A probe is never rate limited (an orchestrator polling it must not be told 429); the store ping is bounded to 1 s.
+  app.get('/health', { schema: healthSchema, config: { rateLimit: false } }, async () => {
     let pingError: string | undefined
     const ping = store.ping().catch((err: unknown) => { pingError = (err as Error).message })
     const answered = await settlesWithin(ping, 1_000)
@@ -21,9 +21,30 @@ export default async function healthRoutes (app: FastifyInstance): Promise<void>
       uptimeS: Math.round(process.uptime()),
       model: model.info,
       store: { kind: store.kind, ok, pendingWrites: writer.pending, ...(ok ? {} : { error: pingError ?? writer.lastError ?? 'writes failing' }) },
-      sessions: { live: hub.liveCount }
+      sessions: { live: hub.liveCount },
+      limits: limitsInUse()
     }
   })
+
+  /** Every limit in force and, where there is a count, how close the server is to it. */
+  const limitsInUse = () => {
+    const turns = slots.stats()
+    return {
+      sockets: { used: serverSockets.held(''), max: config.MAX_SOCKETS },
+      liveSessions: { used: hub.liveCount, max: config.MAX_LIVE_SESSIONS },
+      turns: { running: turns.running, max: turns.limit, queued: turns.queued, maxQueued: turns.maxQueued },
+      summaries: { running: turns.lowRunning, max: config.SUMMARY_CONCURRENCY },
+      perAddress: {
+        sockets: { used: addressSockets.busiest(), max: config.MAX_SOCKETS_PER_IP },
+        newSessionsPerMin: config.MAX_NEW_SESSIONS_PER_IP_PER_MIN,
+        messagesPerMin: config.RATE_MESSAGES_PER_MIN_PER_IP
+      },
+      perUser: { sockets: { used: userSockets.busiest(), max: config.MAX_SOCKETS_PER_USER }, messagesPerMin: config.RATE_MESSAGES_PER_MIN_PER_USER },
+      perSession: { sockets: config.MAX_SOCKETS_PER_SESSION, messagesPerMin: config.RATE_MESSAGES_PER_MIN },
+      perConnection: { framesPerMin: config.RATE_FRAMES_PER_MIN },
+      http: { requestsPerMinPerAddress: config.RATE_HTTP_PER_MIN }
+    }
+  }
 
   app.get('/protocol.json', { schema: { summary: 'WebSocket protocol v1 as JSON Schema', tags: ['protocol'] } }, async (_request, reply) => {
     return reply.type('application/json').send(protocol)

@@ -103,6 +103,9 @@ export const authConfigSchema = {
   }
 }
 
+/** A counted limit: how much is in use now against its cap. */
+const used = z.object({ used: z.number().int(), max: z.number().int() })
+
 export const healthSchema = {
   summary: 'Liveness and dependencies; 200 even when degraded',
   tags: ['health'],
@@ -113,7 +116,22 @@ export const healthSchema = {
       uptimeS: z.number(),
       model: z.object({ provider: z.string(), name: z.string(), offline: z.boolean() }),
       store: z.object({ kind: z.string(), ok: z.boolean(), pendingWrites: z.number().int(), error: z.string().optional() }),
-      sessions: z.object({ live: z.number().int() })
+      sessions: z.object({ live: z.number().int() }),
+      limits: z.object({
+        sockets: used,
+        liveSessions: used,
+        turns: z.object({ running: z.number().int(), max: z.number().int(), queued: z.number().int(), maxQueued: z.number().int() }),
+        summaries: z.object({ running: z.number().int(), max: z.number().int() }),
+        perAddress: z.object({
+          sockets: used.describe('the busiest client address'),
+          newSessionsPerMin: z.number().int(),
+          messagesPerMin: z.number().int()
+        }),
+        perUser: z.object({ sockets: used.describe('the busiest principal'), messagesPerMin: z.number().int() }),
+        perSession: z.object({ sockets: z.number().int(), messagesPerMin: z.number().int() }),
+        perConnection: z.object({ framesPerMin: z.number().int() }),
+        http: z.object({ requestsPerMinPerAddress: z.number().int() })
+      }).describe('each limit in force, and for counted ones how much is in use (`used` of `max`)')
     })),
     429: json(ErrorResponse)
   }

@@ -6,7 +6,7 @@ import { watchExpiry } from '../auth/socket-expiry.js'
 import { AuthError, type Principal } from '../auth/types.js'
 import { createRateLimit } from '../chat/limits.js'
 import { parseClientFrame } from '../chat/frames.js'
-import { createPeer } from '../chat/peer.js'
+import { createPeer, type Peer } from '../chat/peer.js'
 import type { ChatSession } from '../chat/session.js'
 import { errorFrame } from '../errors.js'
 import { CloseCode, SESSION_ID_PATTERN } from '../protocol.js'
@@ -15,6 +15,8 @@ import { createHostPolicy } from './origin.js'
 interface SocketRequest { Params: { id: string }; Querystring: { after?: string; access_token?: string } }
 
 const AFTER_PATTERN = /^\d{1,15}$/
+/** A guess for `retryAfterMs` when the server holds MAX_SOCKETS. */
+const SOCKETS_FULL_RETRY_MS = 5_000
 /** Frames a socket may send before its session has loaded (from a slow store, say) without being closed. */
 const MAX_FRAMES_BEFORE_READY = 32
 
@@ -35,13 +37,30 @@ const WS_ERROR_CLOSE_CODES: Record<string, number> = {
 }
 
 export default async function sessionSocketRoutes (app: FastifyInstance): Promise<void> {
-  const { hub, config, auth, userSockets } = app.services
+  const { hub, config, auth, userSockets, addressSockets, serverSockets } = app.services
   const takeFrameToken = createRateLimit({ perMinute: config.RATE_FRAMES_PER_MIN })
   const hosts = createHostPolicy(config)
   const heartbeat = startHeartbeat(config.HEARTBEAT_MS)
+  /** Counts the socket against the server's and its address's caps until it closes; false (and closed 1013) over one. */
+  const holdSocket = (peer: Peer, address: string): boolean => {
+    if (!serverSockets.acquire('')) {
+      peer.send(errorFrame('busy_server', `the server holds its limit of ${config.MAX_SOCKETS} sockets; retry shortly`, { retryAfterMs: SOCKETS_FULL_RETRY_MS }))
+      peer.close(CloseCode.tryAgainLater, 'server at its socket limit')
+      return false
+    }
+    if (!addressSockets.acquire(address)) {
+      serverSockets.release('')
+      peer.send(errorFrame('too_many_sockets', `at most ${config.MAX_SOCKETS_PER_IP} sockets per client address`))
+      peer.close(CloseCode.tryAgainLater, 'too many sockets from this address')
+      return false
+    }
+    peer.onClose(() => { serverSockets.release(''); addressSockets.release(address) })
+    return true
+  }
   app.addHook('onClose', async () => heartbeat.stop())
 
-  app.get<SocketRequest>('/ws/session/:id', { websocket: true, preValidation: validateUpgrade }, (socket, request) => {
+  // Sockets have their own limits (per session, user, address and server): not the REST request limit.
+  app.get<SocketRequest>('/ws/session/:id', { websocket: true, preValidation: validateUpgrade, config: { rateLimit: false } }, (socket, request) => {
     const sessionId = request.params.id
     const after = request.query.after === undefined ? undefined : Number(request.query.after)
     if (!hosts.originAllowed(request.headers.origin)) {
@@ -49,8 +68,14 @@ export default async function sessionSocketRoutes (app: FastifyInstance): Promis
       socket.close(CloseCode.policy, 'origin not allowed')
       return
     }
-    const peer = createPeer(socket, { maxBufferedBytes: config.MAX_SEND_BUFFER_BYTES, stream: request.socket })
+    // request.ip is the socket's address, or the one X-Forwarded-For names when a TRUST_PROXY proxy sent it.
+    const address = request.ip
+    const peer = createPeer(socket, { maxBufferedBytes: config.MAX_SEND_BUFFER_BYTES, stream: request.socket, address })
     let log = request.log.child({ sessionId, connectionId: peer.connectionId })
+    if (!holdSocket(peer, address)) {
+      log.info({ address }, 'socket refused: too many sockets')
+      return
+    }
     heartbeat.watch(socket)
     let principal: Principal | null = null
     // The credential's expiry closes the socket unless an `auth` frame replaced it in time (DESIGN §10).

@@ -7,15 +7,12 @@ import type { SessionRecord } from '../store/types.js'
 import { getSessionSchema, listEventsSchema, listSessionsSchema, meSchema } from './schemas.js'
 import { decodeCursor, encodeCursor } from './session-cursor.js'
 
-const rateLimit = (max: number) => ({ rateLimit: { max, timeWindow: '1 minute' } })
-
 /** With auth on, a session is visible to its owner and to admins; another's answers 404, as if it did not exist. */
 const visible = (record: SessionRecord, principal: Principal | null): boolean =>
   principal === null || principal.admin || record.owner === principal.id
 
 export default async function sessionRoutes (app: FastifyInstance): Promise<void> {
-  const { store, config, auth, budget } = app.services
-  const limits = { config: rateLimit(config.RATE_HTTP_PER_MIN) }
+  const { store, auth, budget } = app.services
   // Every route of this plugin: after the route's rate limit, before its schema.
   app.addHook('preValidation', requireAuth(auth))
 
@@ -26,12 +23,12 @@ export default async function sessionRoutes (app: FastifyInstance): Promise<void
     return record
   }
 
-  app.get<{ Params: { id: string } }>('/api/session/:id', { schema: getSessionSchema, ...limits }, async (request) => {
+  app.get<{ Params: { id: string } }>('/api/session/:id', { schema: getSessionSchema }, async (request) => {
     return toResponse(await readable(request.params.id, principalOf(request)))
   })
 
   app.get<{ Params: { id: string }; Querystring: { after: number; limit: number } }>(
-    '/api/session/:id/events', { schema: listEventsSchema, ...limits }, async (request) => {
+    '/api/session/:id/events', { schema: listEventsSchema }, async (request) => {
       const { id } = request.params
       const { after, limit } = request.query
       const principal = principalOf(request)
@@ -41,7 +38,7 @@ export default async function sessionRoutes (app: FastifyInstance): Promise<void
       return { events, nextAfter: events.length === limit ? events.at(-1)!.seq : null }
     })
 
-  app.get<{ Querystring: { limit: number; before?: string; owner?: string } }>('/api/sessions', { schema: listSessionsSchema, ...limits }, async (request) => {
+  app.get<{ Querystring: { limit: number; before?: string; owner?: string } }>('/api/sessions', { schema: listSessionsSchema }, async (request) => {
     const { limit, before } = request.query
     const principal = principalOf(request)
     // Only admins (or anyone on an open server) choose whose sessions; everyone else sees their own.
@@ -52,7 +49,7 @@ export default async function sessionRoutes (app: FastifyInstance): Promise<void
     return { sessions: sessions.map(toResponse), nextBefore: sessions.length === limit ? encodeCursor(sessions.at(-1)!) : null }
   })
 
-  app.get('/api/me', { schema: meSchema, ...limits }, async (request) => {
+  app.get('/api/me', { schema: meSchema }, async (request) => {
     const principal = principalOf(request)
     const today = principal && budget ? await budget.usedToday(principal.id) : 0
     return { principal: principal?.id ?? null, admin: principal?.admin ?? false, usage: { today, budget: budget?.limit ?? null } }

@@ -9,7 +9,7 @@ import type { SessionRepository } from './types.js'
 export function createStore (config: Config, logger: Logger): SessionRepository {
   switch (config.STORAGE) {
     case 'memory':
-      return createMemoryStore()
+      return createMemoryStore({ maxEndedSessions: config.MEMORY_MAX_SESSIONS, endedTtlMs: config.MEMORY_SESSION_TTL_MS })
     case 'postgres':
       return createPostgresStore({
         connectionString: required(config.DATABASE_URL, 'DATABASE_URL'),

@@ -1,4 +1,7 @@
-/** The in-memory SessionRepository: the default store, and the reference for the shared contract suite. */
+/**
+ * The in-memory SessionRepository: the default store (development, tests, a single demo process), and the reference
+ * for the shared contract suite. It forgets: ended sessions past a count or an age are evicted, oldest first.
+ */
 import type { StoredEvent } from '../protocol.js'
 import {
   StoreError,
@@ -10,6 +13,10 @@ export interface MemoryStoreOptions {
   now?: () => number
   /** Profiles getProfile answers from; defaults to DEMO_PROFILES. */
   profiles?: UserProfile[]
+  /** Ended sessions kept (MEMORY_MAX_SESSIONS); the oldest ended ones go first. Default: no bound. */
+  maxEndedSessions?: number
+  /** Ended sessions older than this are forgotten (MEMORY_SESSION_TTL_MS). Default: never. */
+  endedTtlMs?: number
 }
 
 /** Seeded users for the user-profile tool (the SQL schema seeds the same rows). */
@@ -25,7 +32,10 @@ const TITLE_CHARS = 120
 interface Row {
   rec: SessionRecord
   startedMs: number
-  /** Sorted by seq; payloads kept as JSON so nobody can mutate them (and they round-trip like jsonb). */
+  /**
+   * Sorted by seq; each payload kept only as its JSON text (one copy of the text, immutable, round-trips like
+   * jsonb): answers parse a fresh copy that nothing here holds on to.
+   */
   events: Array<{ seq: number; json: string }>
   dueAt: number
   leaseOwner: string | null
@@ -43,9 +53,15 @@ class MemoryStore implements SessionRepository {
   /** Tokens by usageKey(principal, day). */
   private readonly usage = new Map<string, number>()
   private readonly now: () => number
+  /** Ended sessions by id → when they ended, in the order they ended: the front is evicted first. Live ones are never here. */
+  private readonly ended = new Map<string, number>()
+  private readonly maxEnded: number
+  private readonly endedTtlMs: number
 
   constructor (opts: MemoryStoreOptions) {
     this.now = opts.now ?? Date.now
+    this.maxEnded = opts.maxEndedSessions ?? Infinity
+    this.endedTtlMs = opts.endedTtlMs ?? Infinity
     this.profiles = new Map((opts.profiles ?? DEMO_PROFILES).map((p) => [p.userId, structuredClone(p)]))
   }
 
@@ -75,6 +91,7 @@ class MemoryStore implements SessionRepository {
       events.splice(at, 0, { seq: event.seq, json: JSON.stringify(event) })
     }
     if (rec.status === 'ended') {
+      this.ended.delete(sessionId)
       rec.status = 'active'
       rec.endedAt = null
       rec.durationMs = null
@@ -89,12 +106,25 @@ class MemoryStore implements SessionRepository {
     }
   }
 
+  /** Forgets ended sessions over the count or past their age, oldest first; cheap when there is nothing to do. */
+  private evict (): void {
+    const oldest = this.now() - this.endedTtlMs
+    for (const [id, endedMs] of this.ended) {
+      if (this.ended.size <= this.maxEnded && endedMs >= oldest) return
+      this.ended.delete(id)
+      this.rows.delete(id)
+      this.pendingJobs.delete(id)
+    }
+  }
+
   async getSession (id: string): Promise<SessionRecord | null> {
+    this.evict()
     const row = this.rows.get(id)
     return row === undefined ? null : { ...row.rec }
   }
 
   async listSessions (opts: { limit: number; before?: string; beforeId?: string; status?: SessionStatus; owner?: string }): Promise<SessionRecord[]> {
+    this.evict()
     const before = opts.before === undefined ? Infinity : parseTime(opts.before, 'before')
     const { beforeId, status, owner } = opts
     const found: Row[] = []
@@ -119,6 +149,7 @@ class MemoryStore implements SessionRepository {
   }
 
   async listEvents (sessionId: string, opts: { after: number; limit: number }): Promise<StoredEvent[]> {
+    this.evict()
     const row = this.rows.get(sessionId)
     if (row === undefined || opts.limit <= 0) return []
     const from = lowerBound(row.events, opts.after + 1)
@@ -142,6 +173,9 @@ class MemoryStore implements SessionRepository {
     row.leaseUntil = 0
     row.attempts = 0
     this.pendingJobs.add(rec.id)
+    this.ended.delete(rec.id)
+    this.ended.set(rec.id, endedMs)
+    this.evict()
     return true
   }
 

@@ -80,6 +80,9 @@ export interface FakeOpenAI {
   clientClosed (n: number): Promise<RecordedRequest>
   /** TCP connections accepted so far (keep-alive reuse shows as fewer connections than requests). */
   readonly connections: number
+  /** Completion requests whose reply is still open, and the most there ever were at once. */
+  readonly inFlight: number
+  readonly maxInFlight: number
   /** Emits 'request' (RecordedRequest) and 'client-closed' (RecordedRequest). */
   readonly events: EventEmitter
   close (): Promise<void>
@@ -159,6 +162,8 @@ export async function startFakeOpenAI (): Promise<FakeOpenAI> {
   events.setMaxListeners(0)
   const sockets = new Set<import('node:net').Socket>()
   let connections = 0
+  let inFlight = 0
+  let maxInFlight = 0
 
   const waitFor = (name: string, n: number, done: (r: RecordedRequest) => boolean): Promise<RecordedRequest> => {
     const r = requests[n]
@@ -186,7 +191,9 @@ export async function startFakeOpenAI (): Promise<FakeOpenAI> {
     requests.push(rec)
     let closed = false
     let cutByUs = false
+    maxInFlight = Math.max(maxInFlight, ++inFlight)
     res.on('close', () => {
+      inFlight--
       closed = true
       if (!res.writableFinished && !cutByUs) { rec.aborted = true; events.emit('client-closed', rec) }
     })
@@ -268,6 +275,8 @@ export async function startFakeOpenAI (): Promise<FakeOpenAI> {
     requests,
     events,
     get connections () { return connections },
+    get inFlight () { return inFlight },
+    get maxInFlight () { return maxInFlight },
     fallback: (n) => fail(500, { error: { message: `fake-openai: no scripted reply for request #${n}`, type: 'fake_error' } }),
     script (...replies) { queue.push(...replies) },
     pending: () => queue.length,
