@@ -8,6 +8,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import type { Config } from './config.js'
 import { CloseCode } from './protocol.js'
 import { LOG_SAFETY } from './logger.js'
+import { addRequestLog, requestId } from './ops/request-log.js'
 import services, { type ServiceDeps } from './plugins/services.js'
 import { errorHandler, finiteQuery, frameworkErrorHandler, notFoundHandler } from './routes/errors.js'
 import { createHostPolicy, hostGuard } from './routes/origin.js'
@@ -31,12 +32,14 @@ export async function buildApp ({ config, deps, logger }: AppOptions): Promise<F
     trustProxy: config.TRUST_PROXY,
     // Per-request lines only at debug: sockets and the page's polling would drown the turn logs.
     logController: new LogController({ disableRequestLogging: config.LOG_LEVEL !== 'debug' && config.LOG_LEVEL !== 'trace' }),
+    genReqId: requestId,
     bodyLimit: 64 * 1024,
     frameworkErrors: frameworkErrorHandler
   })
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler(notFoundHandler)
   app.addHook('preHandler', finiteQuery)
+  addRequestLog(app)
 
   await app.register(helmet, {
     contentSecurityPolicy: {

@@ -9,6 +9,7 @@ import { SessionHub } from '../chat/hub.js'
 import type { Config } from '../config.js'
 import { createSummaryWorker, type SummaryWorker } from '../jobs/summary-worker.js'
 import { createModel } from '../llm/create-model.js'
+import { createReadiness, type Readiness } from '../ops/readiness.js'
 import { createHeldCounter, type HeldCounter } from '../quota/counter.js'
 import { createTokenBudget, type TokenBudget } from '../quota/token-budget.js'
 import { summarizeSession } from '../llm/summarize.js'
@@ -34,6 +35,8 @@ export interface Services {
   userSockets: HeldCounter
   /** Tokens per principal per day (and USER_DAILY_TOKEN_BUDGET); undefined with auth off. */
   budget?: TokenBudget
+  /** GET /health/ready: start-up done, not draining. */
+  readiness: Readiness
   version: string
 }
 
@@ -95,7 +98,8 @@ async function services (app: FastifyInstance, { config, deps = {} }: { config: 
     onSessionEnded: () => worker.kick()
   })
   const userSockets = createHeldCounter(config.MAX_SOCKETS_PER_USER)
-  app.decorate('services', { config, store, writer, model, tools, hub, worker, auth, userSockets, budget, version })
+  const readiness = createReadiness()
+  app.decorate('services', { config, store, writer, model, tools, hub, worker, auth, userSockets, budget, readiness, version })
 
   app.addHook('onReady', async () => {
     worker.start()
@@ -103,8 +107,10 @@ async function services (app: FastifyInstance, { config, deps = {} }: { config: 
     hub.recover().then(
       (recovered) => { if (recovered > 0) log.info({ sessions: recovered }, 'recovering active sessions left by the previous run') },
       (err: unknown) => log.warn({ err }, 'could not list sessions to recover')
-    )
+    ).finally(() => readiness.started())
   })
+  // Any close drains (server.ts drains earlier, at the signal): a probe never sees a closing instance as ready.
+  app.addHook('preClose', async () => { readiness.drain() })
   // Written out in the order teardown must happen (sockets and turns are closed in the websocket preClose).
   app.addHook('onClose', async () => {
     await hub.shutdown()
