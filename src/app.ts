@@ -14,6 +14,7 @@ import { errorHandler, finiteQuery, frameworkErrorHandler, notFoundHandler } fro
 import { createHostPolicy, hostGuard } from './routes/origin.js'
 import authRoutes from './routes/auth.js'
 import healthRoutes from './routes/health.js'
+import metricsRoutes from './routes/metrics.js'
 import pageRoutes from './routes/page.js'
 import sessionSocketRoutes from './routes/session-socket.js'
 import sessionRoutes from './routes/sessions.js'
@@ -101,6 +102,7 @@ export async function buildApp ({ config, deps, logger }: AppOptions): Promise<F
   await app.register(services, { config, deps })
 
   await app.register(healthRoutes)
+  await app.register(metricsRoutes)
   await app.register(authRoutes)
   await app.register(sessionRoutes)
   await app.register(sessionSocketRoutes)

@@ -30,6 +30,13 @@ export class SessionHub {
 
   get liveCount (): number { return this.live.size }
 
+  /** Turns running now (read at scrape time: a walk over the live sessions, nothing counted on the way). */
+  get runningTurns (): number {
+    let n = 0
+    for (const entry of this.live.values()) if (entry.session?.runningTurnId) n++
+    return n
+  }
+
   /** The live session with this id once it is loaded (diagnostics and tests). */
   session (sessionId: string): ChatSession | undefined { return this.live.get(sessionId)?.session }
 

@@ -4,12 +4,14 @@ import type { Config } from '../config.js'
 import { errorFrame } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { ChatModel } from '../llm/types.js'
+import { NO_METER, type Meter } from '../metrics/meter.js'
+import type { Tracer } from '../tracing/tracer.js'
 import { PROTOCOL_VERSION, type ErrorCode, type ErrorFrame, type NewEvent, type StoredEvent } from '../protocol.js'
 import type { EventWriter } from '../store/event-writer.js'
 import type { SessionRepository } from '../store/types.js'
 import type { ToolRegistry } from '../tools/registry.js'
 import type { EventLog } from './event-log.js'
-import type { Peer } from './peer.js'
+import { whenFlushed, type Peer } from './peer.js'
 import { settlesWithin } from './settles.js'
 import { admitOwner, type TurnBudget } from './admission.js'
 import { finishReasonOf, runTurn, type Turn } from './turn.js'
@@ -28,7 +30,14 @@ export interface SessionDeps {
   takeUserMessageToken?: (principal: string) => Promise<number>
   /** Counts owners' tokens per day and holds them to USER_DAILY_TOKEN_BUDGET; absent: nothing counted. */
   budget?: TurnBudget
+  /** Metrics (DESIGN §12); absent or NO_METER: nothing counted. */
+  meter?: Meter
+  /** Traces; absent: no spans. */
+  tracer?: Tracer
 }
+
+/** One delta in this many (index & mask === 0) is timed from decoding to its write: cheap enough for every turn. */
+const LATENCY_SAMPLE_MASK = 63
 
 
 interface Outgoing { data: string; seq: number; ready: boolean }
@@ -49,6 +58,7 @@ export class ChatSession {
   /** Sockets that resent a message (same clientId) while it waited for the store: they get its outcome too. */
   private readonly resentWhilePending = new Map<number, Set<Peer>>()
   private readonly log: Logger
+  private readonly meter: Meter
 
   /**
    * @param owner the principal that owns the session (DESIGN §10); null with auth off, or for a session created
@@ -58,6 +68,7 @@ export class ChatSession {
     this.lastSeq = recent.lastSeq
     this.sentSeq = this.lastSeq
     this.log = deps.logger
+    this.meter = deps.meter ?? NO_METER
   }
 
   /** The events in memory (the most recent ones), ascending. */
@@ -115,6 +126,7 @@ export class ChatSession {
     const { config, model, tools } = this.deps
     const hadEvents = this.lastSeq > 0
     const reset = after !== undefined && after > this.sentSeq
+    if (after !== undefined && this.meter.enabled) this.meter.resume(reset ? 'reset' : after < this.recent.firstSeq - 1 ? 'store' : 'memory')
     peer.send({
       type: 'session',
       protocol: PROTOCOL_VERSION,
@@ -177,15 +189,17 @@ export class ChatSession {
     if (this.refuseIfBusy(peer)) return
 
     let closed!: () => void
+    const id = randomUUID()
     const turn: Turn = {
-      id: randomUUID(), abort: new AbortController(), deltas: [], stopReason: null, done: new Promise((resolve) => { closed = resolve }),
+      id, abort: new AbortController(), deltas: [], stopReason: null, done: new Promise((resolve) => { closed = resolve }),
+      log: (peer.log ?? this.log.child({ sessionId: this.id })).child({ turnId: id }),
       ...(allowance === undefined ? {} : { budget: { principal: this.owner!, remaining: allowance } })
     }
     this.turn = turn
     const { durable: stored } = this.append({ type: 'user_message', turnId: turn.id, content, ...(clientId ? { clientId } : {}) }, true, peer)
     this.startTurn(peer, turn, stored, closed).catch((err: unknown) => {
       // A bug, not a store or model failure (those are handled inside): the turn must not hold the session.
-      this.log.error({ err, sessionId: this.id, turnId: turn.id }, 'starting the turn failed')
+      turn.log!.error({ err }, 'starting the turn failed')
       peer.send(errorFrame('internal_error', 'internal error while starting the turn', { retryable: true, turnId: turn.id }))
       if (this.turn === turn) {
         // Best effort, so the turn still ends with its one assistant_message.
@@ -289,6 +303,10 @@ export class ChatSession {
     const data = `${turn.deltaPrefix}${index},"text":${JSON.stringify(text)}}`
     if (this.outbox.length > 0) { this.outbox.push({ data, seq: 0, ready: true }); return }
     for (const peer of this.peers) peer.sendRaw(data)
+    if ((index & LATENCY_SAMPLE_MASK) === 0 && this.meter.enabled && this.peers.size > 0) {
+      const decoded = performance.now()
+      whenFlushed(() => { this.meter.addedLatency((performance.now() - decoded) / 1000) })
+    }
   }
 
   /** Gives the event its seq and ts, hands it to the writer and broadcasts it in seq order. */
@@ -306,6 +324,7 @@ export class ChatSession {
     // Serialise before the seq is taken: a value JSON cannot carry must fail here, not leave a gap.
     const data = JSON.stringify(event)
     this.lastSeq = seq
+    if (input.type === 'error') this.meter.error(input.code)
     const durable = this.deps.writer.append(this.id, event, { urgent: acked })
     this.recent.add(event, durable)
     if (acked || this.outbox.length > 0) {

@@ -35,7 +35,7 @@ const WS_ERROR_CLOSE_CODES: Record<string, number> = {
 }
 
 export default async function sessionSocketRoutes (app: FastifyInstance): Promise<void> {
-  const { hub, config, auth, userSockets } = app.services
+  const { hub, config, auth, userSockets, meter } = app.services
   const takeFrameToken = createRateLimit({ perMinute: config.RATE_FRAMES_PER_MIN })
   const hosts = createHostPolicy(config)
   const heartbeat = startHeartbeat(config.HEARTBEAT_MS)
@@ -46,11 +46,15 @@ export default async function sessionSocketRoutes (app: FastifyInstance): Promis
     const after = request.query.after === undefined ? undefined : Number(request.query.after)
     if (!hosts.originAllowed(request.headers.origin)) {
       request.log.warn({ origin: request.headers.origin }, 'websocket origin refused')
+      meter.wsClosed(CloseCode.policy)
       socket.close(CloseCode.policy, 'origin not allowed')
       return
     }
-    const peer = createPeer(socket, { maxBufferedBytes: config.MAX_SEND_BUFFER_BYTES, stream: request.socket })
-    let log = request.log.child({ sessionId, connectionId: peer.connectionId })
+    const peer = createPeer(socket, { maxBufferedBytes: config.MAX_SEND_BUFFER_BYTES, stream: request.socket, ...(meter.enabled ? { meter } : {}) })
+    // Every line about this socket (and, through peer.log, its turns) says which session, socket, caller and address.
+    const context = { sessionId, connectionId: peer.connectionId, client: request.ip }
+    let log = request.log.child({ ...context, principal: null })
+    peer.log = log
     heartbeat.watch(socket)
     let principal: Principal | null = null
     // The credential's expiry closes the socket unless an `auth` frame replaced it in time (DESIGN §10).
@@ -81,7 +85,8 @@ export default async function sessionSocketRoutes (app: FastifyInstance): Promis
       }
       const held = principal.id
       peer.onClose(() => { userSockets.release(held); expiry.stop() })
-      log = log.child({ principal: held })
+      log = request.log.child({ ...context, principal: held })
+      peer.log = log
       expiry.set(principal.expiresAt)
       return principal
     }
@@ -155,7 +160,9 @@ export default async function sessionSocketRoutes (app: FastifyInstance): Promis
     // ws fails a connection on a protocol error (oversize frame, bad UTF-8) by sending its close code and
     // destroying the socket, so 'close' only says 1006: remember what the client was really sent.
     let failedWith: string | undefined
+    let failedCode: number | undefined
     socket.on('close', (code, reason) => {
+      meter.wsClosed(failedCode ?? code)
       void ready.then((session) => {
         if (!session) return
         const why = failedWith ?? (reason.length > 0 ? `${code} ${reason.toString('utf8').slice(0, 120)}` : String(code))
@@ -165,7 +172,10 @@ export default async function sessionSocketRoutes (app: FastifyInstance): Promis
     })
     socket.on('error', (err: Error & { code?: string }) => {
       const sent = err.code ? WS_ERROR_CLOSE_CODES[err.code] : undefined
-      if (sent !== undefined) failedWith ??= `${sent} ${err.message}`.slice(0, 120)
+      if (sent !== undefined) {
+        failedWith ??= `${sent} ${err.message}`.slice(0, 120)
+        failedCode ??= sent
+      }
       log.warn({ err }, 'socket error')
     })
   })
