@@ -1,5 +1,5 @@
 /** The Prometheus meter (prom-client): every metric of DESIGN §12 on its own registry. Loaded only with METRICS=on. */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { collectProcessMetrics, Counter, Gauge, Histogram, Registry } from './prom-parts.js'
 import { ErrorCode, FinishReason } from '../protocol.js'
 import type { Meter, ModelOutcome, ResumeSource, ToolCallOutcome } from './meter.js'
 
@@ -47,7 +47,7 @@ export interface PrometheusMeter { meter: Meter; registry: Registry }
 export function createPrometheusMeter ({ toolNames, sources }: { toolNames: readonly string[]; sources: GaugeSources }): PrometheusMeter {
   const registry = new Registry()
   const registers = [registry]
-  collectDefaultMetrics({ register: registry })
+  collectProcessMetrics(registry)
   const gauge = (name: keyof typeof METRIC_HELP, read: () => number) =>
     new Gauge({ name, help: METRIC_HELP[name], registers, collect () { this.set(read()) } })
   gauge('rtb_sockets_open', sources.socketsOpen)
