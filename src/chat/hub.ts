@@ -47,12 +47,14 @@ export class SessionHub {
    */
   async attach ({ sessionId, after, peer, principal }: { sessionId: string; after?: number; peer: Peer; principal?: string }): Promise<ChatSession | null> {
     const { config } = this.deps
+    // Lines about this socket carry its context (connection, principal, client) when the route gave it one.
+    const log = peer.log ?? this.deps.logger.child({ sessionId })
     let owner: string | null = null
     if (principal !== undefined) {
       try {
         owner = this.live.get(sessionId)?.session?.owner ?? await this.deps.store.claimSession({ sessionId, owner: principal })
       } catch (err) {
-        this.deps.logger.warn({ err, sessionId }, 'could not read the session owner')
+        log.warn({ err }, 'could not read the session owner')
         return this.refuse(peer, 'store_unavailable', 'storage is unavailable; reconnect shortly', CloseCode.tryAgainLater)
       }
       if (owner !== principal) {
@@ -72,7 +74,7 @@ export class SessionHub {
       try {
         session = await entry.loading
       } catch (err) {
-        this.deps.logger.warn({ err, sessionId }, 'could not load session')
+        log.warn({ err }, 'could not load session')
         return this.refuse(peer, 'store_unavailable', 'storage is unavailable; reconnect shortly', CloseCode.tryAgainLater)
       }
       if (this.live.get(sessionId) !== entry || entry.ending) continue
@@ -91,7 +93,7 @@ export class SessionHub {
       try {
         joined = await session.attach(peer, after)
       } catch (err) {
-        this.deps.logger.warn({ err, sessionId }, 'could not read the replay from the store')
+        log.warn({ err }, 'could not read the replay from the store')
         this.startGrace(sessionId)
         return this.refuse(peer, 'store_unavailable', 'storage is unavailable to replay this session; reconnect shortly', CloseCode.tryAgainLater)
       }

@@ -266,7 +266,7 @@ export class ChatSession {
       if (prior?.seq === seq) this.deliver(peer, JSON.stringify(prior), 0)
       else this.refuse(peer, 'store_unavailable', 'this message was sent before, but storage no longer has it; it was not run again (send it with a new clientId)', { retryable: false })
     } catch (err) {
-      this.log.warn({ err, sessionId: this.id }, 'could not read a repeated message back from the store')
+      (peer.log ?? this.log.child({ sessionId: this.id })).warn({ err }, 'could not read a repeated message back from the store')
       if (peer.open) this.refuse(peer, 'store_unavailable', 'this message was already sent, but storage is unavailable to confirm it; resend it shortly')
     }
   }
