@@ -28,7 +28,7 @@ export const METRIC_HELP = {
   rtb_turns_total: 'Turns closed, by finish reason',
   rtb_deltas_sent_total: 'Delta frames streamed (one per index of a turn, whatever the number of sockets)',
   rtb_model_requests_total: 'Model requests (steps of a turn), by outcome',
-  rtb_tool_calls_total: 'Tool calls, by tool (registry names; unknown: other) and outcome',
+  rtb_tool_calls_total: 'Tool calls, by tool and outcome',
   rtb_ws_closes_total: 'WebSocket closes, by the close code the client was sent',
   rtb_errors_total: 'Error frames sent, by protocol error code',
   rtb_resumes_total: 'Sockets that resumed with ?after=, by where the missed events were read',
