@@ -13,8 +13,9 @@ export const USAGE = `npm run bench -- [options]
   --stagger 1000       turns start at random within this many ms
   --idle 10000 --idle-steps 4   idle-socket memory test (0 skips)
   --accept 500 --accept-parallel 10   socket accept rate on app and app-auth: sockets per run, handshakes in flight (0 skips)
-  --targets relay,relay-raw,app,app-auth   servers (relay, relay-lean, relay-raw, app, app-auth, app-pg); app-pg is added when
-                       DATABASE_URL is set; app-auth is the app with JWKS (ES256) sign-in, one user per session
+  --targets relay,relay-raw,app,app-auth,app-nometrics   servers (relay, relay-lean, relay-raw, app, app-auth, app-nometrics,
+                       app-pg); app-pg is added when DATABASE_URL is set; app-auth is the app with JWKS (ES256) sign-in,
+                       one user per session; app-nometrics is the app with METRICS=off (what metrics cost per token)
   --app-entry tsx      tsx (src/server.ts) or dist (dist/server.js after npm run build)
   --p99-limit 50       latency budget for capacity (ms)
   --max-other 30 --noise-retries 2   measure a run again (keeping the quietest) when other processes took more
@@ -62,7 +63,7 @@ export function parseOptions (argv: string[]): BenchOptions & { out: string, hel
     if (typeof raw === 'boolean' || !Number.isFinite(n) || n < min) throw new Error(`--${name}: expected a number ≥ ${min}, got ${String(raw)}`)
     return n
   }
-  const targets = list(v.targets ?? (process.env.DATABASE_URL ? 'relay,relay-raw,app,app-auth,app-pg' : 'relay,relay-raw,app,app-auth'))
+  const targets = list(v.targets ?? (process.env.DATABASE_URL ? 'relay,relay-raw,app,app-auth,app-nometrics,app-pg' : 'relay,relay-raw,app,app-auth,app-nometrics'))
   for (const t of targets) if (!ALL_TARGETS.includes(t as TargetName)) throw new Error(`--targets: unknown ${t} (${ALL_TARGETS.join(', ')})`)
   if (v['app-entry'] !== 'tsx' && v['app-entry'] !== 'dist') throw new Error('--app-entry: tsx or dist')
   const ladder = list(v.ladder ?? (q ? '100,300' : '100,200,300,600,1000')).map(Number)

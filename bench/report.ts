@@ -94,7 +94,8 @@ export function renderMarkdown (report: BenchReport, command: string): string {
     ...s.floor.map((v) => ({ ...v, kind: 'floor' })),
     ...s.goal.map((v) => ({ ...v, kind: 'goal' })),
     ...s.reach.map((v) => ({ ...v, kind: 'reachable' })),
-    ...s.auth.map((v) => ({ ...v, kind: 'auth cost' }))
+    ...s.auth.map((v) => ({ ...v, kind: 'auth cost' })),
+    ...(s.metrics ?? []).map((v) => ({ ...v, kind: 'metrics cost' }))
   ]
   if (verdicts.length > 0) {
     out.push(row(['kind', 'check', 'result', 'measured']), row(['---', '---', '---', '---']))

@@ -82,6 +82,11 @@ export interface Summary {
    * each step (at or below app's counts as within), and every accept-test socket signed in. Informational, like `reach`.
    */
   auth: Verdict[]
+  /**
+   * With app-nometrics and app in the run: what metrics cost — app's CPU per token (METRICS on) against app-nometrics'
+   * (METRICS=off) at each step. Informational.
+   */
+  metrics: Verdict[]
   accept: AcceptSummary[]
   integrity: { lost: number, duplicated: number, outOfOrder: number, contentMismatch: number, garbage: number, refused: number, failedRuns: number }
   clock: { maxAbsOffsetMs: number, maxRttMs: number }
@@ -202,6 +207,21 @@ function authCost ({ auth, app, accept }: { auth: PointSummary[], app: PointSumm
   return out
 }
 
+/** app (METRICS on) against app-nometrics: CPU per token at each step, within the same tolerance as signing in. */
+function metricsCost ({ on, off }: { on: PointSummary[], off: PointSummary[] }): Verdict[] {
+  const out: Verdict[] = []
+  for (const a of on) {
+    const b = off.find((x) => x.sessions === a.sessions)
+    if (!b || a.runs === 0 || b.runs === 0) continue
+    out.push({
+      check: `app (metrics on) CPU/token within ${AUTH_TOLERANCE * 100} % of app-nometrics @${a.sessions}`,
+      ok: a.cpuUsPerToken <= (1 + AUTH_TOLERANCE) * b.cpuUsPerToken,
+      detail: `${f1(a.cpuUsPerToken)} vs ${f1(b.cpuUsPerToken)} µs (${rel(a.cpuUsPerToken, b.cpuUsPerToken)})`
+    })
+  }
+  return out
+}
+
 export function summarize ({ runs, idle, accept = [], targets, p99LimitMs }: {
   runs: RunRecord[], idle: IdleRecord[], accept?: AcceptRecord[], targets: TargetName[], p99LimitMs: number
 }): Summary {
@@ -251,6 +271,7 @@ export function summarize ({ runs, idle, accept = [], targets, p99LimitMs }: {
   const auth = targets.includes('app-auth')
     ? authCost({ auth: of('app-auth'), app: of('app'), accept: accepts.find((a) => a.target === 'app-auth') })
     : []
+  const metrics = targets.includes('app-nometrics') && targets.includes('app') ? metricsCost({ on: of('app'), off: of('app-nometrics') }) : []
   const clocks = runs.flatMap((r) => (r.clock ? [r.clock] : []))
   return {
     points,
@@ -268,6 +289,7 @@ export function summarize ({ runs, idle, accept = [], targets, p99LimitMs }: {
     goal,
     reach,
     auth,
+    metrics,
     accept: accepts,
     integrity: {
       lost: sum(points.map((p) => p.lost)),

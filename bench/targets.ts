@@ -11,11 +11,12 @@ import { ROOT, freePort, spawnNode, tsEntry, waitForHealth, type Child } from '.
  * JSON.parse), each read's text sent as one frame with the same batched sends: about the least a Node server that reads
  * each token from its own HTTP/1.1 stream and sends it as it arrives can cost. app: the app on the memory store. app-auth: the
  * same app and env with authentication on — ES256 JWTs checked against a JWKS served by the bench process (auth-issuer.ts),
- * every session signed in as its own user. app-pg: the app on Postgres (DATABASE_URL, schema applied);
+ * every session signed in as its own user. app-nometrics: the app with METRICS=off (no prom-client, nothing counted), so one
+ * run shows what metrics cost per token (the app itself runs with METRICS on, the default). app-pg: the app on Postgres (DATABASE_URL, schema applied);
  * Postgres is another process, so its CPU counts as "other CPU" (raise --max-other if it triggers re-runs).
  */
-export type TargetName = 'relay' | 'relay-lean' | 'relay-raw' | 'app' | 'app-auth' | 'app-pg'
-export const ALL_TARGETS: TargetName[] = ['relay', 'relay-lean', 'relay-raw', 'app', 'app-auth', 'app-pg']
+export type TargetName = 'relay' | 'relay-lean' | 'relay-raw' | 'app' | 'app-auth' | 'app-nometrics' | 'app-pg'
+export const ALL_TARGETS: TargetName[] = ['relay', 'relay-lean', 'relay-raw', 'app', 'app-auth', 'app-nometrics', 'app-pg']
 
 export interface RunningServer {
   child: Child
@@ -86,7 +87,8 @@ export async function startTarget ({ name, upstreamUrl, appEntry, profile, jwksU
         ...common,
         ...appEnv(upstreamUrl),
         ...(name === 'app-pg' ? { STORAGE: 'postgres', DATABASE_URL: process.env.DATABASE_URL ?? '' } : {}),
-        ...(name === 'app-auth' ? authEnv(jwksUrl!) : {})
+        ...(name === 'app-auth' ? authEnv(jwksUrl!) : {}),
+        ...(name === 'app-nometrics' ? { METRICS: 'off' } : {})
       }
     })
   const url = `http://127.0.0.1:${port}`

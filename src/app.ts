@@ -8,11 +8,13 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import type { Config } from './config.js'
 import { CloseCode } from './protocol.js'
 import { LOG_SAFETY } from './logger.js'
+import { addRequestLog, requestId } from './ops/request-log.js'
 import services, { type ServiceDeps } from './plugins/services.js'
 import { errorHandler, finiteQuery, frameworkErrorHandler, notFoundHandler } from './routes/errors.js'
 import { createHostPolicy, hostGuard } from './routes/origin.js'
 import authRoutes from './routes/auth.js'
 import healthRoutes from './routes/health.js'
+import metricsRoutes from './routes/metrics.js'
 import pageRoutes from './routes/page.js'
 import sessionSocketRoutes from './routes/session-socket.js'
 import sessionRoutes from './routes/sessions.js'
@@ -32,12 +34,14 @@ export async function buildApp ({ config, deps, logger }: AppOptions): Promise<F
     trustProxy: config.trustedProxies.length > 0 ? [...config.trustedProxies] : false,
     // Per-request lines only at debug: sockets and the page's polling would drown the turn logs.
     logController: new LogController({ disableRequestLogging: config.LOG_LEVEL !== 'debug' && config.LOG_LEVEL !== 'trace' }),
+    genReqId: requestId,
     bodyLimit: 64 * 1024,
     frameworkErrors: frameworkErrorHandler
   })
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler(notFoundHandler)
   app.addHook('preHandler', finiteQuery)
+  addRequestLog(app)
 
   await app.register(helmet, {
     contentSecurityPolicy: {
@@ -101,6 +105,7 @@ export async function buildApp ({ config, deps, logger }: AppOptions): Promise<F
   await app.register(services, { config, deps })
 
   await app.register(healthRoutes)
+  await app.register(metricsRoutes)
   await app.register(authRoutes)
   await app.register(sessionRoutes)
   await app.register(sessionSocketRoutes)

@@ -172,7 +172,17 @@ const EnvSchema = z.object({
   SUMMARY_LEASE_MS: ms(30_000, 100, 60_000),
   SUMMARY_MAX_ATTEMPTS: int(3, 1, 20),
   // The process gives up 5 s after this (server.ts): that timer must stay within Node's limit too.
-  SHUTDOWN_TIMEOUT_MS: ms(10_000, 100, MAX_TIMER_MS - 5_000)
+  SHUTDOWN_TIMEOUT_MS: ms(10_000, 100, MAX_TIMER_MS - 5_000),
+  /** Between readiness turning 503 (SIGTERM) and the server closing: time for a load balancer to stop routing here. */
+  SHUTDOWN_DELAY_MS: ms(0, 0, 60_000),
+
+  /** DESIGN §12: `off` removes /metrics and every count (nothing of prom-client is loaded). */
+  METRICS: z.enum(['on', 'off']).default('on'),
+  /** Bearer token that lets non-loopback clients read /metrics (and the internal parts of /health). */
+  METRICS_TOKEN: optionalString,
+  /** OTLP/HTTP endpoint for traces (e.g. http://collector:4318); unset: no tracer is loaded. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: optionalString.pipe(httpUrl.optional()),
+  OTEL_SERVICE_NAME: z.string().min(1).default('realtime-ai-backend')
 })
 
 type Env = z.infer<typeof EnvSchema>

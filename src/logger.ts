@@ -28,6 +28,8 @@ export const REDACT_PATHS = [
   '*.token',
   '*.access_token',
   'config.OPENAI_API_KEY',
+  'config.METRICS_TOKEN',
+  'METRICS_TOKEN',
   'config.SUPABASE_SERVICE_ROLE_KEY',
   'config.DATABASE_URL',
   'apiKey',

@@ -46,13 +46,17 @@ let stopping = false
 async function shutdown (signal: string): Promise<void> {
   if (stopping) return
   stopping = true
-  app.log.info({ signal }, 'shutting down: closing turns as interrupted, sockets with 1012, flushing writes')
+  // First, before anything closes: a load balancer polling /health/ready stops routing here.
+  app.services.readiness.drain()
+  app.log.info({ signal, delayMs: config.SHUTDOWN_DELAY_MS }, 'draining: /health/ready answers 503')
   const timer = setTimeout(() => {
     app.log.error('shutdown timed out; exiting')
     process.exit(1)
-  }, config.SHUTDOWN_TIMEOUT_MS + 5_000)
+  }, config.SHUTDOWN_DELAY_MS + config.SHUTDOWN_TIMEOUT_MS + 5_000)
   timer.unref()
   try {
+    if (config.SHUTDOWN_DELAY_MS > 0) await new Promise((resolve) => setTimeout(resolve, config.SHUTDOWN_DELAY_MS))
+    app.log.info({ signal }, 'shutting down: closing turns as interrupted, sockets with 1012, flushing writes')
     await app.close()
     process.exit(0)
   } catch (err) {

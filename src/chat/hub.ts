@@ -35,6 +35,13 @@ export class SessionHub {
 
   get liveCount (): number { return this.live.size }
 
+  /** Turns running now (read at scrape time: a walk over the live sessions, nothing counted on the way). */
+  get runningTurns (): number {
+    let n = 0
+    for (const entry of this.live.values()) if (entry.session?.runningTurnId) n++
+    return n
+  }
+
   /** The live session with this id once it is loaded (diagnostics and tests). */
   session (sessionId: string): ChatSession | undefined { return this.live.get(sessionId)?.session }
 
@@ -55,12 +62,14 @@ export class SessionHub {
         return this.refuse(peer, 'rate_limited', `too many new sessions from this address; retry in ${Math.ceil(waitMs / 1000)} s`, CloseCode.tryAgainLater, { retryAfterMs: waitMs })
       }
     }
+    // Lines about this socket carry its context (connection, principal, client) when the route gave it one.
+    const log = peer.log ?? this.deps.logger.child({ sessionId })
     let owner: string | null = null
     if (principal !== undefined) {
       try {
         owner = this.live.get(sessionId)?.session?.owner ?? await this.deps.store.claimSession({ sessionId, owner: principal })
       } catch (err) {
-        this.deps.logger.warn({ err, sessionId }, 'could not read the session owner')
+        log.warn({ err }, 'could not read the session owner')
         return this.refuse(peer, 'store_unavailable', 'storage is unavailable; reconnect shortly', CloseCode.tryAgainLater)
       }
       if (owner !== principal) {
@@ -80,7 +89,7 @@ export class SessionHub {
       try {
         session = await entry.loading
       } catch (err) {
-        this.deps.logger.warn({ err, sessionId }, 'could not load session')
+        log.warn({ err }, 'could not load session')
         return this.refuse(peer, 'store_unavailable', 'storage is unavailable; reconnect shortly', CloseCode.tryAgainLater)
       }
       if (this.live.get(sessionId) !== entry || entry.ending) continue
@@ -99,7 +108,7 @@ export class SessionHub {
       try {
         joined = await session.attach(peer, after)
       } catch (err) {
-        this.deps.logger.warn({ err, sessionId }, 'could not read the replay from the store')
+        log.warn({ err }, 'could not read the replay from the store')
         this.startGrace(sessionId)
         return this.refuse(peer, 'store_unavailable', 'storage is unavailable to replay this session; reconnect shortly', CloseCode.tryAgainLater)
       }

@@ -2,6 +2,8 @@
 import { randomUUID } from 'node:crypto'
 import type { Duplex } from 'node:stream'
 import type { WebSocket } from 'ws'
+import type { Logger } from '../logger.js'
+import type { Meter } from '../metrics/meter.js'
 import { CloseCode, type ServerFrame } from '../protocol.js'
 
 export interface Peer {
@@ -18,6 +20,8 @@ export interface Peer {
   readonly open: boolean
   /** Calls `fn` once when the socket has closed (at once if it has); returns a function that cancels it. */
   onClose (fn: () => void): () => void
+  /** Lines about this socket (sessionId, connectionId, principal, client); the session's logger when absent. */
+  log?: Logger
 }
 
 /**
@@ -29,6 +33,8 @@ export interface Peer {
  */
 interface Batched { flush (): void }
 let dirty: Batched[] = []
+/** Called once the batch being gathered is written (the sampled added-latency measure). */
+let flushed: Array<() => void> = []
 const flushAll = (): void => {
   const batch = dirty
   dirty = []
@@ -36,6 +42,16 @@ const flushAll = (): void => {
   for (const b of batch) {
     try { b.flush() } catch { /* flush closes its own socket on failure */ }
   }
+  if (flushed.length > 0) {
+    const done = flushed
+    flushed = []
+    for (const fn of done) fn()
+  }
+}
+
+/** Runs `fn` after the frames queued so far are written to their sockets (a frame must have been queued). */
+export function whenFlushed (fn: () => void): void {
+  flushed.push(fn)
 }
 
 /** Bytes written under one cork before the send buffer is checked again (a replay can be megabytes). */
@@ -46,7 +62,7 @@ const CHUNK_BYTES = 64 * 1024
  * a batch so that several frames cost one system call. Over `maxBufferedBytes` of unsent data the client is
  * too slow: close 4408 (it can resume).
  */
-export function createPeer (socket: WebSocket, { maxBufferedBytes, stream, address }: { maxBufferedBytes: number; stream?: Duplex; address?: string }): Peer {
+export function createPeer (socket: WebSocket, { maxBufferedBytes, stream, address, meter }: { maxBufferedBytes: number; stream?: Duplex; address?: string; meter?: Meter }): Peer {
   let closing = false
   let queue: string[] = []
   const tooSlow = () => socket.bufferedAmount > maxBufferedBytes
@@ -96,7 +112,10 @@ export function createPeer (socket: WebSocket, { maxBufferedBytes, stream, addre
       if (closing) return
       if (queue.push(data) === 1 && dirty.push(batch) === 1) setImmediate(flushAll)
     },
-    send (frame) { peer.sendRaw(JSON.stringify(frame)) },
+    send (frame) {
+      if (frame.type === 'error') meter?.error(frame.code)
+      peer.sendRaw(JSON.stringify(frame))
+    },
     onClose (fn) {
       if (socket.readyState === socket.CLOSED) { fn(); return () => {} }
       socket.once('close', fn)

@@ -4,12 +4,14 @@ import type { Config } from '../config.js'
 import { errorFrame } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { ChatModel } from '../llm/types.js'
+import { NO_METER, type Meter } from '../metrics/meter.js'
+import type { Tracer } from '../tracing/tracer.js'
 import { PROTOCOL_VERSION, type ErrorCode, type ErrorFrame, type NewEvent, type StoredEvent } from '../protocol.js'
 import type { EventWriter } from '../store/event-writer.js'
 import type { SessionRepository } from '../store/types.js'
 import type { ToolRegistry } from '../tools/registry.js'
 import type { EventLog } from './event-log.js'
-import type { Peer } from './peer.js'
+import { whenFlushed, type Peer } from './peer.js'
 import { settlesWithin } from './settles.js'
 import { admitOwner, type TurnBudget, type TurnSlotPort } from './admission.js'
 import { finishReasonOf, runTurn, type Turn } from './turn.js'
@@ -32,7 +34,14 @@ export interface SessionDeps {
   takeAddressMessageToken?: (address: string) => Promise<number>
   /** Model slots (MAX_CONCURRENT_TURNS); absent: no bound. */
   slots?: TurnSlotPort
+  /** Metrics (DESIGN §12); absent or NO_METER: nothing counted. */
+  meter?: Meter
+  /** Traces; absent: no spans. */
+  tracer?: Tracer
 }
+
+/** One delta in this many (index & mask === 0) is timed from decoding to its write: cheap enough for every turn. */
+const LATENCY_SAMPLE_MASK = 63
 
 
 interface Outgoing { data: string; seq: number; ready: boolean }
@@ -53,6 +62,7 @@ export class ChatSession {
   /** Sockets that resent a message (same clientId) while it waited for the store: they get its outcome too. */
   private readonly resentWhilePending = new Map<number, Set<Peer>>()
   private readonly log: Logger
+  private readonly meter: Meter
 
   /**
    * @param owner the principal that owns the session (DESIGN §10); null with auth off, or for a session created
@@ -62,6 +72,7 @@ export class ChatSession {
     this.lastSeq = recent.lastSeq
     this.sentSeq = this.lastSeq
     this.log = deps.logger
+    this.meter = deps.meter ?? NO_METER
   }
 
   /** The events in memory (the most recent ones), ascending. */
@@ -119,6 +130,7 @@ export class ChatSession {
     const { config, model, tools } = this.deps
     const hadEvents = this.lastSeq > 0
     const reset = after !== undefined && after > this.sentSeq
+    if (after !== undefined && this.meter.enabled) this.meter.resume(reset ? 'reset' : after < this.recent.firstSeq - 1 ? 'store' : 'memory')
     peer.send({
       type: 'session',
       protocol: PROTOCOL_VERSION,
@@ -203,6 +215,7 @@ export class ChatSession {
     let closed!: () => void
     const turn: Turn = {
       id: turnId, abort, deltas: [], stopReason: null, done: new Promise((resolve) => { closed = resolve }),
+      log: (peer.log ?? this.log.child({ sessionId: this.id })).child({ turnId }),
       ...(allowance === undefined ? {} : { budget: { principal: this.owner!, remaining: allowance } }),
       ...(ticket ? { slot: ticket.granted } : {})
     }
@@ -215,7 +228,7 @@ export class ChatSession {
     if (firstPosition !== undefined) announce(firstPosition)
     this.startTurn(peer, turn, stored, closed).catch((err: unknown) => {
       // A bug, not a store or model failure (those are handled inside): the turn must not hold the session.
-      this.log.error({ err, sessionId: this.id, turnId: turn.id }, 'starting the turn failed')
+      turn.log!.error({ err }, 'starting the turn failed')
       peer.send(errorFrame('internal_error', 'internal error while starting the turn', { retryable: true, turnId: turn.id }))
       if (this.turn === turn) {
         // Best effort, so the turn still ends with its one assistant_message.
@@ -284,7 +297,7 @@ export class ChatSession {
       if (prior?.seq === seq) this.deliver(peer, JSON.stringify(prior), 0)
       else this.refuse(peer, 'store_unavailable', 'this message was sent before, but storage no longer has it; it was not run again (send it with a new clientId)', { retryable: false })
     } catch (err) {
-      this.log.warn({ err, sessionId: this.id }, 'could not read a repeated message back from the store')
+      (peer.log ?? this.log.child({ sessionId: this.id })).warn({ err }, 'could not read a repeated message back from the store')
       if (peer.open) this.refuse(peer, 'store_unavailable', 'this message was already sent, but storage is unavailable to confirm it; resend it shortly')
     }
   }
@@ -319,13 +332,21 @@ export class ChatSession {
     // The hot path: one string per token, the constant part built once per turn.
     turn.deltaPrefix ??= `{"type":"delta","turnId":${JSON.stringify(turn.id)},"index":`
     const data = `${turn.deltaPrefix}${index},"text":${JSON.stringify(text)}}`
-    this.sendLive(data)
+    if (!this.sendLive(data)) return
+    if ((index & LATENCY_SAMPLE_MASK) === 0 && this.meter.enabled && this.peers.size > 0) {
+      const decoded = performance.now()
+      whenFlushed(() => { this.meter.addedLatency((performance.now() - decoded) / 1000) })
+    }
   }
 
-  /** A frame that is not stored (delta, queued) to every socket, behind any stored frame still held back. */
-  private sendLive (data: string): void {
-    if (this.outbox.length > 0) { this.outbox.push({ data, seq: 0, ready: true }); return }
+  /**
+   * A frame that is not stored (delta, queued) to every socket, behind any stored frame still held back.
+   * True when it was handed to the sockets now, false when it waits in the outbox.
+   */
+  private sendLive (data: string): boolean {
+    if (this.outbox.length > 0) { this.outbox.push({ data, seq: 0, ready: true }); return false }
     for (const peer of this.peers) peer.sendRaw(data)
+    return true
   }
 
   /** Gives the event its seq and ts, hands it to the writer and broadcasts it in seq order. */
@@ -343,6 +364,7 @@ export class ChatSession {
     // Serialise before the seq is taken: a value JSON cannot carry must fail here, not leave a gap.
     const data = JSON.stringify(event)
     this.lastSeq = seq
+    if (input.type === 'error') this.meter.error(input.code)
     const durable = this.deps.writer.append(this.id, event, { urgent: acked })
     this.recent.add(event, durable)
     if (acked || this.outbox.length > 0) {

@@ -1,8 +1,11 @@
 /** Runs one turn of a live session: history → tool loop → stored tool events → exactly one assistant_message. */
 import { buildHistory, DEFAULT_SYSTEM_PROMPT, estimateTokens } from '../llm/history.js'
-import { runToolLoop } from '../llm/tool-loop.js'
+import { runToolLoop, type TurnCallbacks } from '../llm/tool-loop.js'
 import type { FinishReason } from '../protocol.js'
+import type { Logger } from '../logger.js'
+import { NO_METER } from '../metrics/meter.js'
 import type { ChatSession, SessionDeps } from './session.js'
+import { turnTelemetry } from './turn-telemetry.js'
 
 export interface Turn {
   id: string
@@ -19,6 +22,8 @@ export interface Turn {
   done: Promise<void>
   /** `{"type":"delta","turnId":"…","index":` — serialised once per turn. */
   deltaPrefix?: string
+  /** Lines about the turn: the sender socket's context (session, connection, principal, client) and the turnId. */
+  log?: Logger
 }
 
 /** A stopped turn's finish reason: a spent budget ends it as `length` (DESIGN §10). */
@@ -32,8 +37,10 @@ const msToUtcMidnight = (): number => 86_400_000 - (Date.now() % 86_400_000)
 const CHARS_PER_TOKEN = 4
 
 export async function runTurn ({ session, turn, deps }: { session: ChatSession; turn: Turn; deps: SessionDeps }): Promise<void> {
-  const { model, tools, config, logger } = deps
+  const { model, tools, config } = deps
+  const logger = turn.log ?? deps.logger.child({ sessionId: session.id, turnId: turn.id })
   const started = performance.now()
+  const telemetry = turnTelemetry({ meter: deps.meter ?? NO_METER, tracer: deps.tracer, sessionId: session.id, turn, model: model.info.name, started })
   let content = ''
   let finishReason: FinishReason = 'error'
   let usage
@@ -64,6 +71,24 @@ export async function runTurn ({ session, turn, deps }: { session: ChatSession; 
         }
       }
     }
+    const callbacks: TurnCallbacks = {
+      onText,
+      onToolCall: (call, args) => {
+        session.record({ type: 'tool_call', turnId: turn.id, callId: call.id, name: call.name, arguments: args })
+      },
+      onToolResult: (call, outcome) => {
+        session.record({
+          type: 'tool_result',
+          turnId: turn.id,
+          callId: call.id,
+          name: call.name,
+          ok: outcome.ok,
+          ...(outcome.ok ? { result: outcome.result } : { error: outcome.error }),
+          durationMs: Math.round(outcome.durationMs)
+        })
+      }
+    }
+    telemetry?.instrument(callbacks)
     const result = await runToolLoop({
       model,
       tools,
@@ -72,23 +97,7 @@ export async function runTurn ({ session, turn, deps }: { session: ChatSession; 
       maxSteps: config.MAX_TOOL_STEPS,
       sessionId: session.id,
       principal: session.owner,
-      callbacks: {
-        onText,
-        onToolCall: (call, args) => {
-          session.record({ type: 'tool_call', turnId: turn.id, callId: call.id, name: call.name, arguments: args })
-        },
-        onToolResult: (call, outcome) => {
-          session.record({
-            type: 'tool_result',
-            turnId: turn.id,
-            callId: call.id,
-            name: call.name,
-            ok: outcome.ok,
-            ...(outcome.ok ? { result: outcome.result } : { error: outcome.error }),
-            durationMs: Math.round(outcome.durationMs)
-          })
-        }
-      }
+      callbacks
     })
     content = result.content
     usage = result.usage
@@ -102,16 +111,17 @@ export async function runTurn ({ session, turn, deps }: { session: ChatSession; 
     }
   } catch (err) {
     // The tool loop never throws by contract; this guards the session against a bug, not a model failure.
-    logger.error({ err, sessionId: session.id, turnId: turn.id }, 'turn failed unexpectedly')
+    logger.error({ err }, 'turn failed unexpectedly')
     content = turn.deltas.join('')
     finishReason = finishReasonOf(turn.stopReason) ?? 'error'
     session.record({ type: 'error', turnId: turn.id, code: 'internal_error', message: 'internal error while running the turn', retryable: true })
   }
   session.record({ type: 'assistant_message', turnId: turn.id, content, finishReason, ...(usage ? { usage } : {}) })
+  telemetry?.end(finishReason, usage)
   if (turn.budget) {
     // The model's count when the answer ran to its end; a cut answer has none (or only earlier steps'): the estimate.
     const tokens = turn.stopReason ? Math.max(estimated, usage?.totalTokens ?? 0) : usage?.totalTokens ?? estimated
     void deps.budget?.record(turn.budget.principal, tokens)
   }
-  logger.info({ sessionId: session.id, turnId: turn.id, finishReason, steps, tokens: usage?.totalTokens, ms: Math.round(performance.now() - started) }, 'turn done')
+  logger.info({ finishReason, steps, tokens: usage?.totalTokens, ms: Math.round(performance.now() - started) }, 'turn done')
 }

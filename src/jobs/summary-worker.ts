@@ -27,6 +27,8 @@ export interface SummaryWorkerOptions {
 
 export interface SummaryWorker {
   readonly workerId: string
+  /** Jobs this worker is running now (claimed, not settled). */
+  readonly running: number
   /** Starts polling every pollMs (the timer does not keep the process alive). */
   start (): void
   /** Polls now: called right after a session ends so its summary starts promptly. */
@@ -149,6 +151,7 @@ export function createSummaryWorker (opts: SummaryWorkerOptions): SummaryWorker 
 
   return {
     workerId,
+    get running () { return running.size },
     start () {
       if (started || stopped) return
       started = true

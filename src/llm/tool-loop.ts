@@ -11,6 +11,15 @@ export interface TurnCallbacks {
   /** Before the call runs; args = parsed JSON, or the raw string when it is not valid JSON. */
   onToolCall (call: ToolCall, args: unknown): void
   onToolResult (call: ToolCall, outcome: ToolOutcome): void
+  /** A model request (step) starts; returns what to call when it ends (metrics and traces; absent: nothing measured). */
+  onModelCall? (step: number): (end: ModelCallEnd) => void
+}
+
+/** How one model request ended: `unavailable` failed before any output, `error` broke after. */
+export interface ModelCallEnd {
+  outcome: 'ok' | 'error' | 'unavailable' | 'cancelled'
+  finishReason?: 'stop' | 'length' | 'tool_calls'
+  usage?: Usage
 }
 
 export interface TurnResult {
@@ -108,20 +117,32 @@ export async function runToolLoop (opts: ToolLoopOptions): Promise<TurnResult> {
         content += text
         callbacks.onText(text)
       }
-      // Text arrives through onText (synchronously, the hot path) or as events, depending on the model.
-      for await (const event of model.stream({ messages, tools: specs, signal, onText })) {
-        if (signal.aborted) break
-        if (event.type === 'text') {
-          onText(event.text)
-        } else if (event.type === 'tool_call') {
-          calls.push(event.call)
-        } else if (event.type === 'finish') {
-          reason = event.reason
-          usage = addUsage(usage, event.usage)
-        } else {
-          return done('error', { code: event.code, message: event.message, retryable: event.retryable })
+      const ended = callbacks.onModelCall?.(steps)
+      let stepUsage: Usage | undefined
+      try {
+        // Text arrives through onText (synchronously, the hot path) or as events, depending on the model.
+        for await (const event of model.stream({ messages, tools: specs, signal, onText })) {
+          if (signal.aborted) break
+          if (event.type === 'text') {
+            onText(event.text)
+          } else if (event.type === 'tool_call') {
+            calls.push(event.call)
+          } else if (event.type === 'finish') {
+            reason = event.reason
+            stepUsage = event.usage
+            usage = addUsage(usage, event.usage)
+          } else {
+            ended?.({ outcome: event.code === 'llm_unavailable' ? 'unavailable' : 'error' })
+            return done('error', { code: event.code, message: event.message, retryable: event.retryable })
+          }
         }
+      } catch (err) {
+        ended?.({ outcome: signal.aborted ? 'cancelled' : 'error' })
+        throw err
       }
+      ended?.(signal.aborted
+        ? { outcome: 'cancelled', ...(stepUsage ? { usage: stepUsage } : {}) }
+        : { outcome: reason === undefined ? 'error' : 'ok', ...(reason ? { finishReason: reason } : {}), ...(stepUsage ? { usage: stepUsage } : {}) })
       if (signal.aborted) return done('cancelled')
       if (calls.length === 0) {
         if (reason === undefined) return done('error', { code: 'llm_error', message: 'model stream ended without a finish event', retryable: true })

@@ -9,6 +9,9 @@ import { SessionHub } from '../chat/hub.js'
 import type { Config } from '../config.js'
 import { createSummaryWorker, type SummaryWorker } from '../jobs/summary-worker.js'
 import { createModel } from '../llm/create-model.js'
+import { NO_METER, type Meter } from '../metrics/meter.js'
+import { createReadiness, type Readiness } from '../ops/readiness.js'
+import type { Tracer } from '../tracing/tracer.js'
 import { createHeldCounter, type HeldCounter } from '../quota/counter.js'
 import { createTokenBudget, type TokenBudget } from '../quota/token-budget.js'
 import { createTurnSlots, type TurnSlots } from '../quota/turn-slots.js'
@@ -41,6 +44,14 @@ export interface Services {
   slots: TurnSlots
   /** Tokens per principal per day (and USER_DAILY_TOKEN_BUDGET); undefined with auth off. */
   budget?: TokenBudget
+  /** GET /health/ready: start-up done, not draining. */
+  readiness: Readiness
+  /** Counts (DESIGN §12); NO_METER with METRICS=off. */
+  meter: Meter
+  /** What GET /metrics serves; absent with METRICS=off. */
+  metrics?: MetricsExposition
+  /** Spans over OTLP/HTTP; absent unless OTEL_EXPORTER_OTLP_ENDPOINT is set. */
+  tracer?: Tracer
   version: string
 }
 
@@ -50,6 +61,12 @@ export interface ServiceDeps {
   model?: ChatModel
   /** Replaces the default tools (get_system_metrics, fetch_user_profile). */
   tools?: ToolDefinition[]
+}
+
+/** The Prometheus text of every metric, without prom-client's types leaking out of src/metrics. */
+export interface MetricsExposition {
+  contentType: string
+  render (): Promise<string>
 }
 
 declare module 'fastify' {
@@ -63,15 +80,24 @@ async function services (app: FastifyInstance, { config, deps = {} }: { config: 
   const store = deps.store ?? createStore(config, log.child({ component: 'store' }))
   await store.init()
   const model = deps.model ?? createModel(config, log.child({ component: 'llm' }))
+  // Loaded only when configured: with METRICS=off nothing of prom-client, without an endpoint nothing of OpenTelemetry.
+  const tracer = config.OTEL_EXPORTER_OTLP_ENDPOINT === undefined
+    ? undefined
+    : (await import('../tracing/otel.js')).createOtelTracer({ endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: config.OTEL_SERVICE_NAME, version, logger: log.child({ component: 'tracing' }) })
+  let meter: Meter = NO_METER
+  let metrics: MetricsExposition | undefined
+  let hub: SessionHub | undefined
+  let worker: SummaryWorker | undefined
   const writer = new EventWriter({
     store,
     logger: log.child({ component: 'event-writer' }),
+    ...(config.METRICS === 'on' || tracer ? { observeBatch: observeStoreBatch(() => meter, tracer) } : {}),
     batchSize: config.WRITER_BATCH_SIZE,
     flushMs: config.WRITER_FLUSH_MS,
     maxPending: config.WRITER_MAX_PENDING
   })
   const slots = createTurnSlots({ limit: config.MAX_CONCURRENT_TURNS, maxQueued: config.MAX_QUEUED_TURNS, lowLimit: config.SUMMARY_CONCURRENCY })
-  const worker = createSummaryWorker({
+  worker = createSummaryWorker({
     store,
     // A summary calls the model only in a slot no waiting turn wants.
     summarize: async ({ events, signal }) => {
@@ -89,12 +115,26 @@ async function services (app: FastifyInstance, { config, deps = {} }: { config: 
   const budget = auth.enabled
     ? createTokenBudget({ store, limit: config.USER_DAILY_TOKEN_BUDGET ?? null, logger: log.child({ component: 'budget' }) })
     : undefined
-  let hub: SessionHub | undefined
   const toolDefs = deps.tools ?? createDefaultTools({
     liveSessions: () => hub?.liveCount ?? 0,
     getProfile: (userId) => store.getProfile(userId)
   })
   const tools = createToolRegistry({ tools: toolDefs, timeoutMs: config.TOOL_TIMEOUT_MS, logger: log.child({ component: 'tools' }) })
+  if (config.METRICS === 'on') {
+    const { createPrometheusMeter } = await import('../metrics/prometheus.js')
+    const prometheus = createPrometheusMeter({
+      toolNames: tools.names(),
+      sources: {
+        socketsOpen: () => app.websocketServer?.clients.size ?? 0,
+        sessionsLive: () => hub?.liveCount ?? 0,
+        turnsRunning: () => hub?.runningTurns ?? 0,
+        storePendingEvents: () => writer.pending,
+        summaryJobs: () => ({ running: worker?.running ?? 0 })
+      }
+    })
+    meter = prometheus.meter
+    metrics = { contentType: prometheus.registry.contentType, render: () => prometheus.registry.metrics() }
+  }
   hub = new SessionHub({
     store,
     writer,
@@ -108,12 +148,17 @@ async function services (app: FastifyInstance, { config, deps = {} }: { config: 
     takeAddressMessageToken: createRateLimit({ perMinute: config.RATE_MESSAGES_PER_MIN_PER_IP }),
     takeNewSessionToken: createRateLimit({ perMinute: config.MAX_NEW_SESSIONS_PER_IP_PER_MIN }),
     slots,
-    onSessionEnded: () => worker.kick()
+    meter,
+    ...(tracer ? { tracer } : {}),
+    onSessionEnded: () => worker?.kick()
   })
   const userSockets = createHeldCounter(config.MAX_SOCKETS_PER_USER)
   const addressSockets = createHeldCounter(config.MAX_SOCKETS_PER_IP)
   const serverSockets = createHeldCounter(config.MAX_SOCKETS)
-  app.decorate('services', { config, store, writer, model, tools, hub, worker, auth, userSockets, addressSockets, serverSockets, slots, budget, version })
+  const readiness = createReadiness()
+  app.decorate('services', {
+    config, store, writer, model, tools, hub, worker, auth, userSockets, addressSockets, serverSockets, slots, budget, readiness, meter, metrics, tracer, version
+  })
 
   app.addHook('onReady', async () => {
     worker.start()
@@ -121,8 +166,10 @@ async function services (app: FastifyInstance, { config, deps = {} }: { config: 
     hub.recover().then(
       (recovered) => { if (recovered > 0) log.info({ sessions: recovered }, 'recovering active sessions left by the previous run') },
       (err: unknown) => log.warn({ err }, 'could not list sessions to recover')
-    )
+    ).finally(() => readiness.started())
   })
+  // Any close drains (server.ts drains earlier, at the signal): a probe never sees a closing instance as ready.
+  app.addHook('preClose', async () => { readiness.drain() })
   // Written out in the order teardown must happen (sockets and turns are closed in the websocket preClose).
   app.addHook('onClose', async () => {
     await hub.shutdown()
@@ -130,7 +177,24 @@ async function services (app: FastifyInstance, { config, deps = {} }: { config: 
     if (!flushed) log.error({ pending: writer.pending }, 'shutdown: events still pending after the timeout')
     await worker.stop()
     if (!deps.store) await store.close()
+    await tracer?.shutdown()
   })
 }
 
 export default fp(services, { name: 'services', fastify: '5.x' })
+
+/** The writer's round trips as a store-write duration and a span (the meter is read late: it is built after the writer). */
+function observeStoreBatch (meter: () => Meter, tracer: Tracer | undefined): (events: number) => (error?: unknown) => void {
+  return (events) => {
+    const m = meter()
+    if (!m.enabled && !tracer) return nothingToEnd
+    const t0 = performance.now()
+    const span = tracer?.storeBatch(events)
+    return (error) => {
+      m.storeWrite((performance.now() - t0) / 1000)
+      span?.end({}, error === undefined ? undefined : 'store_error')
+    }
+  }
+}
+
+const nothingToEnd = (): void => {}

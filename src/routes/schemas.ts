@@ -136,3 +136,18 @@ export const healthSchema = {
     429: json(ErrorResponse)
   }
 }
+
+export const liveSchema = {
+  summary: 'Liveness probe: 200 while the process runs',
+  tags: ['health'],
+  response: { 200: json(z.object({ status: z.literal('live') })) }
+}
+
+export const readySchema = {
+  summary: 'Readiness probe: 200 once start-up is done; 503 before, and from the first moment of a drain (SIGTERM)',
+  tags: ['health'],
+  response: {
+    200: json(z.object({ status: z.literal('ready') })),
+    503: json(z.object({ status: z.enum(['starting', 'draining']) }))
+  }
+}

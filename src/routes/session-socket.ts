@@ -37,7 +37,7 @@ const WS_ERROR_CLOSE_CODES: Record<string, number> = {
 }
 
 export default async function sessionSocketRoutes (app: FastifyInstance): Promise<void> {
-  const { hub, config, auth, userSockets, addressSockets, serverSockets } = app.services
+  const { hub, config, auth, userSockets, addressSockets, serverSockets, meter } = app.services
   const takeFrameToken = createRateLimit({ perMinute: config.RATE_FRAMES_PER_MIN })
   const hosts = createHostPolicy(config)
   const heartbeat = startHeartbeat(config.HEARTBEAT_MS)
@@ -65,15 +65,19 @@ export default async function sessionSocketRoutes (app: FastifyInstance): Promis
     const after = request.query.after === undefined ? undefined : Number(request.query.after)
     if (!hosts.originAllowed(request.headers.origin)) {
       request.log.warn({ origin: request.headers.origin }, 'websocket origin refused')
+      meter.wsClosed(CloseCode.policy)
       socket.close(CloseCode.policy, 'origin not allowed')
       return
     }
     // request.ip is the socket's address, or the one X-Forwarded-For names when a TRUST_PROXY proxy sent it.
     const address = request.ip
-    const peer = createPeer(socket, { maxBufferedBytes: config.MAX_SEND_BUFFER_BYTES, stream: request.socket, address })
-    let log = request.log.child({ sessionId, connectionId: peer.connectionId })
+    const peer = createPeer(socket, { maxBufferedBytes: config.MAX_SEND_BUFFER_BYTES, stream: request.socket, address, ...(meter.enabled ? { meter } : {}) })
+    // Every line about this socket (and, through peer.log, its turns) says which session, socket, caller and address.
+    const context = { sessionId, connectionId: peer.connectionId, client: address }
+    let log = request.log.child({ ...context, principal: null })
+    peer.log = log
     if (!holdSocket(peer, address)) {
-      log.info({ address }, 'socket refused: too many sockets')
+      log.info('socket refused: too many sockets')
       return
     }
     heartbeat.watch(socket)
@@ -106,7 +110,8 @@ export default async function sessionSocketRoutes (app: FastifyInstance): Promis
       }
       const held = principal.id
       peer.onClose(() => { userSockets.release(held); expiry.stop() })
-      log = log.child({ principal: held })
+      log = request.log.child({ ...context, principal: held })
+      peer.log = log
       expiry.set(principal.expiresAt)
       return principal
     }
@@ -180,7 +185,9 @@ export default async function sessionSocketRoutes (app: FastifyInstance): Promis
     // ws fails a connection on a protocol error (oversize frame, bad UTF-8) by sending its close code and
     // destroying the socket, so 'close' only says 1006: remember what the client was really sent.
     let failedWith: string | undefined
+    let failedCode: number | undefined
     socket.on('close', (code, reason) => {
+      meter.wsClosed(failedCode ?? code)
       void ready.then((session) => {
         if (!session) return
         const why = failedWith ?? (reason.length > 0 ? `${code} ${reason.toString('utf8').slice(0, 120)}` : String(code))
@@ -190,7 +197,10 @@ export default async function sessionSocketRoutes (app: FastifyInstance): Promis
     })
     socket.on('error', (err: Error & { code?: string }) => {
       const sent = err.code ? WS_ERROR_CLOSE_CODES[err.code] : undefined
-      if (sent !== undefined) failedWith ??= `${sent} ${err.message}`.slice(0, 120)
+      if (sent !== undefined) {
+        failedWith ??= `${sent} ${err.message}`.slice(0, 120)
+        failedCode ??= sent
+      }
       log.warn({ err }, 'socket error')
     })
   })

@@ -15,11 +15,16 @@ export interface EventWriterOptions {
   maxPending: number
   retryMinMs?: number
   retryMaxMs?: number
+  /** Called as each round trip to the store starts; the function it returns when it ends (metrics, a span). */
+  observeBatch?: (events: number) => (error?: unknown) => void
 }
 
 interface EventItem { kind: 'event'; sessionId: string; event: StoredEvent; done: (stored: boolean) => void; dropped?: true }
 interface EndItem { kind: 'end'; sessionId: string; endedAt: string; done: (ended: boolean) => void }
 type Item = EventItem | EndItem
+
+const nothing = (): void => {}
+const noObserver = (): (() => void) => nothing
 
 /** A write given up because the writer was closed while the store was failing. */
 const ABANDONED = Symbol('abandoned')
@@ -45,7 +50,7 @@ export class EventWriter {
   private readonly health: WriteHealth
 
   constructor (opts: EventWriterOptions) {
-    this.opts = { retryMinMs: 50, retryMaxMs: 2_000, ...opts }
+    this.opts = { retryMinMs: 50, retryMaxMs: 2_000, observeBatch: noObserver, ...opts }
     this.health = new WriteHealth(opts.logger)
   }
 
@@ -205,12 +210,15 @@ export class EventWriter {
   private async writeWithRetry (items: EventItem[]): Promise<void | typeof ABANDONED> {
     const batch: AppendEvent[] = items.map((i) => ({ sessionId: i.sessionId, event: i.event }))
     for (let attempt = 1; ; attempt++) {
+      const observed = this.opts.observeBatch(batch.length)
       try {
         await this.opts.store.appendEvents(batch)
+        observed()
         this.health.succeeded()
         this.inFlightEvents -= items.length
         return
       } catch (err) {
+        observed(err)
         this.health.failed(err, this.pending)
         if (isPermanent(err)) {
           // One bad event must not stall every session: store the batch one event at a time.

@@ -2,7 +2,7 @@
 import { z } from 'zod'
 import type { Logger } from '../logger.js'
 import type { ToolSpec } from '../llm/types.js'
-import type { ToolContext, ToolDefinition, ToolOutcome } from './types.js'
+import type { ToolContext, ToolDefinition, ToolFailure, ToolOutcome } from './types.js'
 
 export interface ToolRegistry {
   /** Registered tool names, in registration order. */
@@ -38,9 +38,9 @@ export function createToolRegistry ({ tools, timeoutMs, logger }: ToolRegistryOp
   async function run (call: { name: string; arguments: string }, ctx: ToolContext): Promise<ToolOutcome> {
     const started = performance.now()
     const elapsed = () => Math.round((performance.now() - started) * 100) / 100
-    const failed = (error: string): ToolOutcome => {
+    const failed = (error: string, failure: ToolFailure = 'invalid'): ToolOutcome => {
       logger?.debug({ sessionId: ctx.sessionId, tool: call.name, ok: false, error }, 'tool call failed')
-      return { ok: false, error, durationMs: elapsed() }
+      return { ok: false, error, durationMs: elapsed(), failure }
     }
 
     const tool = byName.get(call.name)
@@ -54,7 +54,7 @@ export function createToolRegistry ({ tools, timeoutMs, logger }: ToolRegistryOp
     }
     const parsed = tool.parameters.safeParse(raw)
     if (!parsed.success) return failed(`Invalid arguments for ${tool.name}:\n${z.prettifyError(parsed.error)}`)
-    if (ctx.signal.aborted) return failed('cancelled before it started')
+    if (ctx.signal.aborted) return failed('cancelled before it started', 'cancelled')
 
     const limit = tool.timeoutMs ?? timeoutMs
     const own = new AbortController()
@@ -64,11 +64,11 @@ export function createToolRegistry ({ tools, timeoutMs, logger }: ToolRegistryOp
     const stop = new Promise<ToolOutcome>((resolve) => {
       timer = setTimeout(() => {
         own.abort(new Error(`timed out after ${limit} ms`))
-        resolve(failed(`Tool "${tool.name}" timed out after ${limit} ms`))
+        resolve(failed(`Tool "${tool.name}" timed out after ${limit} ms`, 'timeout'))
       }, limit)
       onAbort = () => {
         own.abort(ctx.signal.reason)
-        resolve(failed('cancelled'))
+        resolve(failed('cancelled', 'cancelled'))
       }
       ctx.signal.addEventListener('abort', onAbort, { once: true })
     })
@@ -79,7 +79,7 @@ export function createToolRegistry ({ tools, timeoutMs, logger }: ToolRegistryOp
         logger?.debug({ sessionId: ctx.sessionId, tool: tool.name, ok: true, durationMs: elapsed() }, 'tool call done')
         return { ok: true, result: asJson(result), durationMs: elapsed() }
       } catch (err) {
-        return failed(messageOf(err))
+        return failed(messageOf(err), 'error')
       }
     })()
     try {

@@ -20,4 +20,7 @@ export interface ToolDefinition<S extends z.ZodType = z.ZodType> {
 /** Outcome of one tool call; never an exception. */
 export type ToolOutcome =
   | { ok: true; result: unknown; durationMs: number }
-  | { ok: false; error: string; durationMs: number }
+  | { ok: false; error: string; durationMs: number; failure?: ToolFailure }
+
+/** Why a call failed, for metrics and traces: refused before it ran (`invalid`), `timeout`, `cancelled`, or the tool threw (`error`). */
+export type ToolFailure = 'invalid' | 'timeout' | 'cancelled' | 'error'

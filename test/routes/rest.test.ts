@@ -105,7 +105,7 @@ describe('REST', () => {
     const ui = await get('/docs')
     expect([200, 302]).toContain(ui.statusCode)
     const spec = (await get('/docs/json')).json()
-    expect(Object.keys(spec.paths).sort()).toEqual(['/api/me', '/api/session/{id}', '/api/session/{id}/events', '/api/sessions', '/auth/config', '/health', '/protocol.json'])
+    expect(Object.keys(spec.paths).sort()).toEqual(['/api/me', '/api/session/{id}', '/api/session/{id}/events', '/api/sessions', '/auth/config', '/health', '/health/live', '/health/ready', '/metrics', '/protocol.json'])
     for (const path of ['/api/session/{id}', '/api/session/{id}/events', '/api/sessions', '/health']) {
       expect(Object.keys(spec.paths[path].get.responses), path).toContain('429')
     }
