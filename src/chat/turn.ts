@@ -1,6 +1,7 @@
 /** Runs one turn of a live session: history → tool loop → stored tool events → exactly one assistant_message. */
 import { buildHistory, DEFAULT_SYSTEM_PROMPT, estimateTokens } from '../llm/history.js'
-import { runToolLoop, type TurnCallbacks } from '../llm/tool-loop.js'
+import { createTokenMeter, type TokenMeter } from './token-meter.js'
+import { runToolLoop, toolMessageContent, type TurnCallbacks } from '../llm/tool-loop.js'
 import type { FinishReason } from '../protocol.js'
 import type { Logger } from '../logger.js'
 import { NO_METER } from '../metrics/meter.js'
@@ -33,8 +34,14 @@ export function finishReasonOf (stopReason: Turn['stopReason']): FinishReason | 
 
 const msToUtcMidnight = (): number => 86_400_000 - (Date.now() % 86_400_000)
 
-/** About four characters a token, as the history budget counts. */
-const CHARS_PER_TOKEN = 4
+/** Feeds a turn's steps, text, tool calls and tool results to its token meter (wrapping the callbacks). */
+function countTokens (callbacks: TurnCallbacks, meter: TokenMeter): void {
+  const { onText, onToolCall, onToolResult } = callbacks
+  callbacks.onStep = () => { meter.step() }
+  callbacks.onText = (text) => { onText(text); meter.text(text.length) }
+  callbacks.onToolCall = (call, args) => { onToolCall(call, args); meter.toolCall(call.arguments.length) }
+  callbacks.onToolResult = (call, outcome) => { onToolResult(call, outcome); meter.toolResult(toolMessageContent(outcome).length) }
+}
 
 export async function runTurn ({ session, turn, deps }: { session: ChatSession; turn: Turn; deps: SessionDeps }): Promise<void> {
   const { model, tools, config } = deps
@@ -45,34 +52,15 @@ export async function runTurn ({ session, turn, deps }: { session: ChatSession; 
   let finishReason: FinishReason = 'error'
   let usage
   let steps = 0
-  let estimated = 0
+  let meter: TokenMeter | undefined
   try {
     const messages = buildHistory({
       events: session.context,
       systemPrompt: config.SYSTEM_PROMPT ?? DEFAULT_SYSTEM_PROMPT,
       tokenBudget: config.HISTORY_TOKEN_BUDGET
     })
-    let onText = (text: string): void => session.delta(turn, text)
-    const { budget } = turn
-    if (budget) {
-      // Only a counted turn (auth on) pays on the token path: an estimate from the streamed text, replaced by
-      // the model's `usage` at the end; with a budget, the turn is cut once the estimate passes what is left.
-      const prompt = messages.reduce((n, m) => n + estimateTokens(m), 0)
-      const { remaining } = budget
-      let chars = 0
-      estimated = prompt
-      onText = (text) => {
-        session.delta(turn, text)
-        chars += text.length
-        estimated = prompt + Math.ceil(chars / CHARS_PER_TOKEN)
-        if (remaining !== null && estimated > remaining && !turn.stopReason) {
-          turn.stopReason = 'quota'
-          turn.abort.abort()
-        }
-      }
-    }
     const callbacks: TurnCallbacks = {
-      onText,
+      onText: (text) => session.delta(turn, text),
       onToolCall: (call, args) => {
         session.record({ type: 'tool_call', turnId: turn.id, callId: call.id, name: call.name, arguments: args })
       },
@@ -87,6 +75,20 @@ export async function runTurn ({ session, turn, deps }: { session: ChatSession; 
           durationMs: Math.round(outcome.durationMs)
         })
       }
+    }
+    if (turn.budget) {
+      // Only a counted turn (auth on) pays on the token path: an estimate of every request's prompt and of what the
+      // model wrote, replaced by the model's `usage` at the end; with a budget, cut once it passes what is left.
+      meter = createTokenMeter({
+        promptTokens: messages.reduce((n, m) => n + estimateTokens(m), 0),
+        remaining: turn.budget.remaining,
+        onOver: () => {
+          if (turn.stopReason) return
+          turn.stopReason = 'quota'
+          turn.abort.abort()
+        }
+      })
+      countTokens(callbacks, meter)
     }
     telemetry?.instrument(callbacks)
     const result = await runToolLoop({
@@ -120,6 +122,7 @@ export async function runTurn ({ session, turn, deps }: { session: ChatSession; 
   telemetry?.end(finishReason, usage)
   if (turn.budget) {
     // The model's count when the answer ran to its end; a cut answer has none (or only earlier steps'): the estimate.
+    const estimated = meter?.estimated ?? 0
     const tokens = turn.stopReason ? Math.max(estimated, usage?.totalTokens ?? 0) : usage?.totalTokens ?? estimated
     void deps.budget?.record(turn.budget.principal, tokens)
   }

@@ -6,6 +6,8 @@ import type { Usage } from '../protocol.js'
 import type { ChatMessage, ChatModel, ToolCall } from './types.js'
 
 export interface TurnCallbacks {
+  /** Before each model request (step). */
+  onStep? (): void
   /** Every text delta in order, across all steps. */
   onText (text: string): void
   /** Before the call runs; args = parsed JSON, or the raw string when it is not valid JSON. */
@@ -107,6 +109,8 @@ export async function runToolLoop (opts: ToolLoopOptions): Promise<TurnResult> {
 
   try {
     while (true) {
+      // May stop the turn (a spent token budget) before the request is made.
+      callbacks.onStep?.()
       if (signal.aborted) return done('cancelled')
       steps++
       let stepText = ''

@@ -10,7 +10,7 @@ import { eventually, joinDeltas, startApp, type Frame, type RunningApp, type Tes
 import {
   ADMIN_KEY, authEnv, chat, connectAs, msToUtcMidnight, newUser, outcome, restAs, storedEventsAs, type User
 } from '../support/auth.js'
-import { sse, startFakeOpenAI, textChunks, usageChunk, type FakeOpenAI } from '../support/fake-openai.js'
+import { sse, startFakeOpenAI, textChunks, toolCallChunks, usageChunk, type FakeOpenAI } from '../support/fake-openai.js'
 import { applySchema, createScratchDatabase, stopTestDatabase } from '../support/postgres.js'
 
 const sid = (label: string): string => `lim-${label}-${randomUUID()}`
@@ -198,6 +198,49 @@ describe('daily token budget', () => {
     }
   })
 
+  it('counts every request of a tool loop: steps that only call tools are cut before the count passes the budget', async () => {
+    // What one request with this question costs (its prompt, and a two-character answer).
+    const calibrate = await startApp({ env: authEnv(openaiEnv()) })
+    let one: number
+    try {
+      const c = await newUser('dave')
+      fake.script(sse(textChunks('ok')))
+      const socket = await connectAs(calibrate, c, sid('cal-tools'))
+      expect(await chat(socket, QUESTION)).toMatchObject({ finishReason: 'stop' })
+      one = (await me(calibrate, c)).usage.today
+      await socket.close()
+    } finally {
+      await calibrate.close()
+    }
+
+    // Room for two requests' prompts, never five: each step re-sends the whole context, tool results included.
+    const budget = Math.floor(one * 2.5)
+    const server = await startApp({ env: authEnv({ ...openaiEnv(), USER_DAILY_TOKEN_BUDGET: String(budget), MAX_TOOL_STEPS: '5' }) })
+    const fallback = fake.fallback
+    // Every request asks for a tool and writes no text: the stream alone would never trip the budget.
+    fake.fallback = (n) => sse(toolCallChunks([{ id: `call_${n}`, name: 'get_system_metrics', args: '{}' }]))
+    try {
+      const a = await newUser('alice')
+      const n = fake.requests.length
+      const socket = await connectAs(server, a, sid('tools-cut'))
+      const done = await chat(socket, QUESTION)
+      const requests = fake.requests.length - n
+      expect(done.finishReason).toBe('length')
+      expect(requests).toBeGreaterThanOrEqual(1)
+      expect(requests).toBeLessThan(3)
+      const stored = socket.stored()
+      expect(stored.filter((f) => f.type === 'tool_call')).toHaveLength(requests)
+      expect(stored.filter((f) => f.type === 'error').map((f) => f.code)).toEqual(['quota_exceeded'])
+      const today = (await me(server, a)).usage.today
+      expect(today).toBeGreaterThan(0)
+      expect(today).toBeLessThanOrEqual(budget)
+      await socket.close()
+    } finally {
+      fake.fallback = fallback
+      await server.close()
+    }
+  })
+
   it("counts the model's own usage when the answer completes", async () => {
     const server = await startApp({ env: authEnv(openaiEnv()) })
     try {
@@ -214,10 +257,25 @@ describe('daily token budget', () => {
   })
 
   it('on Postgres, usage survives a restart and a spent budget is still refused', async () => {
+    // What the whole answer costs: the budget lets its request go (a prompt that alone passes what is left is
+    // never sent) and is crossed by its text.
+    const common = { OFFLINE_TOKEN_DELAY_MS: '1', DISCONNECT_GRACE_MS: '600000', WRITER_FLUSH_MS: '5' }
+    const calibrate = await startApp({ env: authEnv(common) })
+    let whole: number
+    try {
+      const c = await newUser('erin')
+      const socket = await connectAs(calibrate, c, sid('pg-cal'))
+      expect(await chat(socket, 'hello postgres')).toMatchObject({ finishReason: 'stop' })
+      whole = (await me(calibrate, c)).usage.today
+      await socket.close()
+    } finally {
+      await calibrate.close()
+    }
+    const budget = whole - 5
     const db = await createScratchDatabase()
     await applySchema(db.url)
     const logger = pino({ level: 'silent' })
-    const env = authEnv({ USER_DAILY_TOKEN_BUDGET: '1', OFFLINE_TOKEN_DELAY_MS: '1', DISCONNECT_GRACE_MS: '600000', WRITER_FLUSH_MS: '5' })
+    const env = authEnv({ ...common, USER_DAILY_TOKEN_BUDGET: String(budget) })
     const a = await newUser('alice')
     const s = sid('pg')
     let today: number
@@ -236,7 +294,7 @@ describe('daily token budget', () => {
         expectUntilMidnight(await refused(socket, 'again'))
         await socket.close()
         today = (await me(first, a)).usage.today
-        expect(today).toBeGreaterThanOrEqual(1)
+        expect(today).toBeGreaterThanOrEqual(budget)
       } finally {
         await first.close()
       }
@@ -244,7 +302,7 @@ describe('daily token budget', () => {
 
       const second = await startApp({ env, deps: { store: store2 } })
       try {
-        expect(await me(second, a)).toEqual({ principal: a.sub, admin: false, usage: { today, budget: 1 } })
+        expect(await me(second, a)).toEqual({ principal: a.sub, admin: false, usage: { today, budget } })
         const socket = await connectAs(second, a, s, 0)
         const types = (await socket.waitFor((f) => f.type === 'connected' && f.seq > 4)) && socket.stored().map((f) => f.type)
         expect(types).toEqual(['connected', 'user_message', 'error', 'assistant_message', 'disconnected', 'connected'])

@@ -23,7 +23,7 @@ describeWithBrowser('API docs page', () => {
       await page.locator('.swagger-ui .info .title').waitFor()
       expect(await page.locator('.swagger-ui .info .title').textContent()).toContain('Realtime AI Backend')
       const paths = await page.locator('.opblock-summary-path').evaluateAll((els) => els.map((el) => el.getAttribute('data-path')))
-      expect(paths.sort()).toEqual(['/api/me', '/api/session/{id}', '/api/session/{id}/events', '/api/sessions', '/auth/config', '/health', '/protocol.json'])
+      expect(paths.sort()).toEqual(['/api/me', '/api/session/{id}', '/api/session/{id}/events', '/api/sessions', '/auth/config', '/health', '/health/live', '/health/ready', '/metrics', '/protocol.json'])
       expect(problems).toEqual([])
       // The relaxation is for styles on /docs only.
       const docsCsp = (await fetch(`${server.baseUrl}/docs`)).headers.get('content-security-policy') ?? ''
