@@ -39,13 +39,15 @@ const MIN_JWT_SECRET_CHARS = 32
 const list = (value: string | undefined): string[] => (value ?? '').split(',').map((s) => s.trim()).filter(Boolean)
 
 function parseApiKeys (value: string | undefined): Array<{ name: string; secret: string }> {
-  const keys = list(value).map((pair) => {
+  const keys = list(value).map((pair, i) => {
     const at = pair.indexOf(':')
     const name = at < 0 ? '' : pair.slice(0, at)
     const secret = at < 0 ? '' : pair.slice(at + 1)
-    // The secret is never echoed: only the name (or the position) says which entry is wrong.
-    if (!API_KEY_NAME.test(name)) throw new ConfigError(`Invalid configuration: API_KEYS: entry "${name || '(no name)'}" must be name:secret with a name of letters, digits, _ . -`)
-    if (secret.length < MIN_API_KEY_CHARS) throw new ConfigError(`Invalid configuration: API_KEYS: the secret of "${name}" must be at least ${MIN_API_KEY_CHARS} characters`)
+    // Only the entry's position says which is wrong: an entry written the wrong way round (secret:name) would
+    // otherwise print its secret as the "name".
+    const entry = `entry ${i + 1}`
+    if (!API_KEY_NAME.test(name)) throw new ConfigError(`Invalid configuration: API_KEYS: ${entry} must be name:secret with a name of letters, digits, _ . -`)
+    if (secret.length < MIN_API_KEY_CHARS) throw new ConfigError(`Invalid configuration: API_KEYS: the secret of ${entry} must be at least ${MIN_API_KEY_CHARS} characters (is it written name:secret?)`)
     return { name, secret }
   })
   const names = new Set(keys.map((k) => k.name))
@@ -73,6 +75,36 @@ function parseTrustedProxies (value: string | undefined): string[] {
     }
   }
   return entries
+}
+
+/** A Supabase key that bypasses row level security: a legacy JWT with role service_role, or a new-style secret key. */
+function isServiceKey (key: string): boolean {
+  if (key.startsWith('sb_secret_')) return true
+  const payload = key.split('.')[1]
+  if (payload === undefined) return false
+  try {
+    return (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { role?: unknown }).role === 'service_role'
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Settings that would be ignored, or worse, published: SUPABASE_ANON_KEY is served to every browser by
+ * GET /auth/config, so a service-role key there would hand out a key that bypasses row level security.
+ */
+function checkSignInSettings (config: Config, refuse: (name: string, why: string) => never): void {
+  const anon = config.SUPABASE_ANON_KEY
+  if (anon !== undefined) {
+    if (anon === config.SUPABASE_SERVICE_ROLE_KEY || isServiceKey(anon)) {
+      refuse('SUPABASE_ANON_KEY', 'is a service-role (secret) key; it is published to browsers by GET /auth/config — use the project\'s anon (publishable) key')
+    }
+    if (!config.SUPABASE_URL) refuse('SUPABASE_ANON_KEY', 'needs SUPABASE_URL (the project whose Auth the page signs in with)')
+    if (!config.AUTH_JWKS_URL && !config.AUTH_JWT_SECRET) {
+      refuse('SUPABASE_ANON_KEY', 'Supabase sign-in needs AUTH_JWKS_URL (or AUTH_JWT_SECRET) to verify the tokens it issues')
+    }
+  }
+  if (config.authAdmins.length > 0 && !config.authEnabled) refuse('AUTH_ADMINS', 'has no effect without AUTH_JWT_SECRET, AUTH_JWKS_URL or API_KEYS')
 }
 
 /** True for addresses only this machine can reach: what may run with no authentication. */
@@ -231,6 +263,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   if (badOrigins.length > 0) {
     missing('ALLOWED_ORIGINS', `not an origin: ${badOrigins.join(', ')} (expected scheme://host[:port], e.g. https://chat.example.com, or *)`)
   }
+  checkSignInSettings(config, missing)
   if (config.authEnabled && config.AUTH_DISABLED) {
     missing('AUTH_DISABLED', 'true contradicts AUTH_JWT_SECRET / AUTH_JWKS_URL / API_KEYS: remove one or the other')
   }

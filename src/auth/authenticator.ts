@@ -7,6 +7,7 @@ import { AuthError, type Authenticator, type Principal } from './types.js'
 /** Longer than any real JWT or key: refused before any parsing. */
 const MAX_CREDENTIAL_CHARS = 8_192
 const MAX_SUB_CHARS = 256
+const CONTROL_OR_LONE_SURROGATE = /[\u0000-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/
 
 type AuthConfig = Pick<Config, 'authEnabled' | 'apiKeys' | 'authAdmins' | 'AUTH_JWT_SECRET' | 'AUTH_JWKS_URL' |
@@ -40,7 +41,10 @@ export function createAuthenticator (config: AuthConfig): Authenticator {
       if (!verifyJwt || !JWT_SHAPE.test(credential)) throw new AuthError('invalid credential', 'invalid')
       const { sub, exp } = await verifyJwt(credential)
       // A token may not pass itself off as an API key's principal, nor carry an owner too long to store.
-      if (sub === '' || sub.length > MAX_SUB_CHARS || sub.startsWith('apikey:')) throw new AuthError('token subject not accepted', 'invalid')
+      // Nor control characters (Postgres refuses a NUL in text: the owner could not even be stored), nor lone surrogates.
+      if (sub === '' || sub.length > MAX_SUB_CHARS || sub.startsWith('apikey:') || CONTROL_OR_LONE_SURROGATE.test(sub)) {
+        throw new AuthError('token subject not accepted', 'invalid')
+      }
       return principal(sub, exp * 1000)
     }
   }

@@ -17,21 +17,22 @@ export function socketCredential (headers: IncomingHttpHeaders, query: { access_
 }
 
 /**
- * A URL with the value of `access_token` replaced, for log lines. Names are compared decoded, as the query parser
- * reads them: `?access%5Ftoken=…` is the same parameter; a name that does not decode has its value hidden too.
+ * A URL with the value of `access_token` replaced, for log lines and error messages. Everything after the path
+ * counts as query — `#` and `;` included, since a request line never carries a fragment and the query parser
+ * reads past them — and names are compared decoded, as the parser reads them (`?access%5Ftoken=…` is the same
+ * parameter); a name that does not decode has its value hidden too.
  */
 export function redactUrl (url: string): string {
-  const start = url.indexOf('?')
+  const start = url.search(/[?;#]/)
   if (start < 0) return url
-  const hash = url.indexOf('#', start)
-  const end = hash < 0 ? url.length : hash
-  const query = url.slice(start + 1, end).split('&').map((pair) => {
-    const eq = pair.indexOf('=')
-    if (eq < 0) return pair
-    const rawName = pair.slice(0, eq)
+  const query = url.slice(start + 1).split(/([&;#?])/).map((part, i) => {
+    if (i % 2 === 1) return part // a separator
+    const eq = part.indexOf('=')
+    if (eq < 0) return part
+    const rawName = part.slice(0, eq)
     let name: string | undefined
     try { name = decodeURIComponent(rawName.replace(/\+/g, ' ')) } catch { name = undefined }
-    return name === undefined || name.toLowerCase() === 'access_token' ? `${rawName}=[redacted]` : pair
+    return name === undefined || name.trim().toLowerCase() === 'access_token' ? `${rawName}=[redacted]` : part
   })
-  return `${url.slice(0, start + 1)}${query.join('&')}${url.slice(end)}`
+  return `${url.slice(0, start + 1)}${query.join('')}`
 }

@@ -1,5 +1,5 @@
 /** JWT verification with jose: HS256 with a shared secret, or asymmetric keys from a JWKS that is cached and refetched on an unknown kid. */
-import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose'
+import { createRemoteJWKSet, customFetch, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose'
 import { AuthError } from './types.js'
 
 export interface JwtVerifierOptions {
@@ -24,7 +24,7 @@ export function createJwtVerifier (opts: JwtVerifierOptions): (token: string) =>
   const secret = opts.secret === undefined ? undefined : new TextEncoder().encode(opts.secret)
   const jwks = opts.jwksUrl === undefined
     ? undefined
-    : createRemoteJWKSet(new URL(opts.jwksUrl), { cooldownDuration: opts.jwksCooldownMs, timeoutDuration: 5_000 })
+    : createRemoteJWKSet(new URL(opts.jwksUrl), { cooldownDuration: opts.jwksCooldownMs, timeoutDuration: 5_000, [customFetch]: boundedFetch })
   const checks: JWTVerifyOptions = {
     requiredClaims: ['exp', 'sub'],
     ...(opts.issuer ? { issuer: opts.issuer } : {}),
@@ -54,6 +54,32 @@ export function createJwtVerifier (opts: JwtVerifierOptions): (token: string) =>
     if (typeof payload.sub !== 'string') throw new AuthError('token subject is not a string', 'invalid')
     return { sub: payload.sub, exp: payload.exp! }
   }
+}
+
+/** A key set is a few kilobytes; a larger answer is refused while it is read, not buffered whole. */
+const MAX_JWKS_BYTES = 1024 * 1024
+
+/**
+ * fetch for the JWKS with its body read under a size bound (and under jose's timeout signal, which plain
+ * `response.json()` outlived: a 400 MB answer was read for 11 s past the 5 s timeout into 1.4 GB of memory).
+ */
+async function boundedFetch (url: string, init: RequestInit): Promise<Response> {
+  const response = await fetch(url, init)
+  if (!response.body) return response
+  const reader = response.body.getReader()
+  const chunks: Uint8Array[] = []
+  let bytes = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    bytes += value.byteLength
+    if (bytes > MAX_JWKS_BYTES) {
+      await reader.cancel()
+      throw new errors.JOSEError('Failed to parse the JSON Web Key Set HTTP response: larger than 1 MiB')
+    }
+    chunks.push(value)
+  }
+  return new Response(Buffer.concat(chunks), { status: response.status, headers: response.headers })
 }
 
 function classify (err: unknown): AuthError {

@@ -10,8 +10,13 @@ const METRICS = /\b(cpu|load|memory|ram|uptime|system|metrics?|server|heap)\b/i
 const PROFILE = /\b(users?|profiles?|who\s+is)\b/i
 const NOT_IDS = new Set(['profile', 'profiles', 'id', 'is', 'with', 'the', 'a', 'an', 'of', 'for', 'named', 'called', 'please', 'info', 'details', 'data'])
 
-/** The user id a message names: "user-42", "user alice", "profile of bob"; 'demo' when none. */
-export function extractUserId (text: string): string {
+const OWN = /\b(my|me|myself|mine)\b/i
+
+/**
+ * The user id a message names: "user-42", "user alice", "profile of bob"; undefined for the speaker's own ("my
+ * profile": the tool answers for whoever is signed in); 'demo' when none.
+ */
+export function extractUserId (text: string): string | undefined {
   const clean = (s: string) => s.replace(/[.@_-]+$/, '')
   const direct = text.match(/\b(user[-_][A-Za-z0-9_.@-]+)/i)
   if (direct) return clean(direct[1])
@@ -25,8 +30,10 @@ export function extractUserId (text: string): string {
       if (id && !NOT_IDS.has(id.toLowerCase()) && id.length <= 64) return id
     }
   }
-  return 'demo'
+  return OWN.test(text) ? undefined : 'demo'
 }
+
+const userArgs = (userId: string | undefined): Record<string, unknown> => userId === undefined ? {} : { userId }
 
 const quote = (s: string, max = 60) => {
   const flat = s.replace(/\s+/g, ' ').trim()
@@ -80,7 +87,7 @@ export function answerFromToolResults (messages: ChatMessage[]): string {
 /** Decides the next step for the latest user message. */
 export function planFor ({ text, toolNames }: { text: string; toolNames: Set<string> }): OfflinePlan {
   if (METRICS.test(text) && toolNames.has('get_system_metrics')) return { kind: 'tool', name: 'get_system_metrics', args: {} }
-  if (PROFILE.test(text) && toolNames.has('fetch_user_profile')) return { kind: 'tool', name: 'fetch_user_profile', args: { userId: extractUserId(text) } }
+  if (PROFILE.test(text) && toolNames.has('fetch_user_profile')) return { kind: 'tool', name: 'fetch_user_profile', args: userArgs(extractUserId(text)) }
   return {
     kind: 'text',
     text: `I am the built-in offline model, so this is a canned reply to “${quote(text)}”. ` +

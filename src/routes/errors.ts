@@ -1,5 +1,6 @@
 /** One error shape for every HTTP error: { error: { code, message } }; 5xx details stay in the log. */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { redactUrl } from '../auth/credentials.js'
 import { BadRequest } from '../errors.js'
 import { StoreError } from '../store/types.js'
 
@@ -32,7 +33,7 @@ export function frameworkErrorHandler (error: FastifyError, _request: FastifyReq
 }
 
 export function notFoundHandler (request: FastifyRequest, reply: FastifyReply): void {
-  void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `Route ${request.method} ${request.url} not found` } })
+  void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `Route ${request.method} ${redactUrl(request.url)} not found` } })
 }
 
 /**

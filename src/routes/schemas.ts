@@ -60,7 +60,7 @@ export const listSessionsSchema = {
   ...secured,
   querystring: json(z.object({
     limit: z.coerce.number().int().min(1).max(100).default(20),
-    owner: z.string().min(1).max(256).optional().describe('admins (or an open server): only this principal\'s sessions'),
+    owner: z.string().min(1).max(256).regex(/^[^\u0000-\u001f\u007f]+$/, 'no control characters').optional().describe('admins (or an open server): only this principal\'s sessions'),
     before: z.union([
       z.string().regex(SESSION_CURSOR).describe('`nextBefore` of the previous page: the sessions after that one'),
       z.iso.datetime({ offset: true }).describe('a time: the sessions that started before it')

@@ -39,7 +39,13 @@ describe('redactUrl', () => {
     ['/ws/session/s1?bad%E0name=secret', '/ws/session/s1?bad%E0name=[redacted]'],
     ['/ws/session/s1?access_token=', '/ws/session/s1?access_token=[redacted]'],
     ['/ws/session/s1?access_token=secret#frag', '/ws/session/s1?access_token=[redacted]#frag'],
-    ['/api/x?not_access_token=keep', '/api/x?not_access_token=keep']
+    ['/api/x?not_access_token=keep', '/api/x?not_access_token=keep'],
+    // The query parser reads past `#` (a request line has no fragment): found by a defect hunt, logged in clear.
+    ['/ws/session/x?#&access_token=secret', '/ws/session/x?#&access_token=[redacted]'],
+    ['/ws/session/x?a=1#access_token=secret', '/ws/session/x?a=1#access_token=[redacted]'],
+    // Not a query at all, but still never logged or echoed in clear.
+    ['/ws/session/x;access_token=secret', '/ws/session/x;access_token=[redacted]'],
+    ['/nope#access_token=secret', '/nope#access_token=[redacted]']
   ])('%s → %s', (url, logged) => {
     expect(redactUrl(url)).toBe(logged)
   })

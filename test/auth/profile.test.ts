@@ -56,6 +56,16 @@ describe('the offline model, signed in as alice', () => {
     await client.close()
   })
 
+  it('"show my profile": the tool is called with no userId and answers with the signed-in user\'s own', async () => {
+    const client = await connectAs(server, 'alice')
+    client.send({ type: 'user_message', content: 'show my profile' })
+    const done = await client.waitTurnEnd()
+    expect(client.ofType('tool_call')[0]).toMatchObject({ name: 'fetch_user_profile', arguments: {} })
+    expect(client.ofType('tool_result')[0]).toMatchObject({ ok: true, result: { userId: 'alice', email: 'alice@example.com' } })
+    expect(done.content).toContain('alice@example.com')
+    await client.close()
+  })
+
   it('signed in as bob, the same question is answered with bob\'s profile (the refusal is about who asks)', async () => {
     const client = await connectAs(server, 'bob')
     client.send({ type: 'user_message', content: 'show me the profile of bob' })

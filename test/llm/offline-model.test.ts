@@ -75,7 +75,8 @@ describe('offline model', () => {
     expect(extractUserId('who is user-42?')).toBe('user-42')
     expect(extractUserId('what is the user profile for bob.smith.')).toBe('bob.smith')
     expect(extractUserId('user id: carol@example.com')).toBe('carol@example.com')
-    expect(extractUserId('show my profile')).toBe('demo')
+    expect(extractUserId('show my profile')).toBeUndefined() // the signed-in user's own
+    expect(extractUserId('show a user profile')).toBe('demo')
   })
 
   it('otherwise says it is the offline model and how to configure a real one, word by word', async () => {
