@@ -1,7 +1,8 @@
 -- Realtime AI Backend: tables, indexes, row level security and the rtb_* functions that hold every
 -- storage rule the postgres and supabase stores share (DESIGN §6), and the owner-only read access of
--- Supabase-signed-in users (DESIGN §10). Schema version 3 (see rtb_schema_version): 2 + session owners
--- (rtb_claim_session, rtb_list_sessions' p_owner), per-user daily token usage (user_usage) and RLS policies.
+-- Supabase-signed-in users (DESIGN §10). Schema version 4 (see rtb_schema_version): 3 + the summary queue's
+-- counts for /metrics (rtb_summary_job_counts). Version 3: 2 + session owners (rtb_claim_session,
+-- rtb_list_sessions' p_owner), per-user daily token usage (user_usage) and RLS policies.
 --
 -- Apply to any Postgres 15+ database:   psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -f supabase-schema.sql
 -- or on Supabase: paste the whole file into Dashboard → SQL Editor → Run.
@@ -81,6 +82,8 @@ create index if not exists sessions_owner_started_at_idx on public.sessions (own
 create index if not exists session_events_answered_idx on public.session_events (session_id, turn_id)
   where type = 'assistant_message';
 -- The summary workers' claim: only pending jobs are indexed, in due order.
+-- Failed summaries, counted for /metrics without reading every session.
+create index if not exists sessions_summary_failed_idx on public.sessions (id) where summary_status = 'failed';
 create index if not exists sessions_summary_due_idx on public.sessions (summary_due_at, id)
   where summary_status = 'pending';
 
@@ -141,7 +144,7 @@ $$;
 
 create or replace function public.rtb_schema_version() returns integer
 language sql immutable security invoker set search_path = public
-as $$ select 3 $$;
+as $$ select 4 $$;
 
 -- ── event log ──────────────────────────────────────────────────────────────────
 -- p_events: [{session_id, seq, type, turn_id, payload, created_at}, …]. Returns the number of events
@@ -403,6 +406,18 @@ $$;
 create or replace function public.rtb_get_usage(p_principal text, p_day date) returns bigint
 language sql stable security invoker set search_path = public
 as $$ select coalesce((select u.tokens from user_usage u where u.principal = p_principal and u.day = p_day), 0)::bigint $$;
+
+-- ── summary queue (rtb_summary_jobs on /metrics) ───────────────────────────────
+-- pending: waiting for a worker; running: claimed under a lease that has not expired (any instance); failed.
+create or replace function public.rtb_summary_job_counts() returns jsonb
+language sql stable security invoker set search_path = public
+as $$
+  select jsonb_build_object(
+    'pending', count(*) filter (where s.summary_status = 'pending' and (s.summary_lease_until is null or s.summary_lease_until <= now())),
+    'running', count(*) filter (where s.summary_status = 'pending' and s.summary_lease_until > now()),
+    'failed', count(*) filter (where s.summary_status = 'failed'))
+  from sessions s where s.summary_status in ('pending', 'failed')
+$$;
 
 -- ── privileges ─────────────────────────────────────────────────────────────────
 -- Functions are executable by PUBLIC by default and Supabase also grants anon/authenticated

@@ -9,8 +9,8 @@ export interface GaugeSources {
   sessionsLive (): number
   turnsRunning (): number
   storePendingEvents (): number
-  /** Summary jobs by status, as far as this process knows them. */
-  summaryJobs (): Partial<Record<'running', number>>
+  /** The summary queue by status, across every worker (a store read at scrape time). */
+  summaryJobs (): Promise<Record<'pending' | 'running' | 'failed', number>>
 }
 
 const MODEL_OUTCOMES: ModelOutcome[] = ['ok', 'error', 'unavailable', 'cancelled']
@@ -36,11 +36,24 @@ export const METRIC_HELP = {
   rtb_tool_duration_seconds: 'Tool call duration, by tool',
   rtb_store_write_duration_seconds: 'One event-writer round trip to the store (a batch)',
   rtb_store_pending_events: 'Events accepted but not stored yet',
-  rtb_summary_jobs: 'Summary jobs by status, as this process sees them (running: claimed here now)',
+  rtb_summary_jobs: 'Summary jobs by status across all workers: pending (waiting), running (claimed under a live lease), failed',
   rtb_added_latency_seconds: 'From a model chunk being decoded to its delta frame being written to the sockets (1 delta in 64 sampled)',
   gen_ai_client_token_usage: 'Tokens used per model request, by token type (OpenTelemetry GenAI)',
   gen_ai_client_operation_duration_seconds: 'Model request duration (OpenTelemetry GenAI)'
 } as const
+
+const SUMMARY_READ_MS = 1_000
+
+/** The value, or undefined when it failed or took longer than `ms`. */
+async function withinMs<T> (work: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const late = new Promise<undefined>((resolve) => { timer = setTimeout(() => { resolve(undefined) }, ms) })
+  try {
+    return await Promise.race([work.catch(() => undefined), late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
 
 export interface PrometheusMeter { meter: Meter; registry: Registry }
 
@@ -59,7 +72,11 @@ export function createPrometheusMeter ({ toolNames, sources }: { toolNames: read
     help: METRIC_HELP.rtb_summary_jobs,
     labelNames: ['status'],
     registers,
-    collect () { for (const [status, n] of Object.entries(sources.summaryJobs())) this.set({ status }, n ?? 0) }
+    // A store read per scrape, bounded: a slow or failing store leaves the last values rather than failing the scrape.
+    async collect () {
+      const counts = await withinMs(sources.summaryJobs(), SUMMARY_READ_MS)
+      if (counts) for (const [status, n] of Object.entries(counts)) this.set({ status }, n)
+    }
   })
 
   const turns = new Counter({ name: 'rtb_turns_total', help: METRIC_HELP.rtb_turns_total, labelNames: ['finish_reason'], registers })

@@ -129,7 +129,7 @@ async function services (app: FastifyInstance, { config, deps = {} }: { config: 
         sessionsLive: () => hub?.liveCount ?? 0,
         turnsRunning: () => hub?.runningTurns ?? 0,
         storePendingEvents: () => writer.pending,
-        summaryJobs: () => ({ running: worker?.running ?? 0 })
+        summaryJobs: () => store.summaryJobCounts()
       }
     })
     meter = prometheus.meter

@@ -5,7 +5,7 @@
 import type { StoredEvent } from '../protocol.js'
 import {
   StoreError,
-  type AppendEvent, type SessionRecord, type SessionRepository, type SessionStatus, type SummaryJob, type UserProfile
+  type AppendEvent, type SessionRecord, type SessionRepository, type SessionStatus, type SummaryJob, type SummaryJobCounts, type UserProfile
 } from './types.js'
 
 export interface MemoryStoreOptions {
@@ -231,6 +231,19 @@ class MemoryStore implements SessionRepository {
     row.leaseOwner = null
     row.leaseUntil = 0
     this.pendingJobs.delete(row.rec.id)
+  }
+
+  async summaryJobCounts (): Promise<SummaryJobCounts> {
+    const now = this.now()
+    const counts = { pending: 0, running: 0, failed: 0 }
+    for (const id of this.pendingJobs) {
+      const row = this.rows.get(id)
+      if (row === undefined) continue
+      if (row.leaseOwner !== null && row.leaseUntil > now) counts.running++
+      else counts.pending++
+    }
+    for (const row of this.rows.values()) if (row.rec.summaryStatus === 'failed') counts.failed++
+    return counts
   }
 
   async getProfile (userId: string): Promise<UserProfile | null> {

@@ -3,7 +3,7 @@ import pg from 'pg'
 import type { Logger } from '../logger.js'
 import { toStoreError } from './pg-errors.js'
 import {
-  SCHEMA_HINT, appendEventsJson, checkSchemaVersion, pgText, toEvents, toProfile, toSessionRecord, toSessionRecords, toSummaryJob, toUsage
+  SCHEMA_HINT, appendEventsJson, toSummaryJobCounts, checkSchemaVersion, pgText, toEvents, toProfile, toSessionRecord, toSessionRecords, toSummaryJob, toUsage
 } from './sql-codec.js'
 import { StoreError, type SessionRepository } from './types.js'
 
@@ -128,6 +128,10 @@ export function createPostgresStore (opts: PostgresStoreOptions): SessionReposit
 
     async getProfile (userId) {
       return toProfile(await one('getProfile', 'select public.rtb_get_profile($1::text) as r', [userId]))
+    },
+
+    async summaryJobCounts () {
+      return toSummaryJobCounts(await one('summaryJobCounts', 'select public.rtb_summary_job_counts() as r'))
     },
 
     async addUsage ({ principal, day, tokens }) {

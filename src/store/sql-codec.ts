@@ -1,10 +1,10 @@
 /** Shapes shared by the SQL stores: the rtb_append_events argument and the mapping of rtb_* results to the port's types. */
 import type { StoredEvent } from '../protocol.js'
 import { wellFormed } from '../text.js'
-import { StoreError, type AppendEvent, type SessionRecord, type SummaryJob, type UserProfile } from './types.js'
+import { StoreError, type AppendEvent, type SessionRecord, type SummaryJob, type SummaryJobCounts, type UserProfile } from './types.js'
 
 /** The schema version supabase-schema.sql declares through rtb_schema_version(). */
-export const SCHEMA_VERSION = 3
+export const SCHEMA_VERSION = 4
 
 export const SCHEMA_HINT = 'apply supabase-schema.sql (psql -v ON_ERROR_STOP=1 -f supabase-schema.sql)'
 
@@ -104,4 +104,10 @@ function asArray (value: unknown): unknown[] {
   if (Array.isArray(value)) return value
   if (value === null || value === undefined) return []
   throw new TypeError(`expected a JSON array from the database, got ${typeof value}`)
+}
+
+/** rtb_summary_job_counts' answer, with every count a number. */
+export function toSummaryJobCounts (raw: unknown): SummaryJobCounts {
+  const r = (raw ?? {}) as Record<string, unknown>
+  return { pending: Number(r.pending ?? 0), running: Number(r.running ?? 0), failed: Number(r.failed ?? 0) }
 }

@@ -3,7 +3,7 @@ import { createClient } from '@supabase/supabase-js'
 import ws from 'ws'
 import type { Logger } from '../logger.js'
 import {
-  appendEventsJson, checkSchemaVersion, pgText, toEvents, toProfile, toSessionRecord, toSessionRecords, toSummaryJob, toUsage
+  appendEventsJson, checkSchemaVersion, toSummaryJobCounts, pgText, toEvents, toProfile, toSessionRecord, toSessionRecords, toSummaryJob, toUsage
 } from './sql-codec.js'
 import { StoreError, type SessionRepository } from './types.js'
 
@@ -133,6 +133,10 @@ export function createSupabaseStore (opts: SupabaseStoreOptions): SessionReposit
 
     async getProfile (userId) {
       return toProfile(await rpc('getProfile', 'rtb_get_profile', { p_user_id: userId }))
+    },
+
+    async summaryJobCounts () {
+      return toSummaryJobCounts(await rpc('summaryJobCounts', 'rtb_summary_job_counts'))
     },
 
     async addUsage ({ principal, day, tokens }) {

@@ -44,6 +44,9 @@ export interface SummaryJob {
   leaseUntil: string
 }
 
+/** The summary queue across every worker: waiting, claimed under a live lease, failed for good. */
+export interface SummaryJobCounts { pending: number; running: number; failed: number }
+
 export interface UserProfile {
   userId: string
   name: string
@@ -115,6 +118,8 @@ export interface SessionRepository {
   failSummaryJob (opts: { job: SummaryJob; workerId: string; error: string; retryInMs: number; maxAttempts: number }): Promise<'retry' | 'failed' | 'lost'>
 
   getProfile (userId: string): Promise<UserProfile | null>
+  /** The summary queue's counts (the rtb_summary_jobs gauge, read at scrape time). */
+  summaryJobCounts (): Promise<SummaryJobCounts>
 
   /** Adds tokens to a principal's count for one UTC day (`YYYY-MM-DD`) atomically; returns the new total. */
   addUsage (opts: { principal: string; day: string; tokens: number }): Promise<number>

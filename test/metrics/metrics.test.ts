@@ -42,7 +42,7 @@ describe('/metrics', () => {
     const start = await scrape()
     for (const name of ['rtb_sockets_open', 'rtb_sessions_live', 'rtb_turns_running', 'rtb_store_pending_events']) expect(start.has(name), name).toBe(true)
     expect(start.has('process_cpu_user_seconds_total')).toBe(true)
-    expect(sample(start, 'rtb_summary_jobs', { status: 'running' })).toBe(0)
+    for (const status of ['pending', 'running', 'failed']) expect(sample(start, 'rtb_summary_jobs', { status }), status).toBe(0)
 
     fake.script(
       sse(toolCallChunks([{ id: 'call_1', name: 'fetch_user_profile', args: '{"userId":"alice"}' }])),

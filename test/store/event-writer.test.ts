@@ -63,6 +63,7 @@ class FaultyStore implements SessionRepository {
   claimSession: SessionRepository['claimSession'] = async (o) => this.inner.claimSession(o)
   addUsage: SessionRepository['addUsage'] = async (o) => this.inner.addUsage(o)
   getUsage: SessionRepository['getUsage'] = async (o) => this.inner.getUsage(o)
+  summaryJobCounts = async () => this.inner.summaryJobCounts()
 }
 
 function captureLogger (): { logger: Logger; lines: Array<{ level: string; msg: string }> } {

@@ -15,7 +15,7 @@ if (process.env.CI === 'true' && !hasServer) throw new Error('CI=true but TEST_D
 const FUNCTIONS = [
   'rtb_append_events', 'rtb_end_session', 'rtb_claim_summary_jobs', 'rtb_complete_summary_job', 'rtb_fail_summary_job',
   'rtb_get_session', 'rtb_list_sessions', 'rtb_list_events', 'rtb_get_profile', 'rtb_schema_version',
-  'rtb_claim_session', 'rtb_add_usage', 'rtb_get_usage'
+  'rtb_claim_session', 'rtb_add_usage', 'rtb_get_usage', 'rtb_summary_job_counts'
 ]
 const LIST_SESSIONS_ARGS = 'p_limit integer, p_before timestamp with time zone, p_status text, p_before_id text, p_owner text'
 
@@ -72,13 +72,13 @@ describe.skipIf(!hasServer)('supabase-schema.sql with psql (needs TEST_DATABASE_
 
       const indexes = (await query<{ indexname: string }>(scratch.url, "select indexname from pg_indexes where schemaname = 'public'")).map((r) => r.indexname)
       expect(indexes).toEqual(expect.arrayContaining([
-        'sessions_started_at_idx', 'sessions_owner_started_at_idx', 'sessions_summary_due_idx', 'session_events_pkey', 'user_usage_pkey'
+        'sessions_started_at_idx', 'sessions_owner_started_at_idx', 'sessions_summary_due_idx', 'sessions_summary_failed_idx', 'session_events_pkey', 'user_usage_pkey'
       ]))
       const ownerIndex = await query<{ def: string }>(scratch.url, "select indexdef as def from pg_indexes where indexname = 'sessions_owner_started_at_idx'")
       expect(ownerIndex[0].def).toContain('(owner, started_at DESC, id DESC)')
       const profiles = await query<{ user_id: string }>(scratch.url, 'select user_id from public.profiles order by user_id')
       expect(profiles.map((p) => p.user_id)).toEqual(['alice', 'bob', 'demo', 'user-42'])
-      expect(await version(scratch.url)).toBe(3)
+      expect(await version(scratch.url)).toBe(4)
     } finally {
       await scratch.drop()
     }
@@ -97,7 +97,7 @@ describe.skipIf(!hasServer)('supabase-schema.sql with psql (needs TEST_DATABASE_
 
       expect(await psql(scratch.url)).toBe('')
       expect(await psql(scratch.url)).toBe('')
-      expect(await version(scratch.url)).toBe(3)
+      expect(await version(scratch.url)).toBe(4)
       const lists = await query<{ args: string }>(scratch.url, "select pg_get_function_identity_arguments(oid) as args from pg_proc where proname = 'rtb_list_sessions'")
       expect(lists).toEqual([{ args: LIST_SESSIONS_ARGS }])
       const [{ r: kept }] = await query<{ r: Record<string, unknown> }>(scratch.url, "select public.rtb_get_session('v2-a') as r")
@@ -125,7 +125,7 @@ describe.skipIf(!hasServer)('supabase-schema.sql with psql (needs TEST_DATABASE_
       const lists = await query<{ args: string }>(scratch.url,
         "select pg_get_function_identity_arguments(oid) as args from pg_proc where proname = 'rtb_list_sessions'")
       expect(lists).toEqual([{ args: LIST_SESSIONS_ARGS }])
-      expect(await version(scratch.url)).toBe(3)
+      expect(await version(scratch.url)).toBe(4)
     } finally {
       await scratch.drop()
     }

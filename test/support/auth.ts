@@ -1,14 +1,7 @@
 /** Identity for tests (DESIGN §10): HS256 tokens signed with jose, an admin API key, REST and sockets as a principal, stores to run on. */
 import { randomBytes, randomUUID } from 'node:crypto'
 import { SignJWT } from 'jose'
-import pino from 'pino'
-import { createMemoryStore } from '../../src/store/memory.js'
-import { createPostgresStore } from '../../src/store/postgres.js'
-import { createSupabaseStore } from '../../src/store/supabase.js'
-import type { SessionRepository } from '../../src/store/types.js'
 import { TestClient, type Frame, type RunningApp } from './app.js'
-import { applySchema, createScratchDatabase } from './postgres.js'
-import { startPostgrestStandIn } from './postgrest-stand-in.js'
 
 export const JWT_SECRET = `jwt-secret-${randomBytes(16).toString('hex')}`
 export const ADMIN_KEY = `ops-key-${randomBytes(12).toString('hex')}`
@@ -67,57 +60,4 @@ export async function chat (client: TestClient, content: string): Promise<Frame>
 /** Milliseconds until the next UTC midnight. */
 export const msToUtcMidnight = (): number => 86_400_000 - (Date.now() % 86_400_000)
 
-export interface StoreVariant {
-  name: 'memory' | 'postgres' | 'supabase'
-  /** A store on a fresh schema (a scratch database for the SQL ones); `open` may be called again for a second instance on the same data. */
-  start: () => Promise<{ store: SessionRepository; open: () => SessionRepository; stop: () => Promise<void> }>
-}
-
-const silent = pino({ level: 'silent' })
-
-/** The three backends on real engines: memory, Postgres (scratch database), Supabase (PostgREST stand-in on a scratch database). */
-export const STORE_VARIANTS: StoreVariant[] = [
-  {
-    name: 'memory',
-    start: async () => {
-      const store = createMemoryStore()
-      return { store, open: () => store, stop: async () => {} }
-    }
-  },
-  {
-    name: 'postgres',
-    start: async () => {
-      const db = await createScratchDatabase()
-      await applySchema(db.url)
-      const opened: SessionRepository[] = []
-      const open = (): SessionRepository => {
-        const s = createPostgresStore({ connectionString: db.url, poolMax: 4, logger: silent })
-        opened.push(s)
-        return s
-      }
-      const store = open()
-      return { store, open, stop: async () => { for (const s of opened) await s.close(); await db.drop() } }
-    }
-  },
-  {
-    name: 'supabase',
-    start: async () => {
-      const db = await createScratchDatabase()
-      await applySchema(db.url)
-      const serviceKey = `service-${randomBytes(8).toString('hex')}`
-      const standIn = await startPostgrestStandIn({ databaseUrl: db.url, serviceKey })
-      const opened: SessionRepository[] = []
-      const open = (): SessionRepository => {
-        const s = createSupabaseStore({ url: standIn.url, serviceRoleKey: serviceKey, logger: silent })
-        opened.push(s)
-        return s
-      }
-      const store = open()
-      return {
-        store,
-        open,
-        stop: async () => { for (const s of opened) await s.close(); await standIn.close(); await db.drop() }
-      }
-    }
-  }
-]
+export { STORE_VARIANTS, type StoreVariant } from './stores.js'
