@@ -14,9 +14,12 @@ import { ROOT, freePort, spawnNode, tsEntry, waitForHealth, type Child } from '.
  * every session signed in as its own user. app-nometrics: the app with METRICS=off (no prom-client, nothing counted), so one
  * run shows what metrics cost per token (the app itself runs with METRICS on, the default). app-pg: the app on Postgres (DATABASE_URL, schema applied);
  * Postgres is another process, so its CPU counts as "other CPU" (raise --max-other if it triggers re-runs).
+ * app-otel: the app with tracing on, exporting spans over OTLP/HTTP to a receiver the bench process runs (otlp-receiver.ts),
+ * so one run shows what tracing costs per turn. app-base: the app as it was at `--base-rev` (base-app.ts), extracted into a
+ * temporary directory and started from source through tsx with the same env: the previous app, in the same run.
  */
-export type TargetName = 'relay' | 'relay-lean' | 'relay-raw' | 'app' | 'app-auth' | 'app-nometrics' | 'app-pg'
-export const ALL_TARGETS: TargetName[] = ['relay', 'relay-lean', 'relay-raw', 'app', 'app-auth', 'app-nometrics', 'app-pg']
+export type TargetName = 'relay' | 'relay-lean' | 'relay-raw' | 'app' | 'app-auth' | 'app-nometrics' | 'app-pg' | 'app-otel' | 'app-base'
+export const ALL_TARGETS: TargetName[] = ['relay', 'relay-lean', 'relay-raw', 'app', 'app-auth', 'app-nometrics', 'app-pg', 'app-otel', 'app-base']
 
 export interface RunningServer {
   child: Child
@@ -43,6 +46,7 @@ const appEnv = (upstreamUrl: string): Record<string, string> => ({
   MAX_SOCKETS_PER_IP: '1000000',
   MAX_NEW_SESSIONS_PER_IP_PER_MIN: '1000000',
   RATE_MESSAGES_PER_MIN_PER_IP: '1000000',
+  RATE_CONNECTIONS_PER_MIN_PER_IP: '1000000',
   MAX_CONCURRENT_TURNS: '1000000',
   DISCONNECT_GRACE_MS: '0',
   // setInterval caps at 2^31-1 ms; this keeps the summary worker asleep for the whole run.
@@ -59,18 +63,25 @@ export function targetAvailable (name: TargetName, entry: 'tsx' | 'dist'): strin
   if (name.startsWith('app') && !existsSync(join(ROOT, entry === 'dist' ? 'dist/server.js' : 'src/server.ts'))) return 'the app entry does not exist yet'
   if (name === 'app-auth' && !existsSync(join(ROOT, 'src/auth/jwt.ts'))) return 'src/auth/jwt.ts does not exist'
   if (name === 'relay-lean' && !existsSync(join(ROOT, 'src/llm/lean-fetch.ts'))) return 'src/llm/lean-fetch.ts does not exist'
+  if (name === 'app-otel' && !existsSync(join(ROOT, 'src/tracing/otel.ts'))) return 'src/tracing/otel.ts does not exist'
   return undefined
 }
 
 /** Starts a fresh server process for `name` on a free port and waits for GET /health. */
-export async function startTarget ({ name, upstreamUrl, appEntry, profile, jwksUrl }: {
+export async function startTarget ({ name, upstreamUrl, appEntry, profile, jwksUrl, otlpEndpoint, baseDir }: {
   name: TargetName, upstreamUrl: string, appEntry: 'tsx' | 'dist'
   /** Write V8 CPU profiles of the server (`--cpu-prof`, one file per thread: tsx's loader has its own) into this directory. */
   profile?: { dir: string }
   /** app-auth: the bench's JWKS issuer (AUTH_JWKS_URL). */
   jwksUrl?: string
+  /** app-otel: the bench's OTLP/HTTP receiver (OTEL_EXPORTER_OTLP_ENDPOINT). */
+  otlpEndpoint?: string
+  /** app-base: the extracted tree of the base revision (always run from source through tsx). */
+  baseDir?: string
 }): Promise<RunningServer> {
   if (name === 'app-auth' && jwksUrl === undefined) throw new Error('app-auth needs the bench JWKS issuer')
+  if (name === 'app-otel' && otlpEndpoint === undefined) throw new Error('app-otel needs the bench OTLP receiver')
+  if (name === 'app-base' && baseDir === undefined) throw new Error('app-base needs the base revision extracted')
   const port = await freePort()
   const prof = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile.dir}`] : []
   const common = { HOST: '127.0.0.1', PORT: String(port) }
@@ -82,13 +93,14 @@ export async function startTarget ({ name, upstreamUrl, appEntry, profile, jwksU
     })
     : spawnNode({
       label: name,
-      args: [...prof, ...appEntryArgs(appEntry)],
+      ...(name === 'app-base' ? { cwd: baseDir, args: [...prof, ...tsEntry('src/server.ts')] } : { args: [...prof, ...appEntryArgs(appEntry)] }),
       env: {
         ...common,
         ...appEnv(upstreamUrl),
         ...(name === 'app-pg' ? { STORAGE: 'postgres', DATABASE_URL: process.env.DATABASE_URL ?? '' } : {}),
         ...(name === 'app-auth' ? authEnv(jwksUrl!) : {}),
-        ...(name === 'app-nometrics' ? { METRICS: 'off' } : {})
+        ...(name === 'app-nometrics' ? { METRICS: 'off' } : {}),
+        ...(name === 'app-otel' ? { OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint!, OTEL_SERVICE_NAME: 'rtb-bench' } : {})
       }
     })
   const url = `http://127.0.0.1:${port}`

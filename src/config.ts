@@ -110,7 +110,7 @@ function checkSignInSettings (config: Config, refuse: (name: string, why: string
 /** True for addresses only this machine can reach: what may run with no authentication. */
 export function isLoopbackHost (host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase()
-  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::ffff:127.0.0.1'
+  return h === 'localhost' || h === '::1' || /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h)
 }
 
 const EnvSchema = z.object({
@@ -181,6 +181,8 @@ const EnvSchema = z.object({
   MAX_SOCKETS_PER_IP: int(64, 1),
   MAX_NEW_SESSIONS_PER_IP_PER_MIN: int(30, 1),
   RATE_MESSAGES_PER_MIN_PER_IP: int(60, 1),
+  /** Sockets one client address opens per minute: every visit of a session stores two events (connected, disconnected). */
+  RATE_CONNECTIONS_PER_MIN_PER_IP: int(120, 1),
   /** For the whole server. */
   MAX_SOCKETS: int(10_000, 1),
   MAX_LIVE_SESSIONS: int(5_000, 1),
@@ -284,6 +286,6 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
 /** Config for tests and tools: the embedded defaults plus overrides. */
 export function testConfig (overrides: Partial<Record<keyof Env, string>> = {}): Config {
   // Every test client comes from 127.0.0.1: the per-address limits are lifted unless a test sets them.
-  const perAddress = { MAX_SOCKETS_PER_IP: '1000000', MAX_NEW_SESSIONS_PER_IP_PER_MIN: '1000000', RATE_MESSAGES_PER_MIN_PER_IP: '1000000' }
+  const perAddress = { MAX_SOCKETS_PER_IP: '1000000', MAX_NEW_SESSIONS_PER_IP_PER_MIN: '1000000', RATE_MESSAGES_PER_MIN_PER_IP: '1000000', RATE_CONNECTIONS_PER_MIN_PER_IP: '1000000' }
   return loadConfig({ LOG_LEVEL: 'silent', PORT: '0', LLM_PROVIDER: 'offline', OFFLINE_TOKEN_DELAY_MS: '0', ...perAddress, ...overrides })
 }

@@ -36,9 +36,10 @@ export class SessionHub {
   get liveCount (): number { return this.live.size }
 
   /** Turns running now (read at scrape time: a walk over the live sessions, nothing counted on the way). */
+  /** Turns running now: holding the model (a queued turn waits, it does not run). */
   get runningTurns (): number {
     let n = 0
-    for (const entry of this.live.values()) if (entry.session?.runningTurnId) n++
+    for (const entry of this.live.values()) if (entry.session?.turnRunning) n++
     return n
   }
 
@@ -54,9 +55,7 @@ export class SessionHub {
     const { config, takeNewSessionToken } = this.deps
     if (!this.live.has(sessionId)) {
       // Checked before anything of the session is read or claimed: a refused socket leaves no trace.
-      if (this.live.size >= config.MAX_LIVE_SESSIONS) {
-        return this.refuse(peer, 'busy_server', `the server holds its limit of ${config.MAX_LIVE_SESSIONS} live sessions; retry shortly`, CloseCode.tryAgainLater, { retryAfterMs: FULL_RETRY_MS })
-      }
+      if (this.live.size >= config.MAX_LIVE_SESSIONS) return this.refuseFull(peer)
       const waitMs = peer.address !== undefined && takeNewSessionToken ? await takeNewSessionToken(peer.address) : 0
       if (waitMs > 0) {
         return this.refuse(peer, 'rate_limited', `too many new sessions from this address; retry in ${Math.ceil(waitMs / 1000)} s`, CloseCode.tryAgainLater, { retryAfterMs: waitMs })
@@ -84,6 +83,9 @@ export class SessionHub {
         return this.refuse(peer, 'store_unavailable', 'the previous visit of this session is still being stored; reconnect shortly', CloseCode.tryAgainLater)
       }
       if (!this.accepting) return this.refuse(peer, 'internal_error', 'server is restarting', CloseCode.restarting)
+      // Checked again where the session comes to life: sockets that passed the first check together, then waited
+      // (for the owner's claim, say), must not all load one (60 at once held 23 live sessions under a limit of 5).
+      if (!this.live.has(sessionId) && this.live.size >= config.MAX_LIVE_SESSIONS) return this.refuseFull(peer)
       const entry = this.live.get(sessionId) ?? this.load(sessionId, owner)
       let session: ChatSession
       try {
@@ -219,6 +221,11 @@ export class SessionHub {
       if (ended) this.deps.onSessionEnded(sessionId)
     })().finally(() => { if (this.live.get(sessionId) === entry) this.live.delete(sessionId) })
     await entry.ending
+  }
+
+  private refuseFull (peer: Peer): null {
+    const { MAX_LIVE_SESSIONS } = this.deps.config
+    return this.refuse(peer, 'busy_server', `the server holds its limit of ${MAX_LIVE_SESSIONS} live sessions; retry shortly`, CloseCode.tryAgainLater, { retryAfterMs: FULL_RETRY_MS })
   }
 
   private refuse (peer: Peer, code: Parameters<typeof errorFrame>[0], message: string, closeCode: number, extra: { retryAfterMs?: number } = {}): null {

@@ -83,6 +83,8 @@ export class ChatSession {
   get socketCount (): number { return this.peers.size + this.joining.size }
 
   get runningTurnId (): string | null { return this.turn?.id ?? null }
+  /** A turn holds the model now (admitted and not queued or waiting for the store). */
+  get turnRunning (): boolean { return this.turn?.running === true }
   get storedSeq (): number { return this.lastSeq }
 
   /** Closes a turn left open by a crash (a user_message with no assistant_message) as interrupted. */
@@ -252,11 +254,15 @@ export class ChatSession {
       if (!settled && !turn.stopReason) {
         this.refuse(peer, 'store_unavailable', 'storage did not confirm the message in time; it was not run', { turnId: turn.id })
       }
-      this.record({ type: 'assistant_message', turnId: turn.id, content: '', finishReason: finishReasonOf(turn.stopReason) ?? 'error' })
+      const finishReason = finishReasonOf(turn.stopReason) ?? 'error'
+      this.record({ type: 'assistant_message', turnId: turn.id, content: '', finishReason })
+      // Closed before it ran (cancelled while queued, refused by the store): still a turn, counted like the others.
+      this.meter.turnEnded(finishReason, 0)
       this.turn = null
       closed()
       return
     }
+    turn.running = true
     void runTurn({ session: this, turn, deps: this.deps }).finally(() => {
       if (this.turn === turn) this.turn = null
       closed()

@@ -17,6 +17,8 @@ export interface Turn {
   stopReason: 'cancelled' | 'interrupted' | 'quota' | null
   /** The owner's token count: the turn's tokens are added to it; with a `remaining`, it is cut once its estimate passes it. */
   budget?: { principal: string; remaining: number | null }
+  /** Set once the turn runs (past the store's confirmation and the model queue). */
+  running?: boolean
   /** Resolves true once the turn holds a model slot (MAX_CONCURRENT_TURNS), false when it was stopped while queued. */
   slot?: Promise<boolean>
   /** Settles once the turn's assistant_message is recorded. */

@@ -7,7 +7,9 @@ export default async function metricsRoutes (app: FastifyInstance): Promise<void
   if (!metrics) return
   const operatorAccess = createOperatorCheck({ metricsToken: config.METRICS_TOKEN, auth, allowAdmins: false })
 
+  // Not under the REST limit: other traffic from the scraper's address must not lock the scraper out.
   app.get('/metrics', {
+    config: { rateLimit: false },
     schema: { summary: 'Prometheus metrics (loopback clients, or Bearer METRICS_TOKEN)', tags: ['health'], security: [{ bearerAuth: [] }] }
   }, async (request, reply) => {
     const access = await operatorAccess(request)

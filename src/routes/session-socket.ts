@@ -5,6 +5,7 @@ import { socketCredential } from '../auth/credentials.js'
 import { watchExpiry } from '../auth/socket-expiry.js'
 import { AuthError, type Principal } from '../auth/types.js'
 import { createRateLimit } from '../chat/limits.js'
+import { addressKey } from '../quota/address-key.js'
 import { parseClientFrame } from '../chat/frames.js'
 import { createPeer, type Peer } from '../chat/peer.js'
 import type { ChatSession } from '../chat/session.js'
@@ -39,17 +40,21 @@ const WS_ERROR_CLOSE_CODES: Record<string, number> = {
 export default async function sessionSocketRoutes (app: FastifyInstance): Promise<void> {
   const { hub, config, auth, userSockets, addressSockets, serverSockets, meter } = app.services
   const takeFrameToken = createRateLimit({ perMinute: config.RATE_FRAMES_PER_MIN })
+  const takeConnectionToken = createRateLimit({ perMinute: config.RATE_CONNECTIONS_PER_MIN_PER_IP })
   const hosts = createHostPolicy(config)
   const heartbeat = startHeartbeat(config.HEARTBEAT_MS)
   /** Counts the socket against the server's and its address's caps until it closes; false (and closed 1013) over one. */
   const holdSocket = (peer: Peer, address: string): boolean => {
     if (!serverSockets.acquire('')) {
+      // Counted here: the route's close listener (which counts the others) is not attached yet.
+      meter.wsClosed(CloseCode.tryAgainLater)
       peer.send(errorFrame('busy_server', `the server holds its limit of ${config.MAX_SOCKETS} sockets; retry shortly`, { retryAfterMs: SOCKETS_FULL_RETRY_MS }))
       peer.close(CloseCode.tryAgainLater, 'server at its socket limit')
       return false
     }
     if (!addressSockets.acquire(address)) {
       serverSockets.release('')
+      meter.wsClosed(CloseCode.tryAgainLater)
       peer.send(errorFrame('too_many_sockets', `at most ${config.MAX_SOCKETS_PER_IP} sockets per client address`))
       peer.close(CloseCode.tryAgainLater, 'too many sockets from this address')
       return false
@@ -69,11 +74,12 @@ export default async function sessionSocketRoutes (app: FastifyInstance): Promis
       socket.close(CloseCode.policy, 'origin not allowed')
       return
     }
-    // request.ip is the socket's address, or the one X-Forwarded-For names when a TRUST_PROXY proxy sent it.
-    const address = request.ip
+    // request.ip is the socket's address, or the one X-Forwarded-For names when a TRUST_PROXY proxy sent it; limits
+    // count an IPv6 client by its /64.
+    const address = addressKey(request.ip)
     const peer = createPeer(socket, { maxBufferedBytes: config.MAX_SEND_BUFFER_BYTES, stream: request.socket, address, ...(meter.enabled ? { meter } : {}) })
     // Every line about this socket (and, through peer.log, its turns) says which session, socket, caller and address.
-    const context = { sessionId, connectionId: peer.connectionId, client: address }
+    const context = { sessionId, connectionId: peer.connectionId, client: request.ip }
     let log = request.log.child({ ...context, principal: null })
     peer.log = log
     if (!holdSocket(peer, address)) {
@@ -116,7 +122,17 @@ export default async function sessionSocketRoutes (app: FastifyInstance): Promis
       return principal
     }
     // Listeners first, synchronously; signing in and loading the session is a promise each listener awaits.
-    const ready: Promise<ChatSession | null> = signIn().then(async (who) => {
+    /** Sockets an address opens per minute: each visit of a session stores its connected and disconnected events. */
+    const openAllowed = async (): Promise<boolean> => {
+      const waitMs = await takeConnectionToken(address)
+      if (waitMs === 0) return true
+      log.info('socket refused: too many connections from this address')
+      peer.send(errorFrame('rate_limited', `too many connections from this address; retry in ${Math.ceil(waitMs / 1000)} s`, { retryAfterMs: waitMs }))
+      peer.close(CloseCode.tryAgainLater, 'too many connections from this address')
+      return false
+    }
+    const ready: Promise<ChatSession | null> = openAllowed().then(async (allowed) => allowed ? await signIn() : false).then(async (who) => {
+      if (who === false) return null
       if (auth.enabled && who === null) return null
       return await hub.attach({ sessionId, after, peer, ...(who ? { principal: who.id } : {}) })
     }).catch((err: unknown) => {

@@ -15,6 +15,9 @@ const clean = (attributes: SpanAttributes | undefined): Attributes => {
   return out
 }
 
+/** How long shutdown waits for the collector to take the last spans. */
+const SHUTDOWN_EXPORT_MS = 1_000
+
 const handle = (span: Span): SpanHandle => ({
   end (attributes, error) {
     span.setAttributes(clean(attributes))
@@ -35,7 +38,8 @@ export function createOtelTracer ({ endpoint, serviceName, version, logger }: { 
     debug: () => {},
     verbose: () => {}
   }, DiagLogLevel.WARN)
-  const exporter = new OTLPTraceExporter({ url: `${endpoint.replace(/\/+$/, '')}/v1/traces` })
+  // Each export is bounded too (the default is 10 s): a hanging collector costs at most this per batch.
+  const exporter = new OTLPTraceExporter({ url: `${endpoint.replace(/\/+$/, '')}/v1/traces`, timeoutMillis: 3_000 })
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': serviceName, 'service.version': version }),
     spanProcessors: [new BatchSpanProcessor(exporter)]
@@ -73,7 +77,16 @@ export function createOtelTracer ({ endpoint, serviceName, version, logger }: { 
       return handle(tracer.startSpan('store append_events', { kind: SpanKind.CLIENT, attributes: { 'db.operation.name': 'append_events', 'db.operation.batch.size': events } }))
     },
     async shutdown () {
-      await provider.shutdown().catch((err: unknown) => logger.warn({ err }, 'tracing: could not export the last spans'))
+      // Bounded: a collector that is down or hangs must not hold the process's exit (it took 8-10 s, past a short
+      // SHUTDOWN_TIMEOUT_MS, and the process exited 1 instead of 0). Spans not exported by then are dropped.
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => { resolve('late') }, SHUTDOWN_EXPORT_MS) })
+      const done = provider.shutdown().then(() => 'done' as const, (err: unknown) => { logger.warn({ err }, 'tracing: could not export the last spans'); return 'done' as const })
+      try {
+        if (await Promise.race([done, late]) === 'late') logger.warn({ waitedMs: SHUTDOWN_EXPORT_MS }, 'tracing: the collector did not take the last spans in time; dropped')
+      } finally {
+        clearTimeout(timer)
+      }
     }
   }
 }
