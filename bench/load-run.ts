@@ -22,7 +22,11 @@ export interface LoadJob {
   /** Give up on the run after this long (ms). */
   timeoutMs: number
   /** A short unmeasured load first (its own sessions, closed before the ramp), so the server's JIT is warm. */
-  warmup?: { sessions: number, tokens: number, extra: string }
+  warmup?: {
+    sessions: number, tokens: number, extra: string
+    /** Pause this long after it (ms): with app-otel in the run, its batch processor exports the warm-up's spans before the window. */
+    settleMs?: number
+  }
   /** app-auth: every session presents its own token (its own user), minted before the ramp. */
   auth?: TokenSigner
 }
@@ -79,6 +83,7 @@ async function warmUp (job: LoadJob, warmup: NonNullable<LoadJob['warmup']>) {
     await s.turn({ content: `warmup ${i} T=${warmup.tokens} ${warmup.extra}`, tokens: warmup.tokens, deadlineMs })
   }))
   await Promise.all(sessions.map((s) => s.close()))
+  if ((warmup.settleMs ?? 0) > 0) await pause(warmup.settleMs!)
 }
 
 export async function runLoad (job: LoadJob): Promise<LoadResult> {

@@ -1,5 +1,6 @@
 /** Command-line options of `npm run bench`, their defaults and the `--quick` profile. */
 import { parseArgs } from 'node:util'
+import { DEFAULT_BASE_REV } from './base-app.js'
 import type { BenchOptions } from './suite.js'
 import { ALL_TARGETS, type TargetName } from './targets.js'
 
@@ -14,8 +15,14 @@ export const USAGE = `npm run bench -- [options]
   --idle 10000 --idle-steps 4   idle-socket memory test (0 skips)
   --accept 500 --accept-parallel 10   socket accept rate on app and app-auth: sockets per run, handshakes in flight (0 skips)
   --targets relay,relay-raw,app,app-auth,app-nometrics   servers (relay, relay-lean, relay-raw, app, app-auth, app-nometrics,
-                       app-pg); app-pg is added when DATABASE_URL is set; app-auth is the app with JWKS (ES256) sign-in,
-                       one user per session; app-nometrics is the app with METRICS=off (what metrics cost per token)
+                       app-pg, app-otel, app-base); app-pg is added when DATABASE_URL is set; app-auth is the app with JWKS
+                       (ES256) sign-in, one user per session; app-nometrics is the app with METRICS=off (what metrics cost
+                       per token); app-otel (not by default) is the app with tracing on, exporting over OTLP/HTTP to a
+                       receiver in the bench process (what tracing costs per turn); app-base (not by default) is the app
+                       at --base-rev, the previous app every change is compared against
+  --base-rev ${DEFAULT_BASE_REV}   app-base's git revision: extracted once per run (git archive) into a temporary
+                       directory with this repo's node_modules linked in, run from source through tsx (compare it with the
+                       default --app-entry tsx), removed at the end
   --app-entry tsx      tsx (src/server.ts) or dist (dist/server.js after npm run build)
   --p99-limit 50       latency budget for capacity (ms)
   --max-other 30 --noise-retries 2   measure a run again (keeping the quietest) when other processes took more
@@ -52,7 +59,8 @@ export function parseOptions (argv: string[]): BenchOptions & { out: string, hel
       'max-other': { type: 'string', default: '30' },
       'noise-retries': { type: 'string' },
       out: { type: 'string', default: 'bench/results' },
-      profile: { type: 'string' }
+      profile: { type: 'string' },
+      'base-rev': { type: 'string', default: DEFAULT_BASE_REV }
     }
   })
   const q = v.quick
@@ -91,6 +99,7 @@ export function parseOptions (argv: string[]): BenchOptions & { out: string, hel
     maxOtherCpuPct: num('max-other', '30'),
     noiseRetries: num('noise-retries', q ? '0' : '2'),
     ...(v.profile ? { profileDir: v.profile } : {}),
+    baseRev: v['base-rev'],
     log: () => {}
   }
 }

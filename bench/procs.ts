@@ -20,15 +20,17 @@ export interface Child {
 }
 
 /**
- * Runs `node <args>` from the repo root through `sh -c 'ulimit -n <hard>; exec …'` (same pid), with a clean
+ * Runs `node <args>` from the repo root (or `cwd`) through `sh -c 'ulimit -n <hard>; exec …'` (same pid), with a clean
  * environment plus `env`, and an IPC channel when asked.
  */
-export function spawnNode ({ args, env, ipc = false, label }: {
+export function spawnNode ({ args, env, ipc = false, label, cwd = ROOT }: {
   args: string[], env: Record<string, string>, ipc?: boolean, label: string
+  /** Working directory (the repo root unless told: app-base runs from its extracted tree). */
+  cwd?: string
 }): Child {
   const base = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', NODE_ENV: 'production' }
   const proc = spawn('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', process.execPath, ...args], {
-    cwd: ROOT,
+    cwd,
     env: { ...base, ...env },
     stdio: ['ignore', 'pipe', 'pipe', ...(ipc ? ['ipc' as const] : [])]
   })

@@ -1,6 +1,7 @@
 /** Renders a benchmark report as Markdown (the README table) and writes JSON + Markdown under bench/results/. */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { EXPORT_TAIL_MS } from './otlp-receiver.js'
 import type { BenchReport } from './suite.js'
 
 const f = (x: number, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a')
@@ -44,6 +45,48 @@ export function renderAcceptTable (report: BenchReport): string {
   return lines.join('\n')
 }
 
+const ratio = (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)}×` : 'n/a')
+
+/** The app against relay-raw and app-base at each step (empty string when neither ran beside app). */
+export function renderVersusTable (report: BenchReport): string {
+  const v = report.summary.versus ?? []
+  if (v.length === 0) return ''
+  const others = (['relay-raw', 'app-base'] as const).filter((t) => v.some((p) => p.vs.some((x) => x.target === t)))
+  const lines = [
+    row(['sessions', 'app CPU µs/token', ...others.flatMap((t) => [t, `app ÷ ${t}`]), 'app p99 ms', ...others.flatMap((t) => [t, `app ÷ ${t}`])]),
+    row(['---:', ...Array(2 + 4 * others.length).fill('---:')])
+  ]
+  for (const p of v) {
+    const of = (t: string) => p.vs.find((x) => x.target === t)
+    lines.push(row([
+      p.sessions, f(p.cpuUsPerToken), ...others.flatMap((t) => [f(of(t)?.cpuUsPerToken ?? NaN), ratio(of(t)?.cpuRatio ?? NaN)]),
+      f(p.p99), ...others.flatMap((t) => [f(of(t)?.p99 ?? NaN), ratio(of(t)?.p99Ratio ?? NaN)])
+    ]))
+  }
+  return lines.join('\n')
+}
+
+/** What tracing costs per turn at each step (empty string when app-otel and app did not both run). */
+export function renderTracingTable (report: BenchReport): string {
+  const t = report.summary.tracing ?? []
+  if (t.length === 0) return ''
+  const lines = [
+    row(['sessions', 'turns / run', 'app CPU µs/turn', 'app-otel CPU µs/turn', 'tracing µs/turn (window)', 'of app',
+      'tracing µs/turn incl. export after', 'of app', 'app-otel µs/token (app)', 'app-otel p99 ms (app)', 'spans of the turns (in window / at shutdown)', 'spans / turn']),
+    row(['---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:'])
+  ]
+  const pct = (x: number) => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${f(x)} %` : 'n/a')
+  for (const p of t) {
+    lines.push(row([
+      p.sessions, f(p.turnsPerRun, 0), f(p.appCpuUsPerTurn, 0), f(p.otelCpuUsPerTurn, 0), f(p.costUsPerTurn, 0), pct(p.costPct),
+      `**${f(p.costWithExportUsPerTurn, 0)}**`, pct(p.costWithExportPct),
+      `${f(p.otelCpuUsPerToken)} (${f(p.appCpuUsPerToken)})`, `${f(p.otelP99)} (${f(p.appP99)})`,
+      `${p.spans} (${p.spansInWindow} / ${p.spansAtShutdown})`, f(p.spansPerTurn, 2)
+    ]))
+  }
+  return lines.join('\n')
+}
+
 export function renderMarkdown (report: BenchReport, command: string): string {
   const { summary: s, machine: m, options: o } = report
   const out = [
@@ -72,6 +115,36 @@ export function renderMarkdown (report: BenchReport, command: string): string {
       ''
     )
   }
+  const versus = renderVersusTable(report)
+  if (versus) {
+    out.push(
+      'The app against ' + [
+        ...(s.versus.some((p) => p.vs.some((x) => x.target === 'relay-raw')) ? ['relay-raw (about the least a Node server that relays each token as it arrives can cost)'] : []),
+        ...(report.base ? [`app-base (the previous app: \`${report.base.rev}\` = ${report.base.commit}, run from source through tsx with the same env)`] : [])
+      ].join(' and ') + ', same run, medians; ratios are app ÷ the other.',
+      '',
+      versus,
+      ''
+    )
+  }
+  const tracing = renderTracingTable(report)
+  if (tracing) {
+    const o = report.otel
+    out.push(
+      'What tracing costs: app-otel is the app with `OTEL_EXPORTER_OTLP_ENDPOINT` set to an OTLP/HTTP receiver in the bench process ' +
+        '(`bench/otlp-receiver.ts`: answers 200 at once, counts spans), the app\'s exporter and batch processor at their defaults. ' +
+        'Cost per turn = (app-otel server CPU − app server CPU) ÷ turns, each run\'s CPU over its measured window, medians; ' +
+        `"incl. export after" adds on both sides the server CPU of the ${(report.options.exportTailMs ?? EXPORT_TAIL_MS) / 1000} s after the window (the batch processor ` +
+        'exports up to 5 s after a span ends, so the spans of the last turns leave after the window): the full cost. ' +
+        `Both also pause as long after the unmeasured warm-up, so its spans leave before the window. Spans of the turns arrived ` +
+        'from the window\'s start to the server\'s stop; "in window" while turns ran, "at shutdown" only at the stop ' +
+        '(0 when the wait after the window caught every export)' +
+        (o ? `. The receiver got ${o.requests} export requests, ${o.spans} spans, ${(o.bytes / 2 ** 20).toFixed(1)} MB over the run${o.unparsed > 0 ? ` (${o.unparsed} requests not JSON: not counted)` : ''}.` : '.'),
+      '',
+      tracing,
+      ''
+    )
+  }
   const accept = renderAcceptTable(report)
   if (accept) {
     out.push(
@@ -95,7 +168,9 @@ export function renderMarkdown (report: BenchReport, command: string): string {
     ...s.goal.map((v) => ({ ...v, kind: 'goal' })),
     ...s.reach.map((v) => ({ ...v, kind: 'reachable' })),
     ...s.auth.map((v) => ({ ...v, kind: 'auth cost' })),
-    ...(s.metrics ?? []).map((v) => ({ ...v, kind: 'metrics cost' }))
+    ...(s.metrics ?? []).map((v) => ({ ...v, kind: 'metrics cost' })),
+    ...(s.base ?? []).map((v) => ({ ...v, kind: 'vs base' })),
+    ...(s.otel ?? []).map((v) => ({ ...v, kind: 'tracing' }))
   ]
   if (verdicts.length > 0) {
     out.push(row(['kind', 'check', 'result', 'measured']), row(['---', '---', '---', '---']))

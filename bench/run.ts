@@ -3,7 +3,7 @@ import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseOptions, USAGE } from './options.js'
 import { ROOT } from './procs.js'
-import { integrityFailures, renderAcceptTable, renderTable, writeResults } from './report.js'
+import { integrityFailures, renderAcceptTable, renderTable, renderTracingTable, renderVersusTable, writeResults } from './report.js'
 import { runBenchmark } from './suite.js'
 
 export { runBenchmark } from './suite.js'
@@ -20,9 +20,17 @@ async function main () {
   say(`\n${renderTable(report)}\n`)
   const accept = renderAcceptTable(report)
   if (accept) say(`Socket accept rate:\n${accept}\n`)
+  const versus = renderVersusTable(report)
+  const others = [...new Set(report.summary.versus.flatMap((p) => p.vs.map((x) => x.target)))]
+    .map((t) => (t === 'app-base' && report.base ? `app-base (${report.base.rev} = ${report.base.commit})` : t))
+  if (versus) say(`app against ${others.join(' and ')} (app ÷ other):\n${versus}\n`)
+  const tracing = renderTracingTable(report)
+  if (tracing) say(`What tracing costs per turn (app-otel − app):\n${tracing}\n`)
   say(files.markdown.split('\n').filter((l) => l.startsWith('Capacity') || l.startsWith('Integrity')).join('\n'))
   for (const v of report.summary.floor) if (!v.ok) say(`floor not met: ${v.check} (${v.detail})`)
   for (const v of report.summary.auth) say(`auth cost: ${v.check}: ${v.ok ? 'pass' : 'fail'} (${v.detail})`)
+  for (const v of report.summary.base) say(`vs base: ${v.check}: ${v.ok ? 'pass' : 'fail'} (${v.detail})`)
+  for (const v of report.summary.otel) say(`tracing: ${v.check}: ${v.ok ? 'pass' : 'fail'} (${v.detail})`)
   say(`\nwrote ${files.json} and ${files.md}`)
   const failures = integrityFailures(report)
   if (failures > 0) say(`FAILED: ${failures} lost, duplicated, reordered or mangled tokens, or failed runs`)

@@ -21,6 +21,20 @@ export interface PointSummary {
   cpuUsPerToken: number
   cpuUsMin: number
   cpuUsMax: number
+  /** Server CPU in the window ÷ turns done in it (µs), median over runs. */
+  cpuUsPerTurn: number
+  /** Turns done, summed over runs. */
+  turns: number
+  /** With app-otel in the run (app and app-otel): server CPU in the EXPORT_TAIL_MS after each window ÷ its turns (µs), median. */
+  tailCpuUsPerTurn?: number
+  /**
+   * app-otel, summed over runs: spans its servers exported (the warm-up's too), those that arrived from the measured
+   * window's start on (the measured turns'), within the window, and only at shutdown.
+   */
+  spans?: number
+  spansFromWindow?: number
+  spansInWindow?: number
+  spansAtShutdown?: number
   rssMB: number
   tokensExpected: number
   lost: number
@@ -40,6 +54,45 @@ export interface PointSummary {
 }
 
 export interface Verdict { check: string, ok: boolean, detail: string }
+
+/** The app at one step against relay-raw (the least a relay can cost) and app-base (the previous app): ratios are app ÷ other. */
+export interface VersusPoint {
+  sessions: number
+  cpuUsPerToken: number
+  p99: number
+  vs: Array<{ target: 'relay-raw' | 'app-base', cpuUsPerToken: number, p99: number, cpuRatio: number, p99Ratio: number }>
+}
+
+/** What tracing costs at one step: app-otel against app in the same run. */
+export interface TracingPoint {
+  sessions: number
+  /** Turns per run (median of app-otel's runs). */
+  turnsPerRun: number
+  appCpuUsPerTurn: number
+  otelCpuUsPerTurn: number
+  /** (app-otel CPU − app CPU) ÷ turns, CPU over the measured window: the server CPU tracing adds to each turn (µs)… */
+  costUsPerTurn: number
+  /** …as a share of app's CPU per turn. */
+  costPct: number
+  /**
+   * The same with the CPU of the EXPORT_TAIL_MS after the window added on both sides: spans that end near the window's end
+   * are exported by the batch processor after it (NaN when the runs have no tail).
+   */
+  costWithExportUsPerTurn: number
+  costWithExportPct: number
+  appCpuUsPerToken: number
+  otelCpuUsPerToken: number
+  appP99: number
+  otelP99: number
+  /**
+   * Spans of the measured turns (summed over runs: those that arrived from each window's start on), those of them that
+   * arrived within the windows or only at shutdown, and spans per measured turn.
+   */
+  spans: number
+  spansInWindow: number
+  spansAtShutdown: number
+  spansPerTurn: number
+}
 
 /** Socket accept rate of one target: medians over runs (min/max show the spread). */
 export interface AcceptSummary {
@@ -87,6 +140,17 @@ export interface Summary {
    * (METRICS=off) at each step. Informational.
    */
   metrics: Verdict[]
+  /** With app and relay-raw or app-base in the run: the app's CPU per token and p99 against each, per step. */
+  versus: VersusPoint[]
+  /**
+   * With app-base and app: the app's CPU per token against the previous app's at each step (within 5 %, or below,
+   * passes). Informational.
+   */
+  base: Verdict[]
+  /** With app-otel and app: what tracing costs per turn at each step. */
+  tracing: TracingPoint[]
+  /** With app-otel: its servers exported at least one span per turn at each step (tracing really ran). */
+  otel: Verdict[]
   accept: AcceptSummary[]
   integrity: { lost: number, duplicated: number, outOfOrder: number, contentMismatch: number, garbage: number, refused: number, failedRuns: number }
   clock: { maxAbsOffsetMs: number, maxRttMs: number }
@@ -107,12 +171,25 @@ function point ({ target, sessions, recs }: { target: TargetName, sessions: numb
   for (const r of ok) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v
   const p99s = ok.map((r) => r.latencyMs.p99)
   const cpus = ok.map((r) => r.server.cpuUsPerToken)
+  const otel = recs.flatMap((r) => (r.result && r.otel ? [r.otel] : []))
+  const tails = recs.flatMap((r) => (r.result && r.tail && r.result.turns.done > 0 ? [(r.tail.cpuMs * 1000) / r.result.turns.done] : []))
   return {
     target, sessions, runs: ok.length, failedRuns: recs.length - ok.length,
     p50: m((r) => r.latencyMs.p50), p95: m((r) => r.latencyMs.p95), p99: m((r) => r.latencyMs.p99),
     p99Min: Math.min(...p99s), p99Max: Math.max(...p99s),
     ttftP50: m((r) => r.ttftMs.p50), ttftP99: m((r) => r.ttftMs.p99), ackP99: m((r) => r.ackMs.p99),
     cpuPct: m((r) => r.server.cpuPct), cpuUsPerToken: median(cpus), cpuUsMin: Math.min(...cpus), cpuUsMax: Math.max(...cpus),
+    cpuUsPerTurn: m((r) => (r.turns.done > 0 ? (r.server.cpuMs * 1000) / r.turns.done : NaN)),
+    turns: sum(ok.map((r) => r.turns.done)),
+    ...(tails.length > 0 ? { tailCpuUsPerTurn: median(tails) } : {}),
+    ...(otel.length > 0
+      ? {
+          spans: sum(otel.map((o) => o.spans)),
+          spansFromWindow: sum(otel.map((o) => o.spansFromWindow)),
+          spansInWindow: sum(otel.map((o) => o.spansInWindow)),
+          spansAtShutdown: sum(otel.map((o) => o.spans - o.spansBeforeStop))
+        }
+      : {}),
     rssMB: m((r) => r.server.rssBytes / 2 ** 20),
     tokensExpected: sum(ok.map((r) => r.tokens.expected)),
     lost: sum(ok.map((r) => r.tokens.lost)), duplicated: sum(ok.map((r) => r.tokens.duplicated)),
@@ -222,6 +299,52 @@ function metricsCost ({ on, off }: { on: PointSummary[], off: PointSummary[] }):
   return out
 }
 
+/** app against relay-raw and app-base at each step where app and at least one of them ran. */
+function versus ({ app, raw, base }: { app: PointSummary[], raw: PointSummary[], base: PointSummary[] }): VersusPoint[] {
+  const out: VersusPoint[] = []
+  for (const a of app) {
+    if (a.runs === 0) continue
+    const vs: VersusPoint['vs'] = []
+    for (const [target, of] of [['relay-raw', raw], ['app-base', base]] as const) {
+      const o = of.find((x) => x.sessions === a.sessions)
+      if (!o || o.runs === 0) continue
+      vs.push({ target, cpuUsPerToken: o.cpuUsPerToken, p99: o.p99, cpuRatio: a.cpuUsPerToken / o.cpuUsPerToken, p99Ratio: a.p99 / o.p99 })
+    }
+    if (vs.length > 0) out.push({ sessions: a.sessions, cpuUsPerToken: a.cpuUsPerToken, p99: a.p99, vs })
+  }
+  return out
+}
+
+/** app (now) against app-base (the previous app): CPU per token at each step, within the same tolerance as signing in. */
+function baseCost (v: VersusPoint[]): Verdict[] {
+  return v.flatMap((p) => p.vs.filter((x) => x.target === 'app-base').map((b) => ({
+    check: `app CPU/token within ${AUTH_TOLERANCE * 100} % of app-base @${p.sessions}`,
+    ok: p.cpuUsPerToken <= (1 + AUTH_TOLERANCE) * b.cpuUsPerToken,
+    detail: `${f1(p.cpuUsPerToken)} vs ${f1(b.cpuUsPerToken)} µs (${rel(p.cpuUsPerToken, b.cpuUsPerToken)}); p99 ${f1(p.p99)} vs ${f1(b.p99)} ms (${f2(b.p99Ratio)}×)`
+  })))
+}
+
+/** app-otel against app: the CPU tracing adds per turn, and the spans that prove it ran. */
+function tracingCost ({ otel, app, runs }: { otel: PointSummary[], app: PointSummary[], runs: RunRecord[] }): TracingPoint[] {
+  const out: TracingPoint[] = []
+  for (const o of otel) {
+    const a = app.find((x) => x.sessions === o.sessions)
+    if (!a || o.runs === 0 || a.runs === 0) continue
+    const turnsPerRun = median(runs.filter((r) => r.target === 'app-otel' && r.sessions === o.sessions && r.result).map((r) => r.result!.turns.done))
+    const cost = o.cpuUsPerTurn - a.cpuUsPerTurn
+    const withExport = (o.cpuUsPerTurn + (o.tailCpuUsPerTurn ?? NaN)) - (a.cpuUsPerTurn + (a.tailCpuUsPerTurn ?? NaN))
+    out.push({
+      sessions: o.sessions, turnsPerRun,
+      appCpuUsPerTurn: a.cpuUsPerTurn, otelCpuUsPerTurn: o.cpuUsPerTurn, costUsPerTurn: cost, costPct: (cost / a.cpuUsPerTurn) * 100,
+      costWithExportUsPerTurn: withExport, costWithExportPct: (withExport / (a.cpuUsPerTurn + (a.tailCpuUsPerTurn ?? NaN))) * 100,
+      appCpuUsPerToken: a.cpuUsPerToken, otelCpuUsPerToken: o.cpuUsPerToken, appP99: a.p99, otelP99: o.p99,
+      spans: o.spansFromWindow ?? 0, spansInWindow: o.spansInWindow ?? 0, spansAtShutdown: o.spansAtShutdown ?? 0,
+      spansPerTurn: o.turns > 0 ? (o.spansFromWindow ?? 0) / o.turns : NaN
+    })
+  }
+  return out
+}
+
 export function summarize ({ runs, idle, accept = [], targets, p99LimitMs }: {
   runs: RunRecord[], idle: IdleRecord[], accept?: AcceptRecord[], targets: TargetName[], p99LimitMs: number
 }): Summary {
@@ -272,6 +395,13 @@ export function summarize ({ runs, idle, accept = [], targets, p99LimitMs }: {
     ? authCost({ auth: of('app-auth'), app: of('app'), accept: accepts.find((a) => a.target === 'app-auth') })
     : []
   const metrics = targets.includes('app-nometrics') && targets.includes('app') ? metricsCost({ on: of('app'), off: of('app-nometrics') }) : []
+  const vs = targets.includes('app') ? versus({ app: of('app'), raw: of('relay-raw'), base: of('app-base') }) : []
+  const tracing = targets.includes('app-otel') && targets.includes('app') ? tracingCost({ otel: of('app-otel'), app: of('app'), runs }) : []
+  const otel = of('app-otel').filter((p) => p.runs > 0).map((p) => ({
+    check: `app-otel exported ≥ 1 span per turn @${p.sessions}`,
+    ok: (p.spansFromWindow ?? 0) >= p.turns && p.turns > 0,
+    detail: `${p.spansFromWindow ?? 0} spans from the windows on (${p.spansInWindow ?? 0} within them; ${p.spans ?? 0} with the warm-up) for ${p.turns} turns`
+  }))
   const clocks = runs.flatMap((r) => (r.clock ? [r.clock] : []))
   return {
     points,
@@ -290,6 +420,10 @@ export function summarize ({ runs, idle, accept = [], targets, p99LimitMs }: {
     reach,
     auth,
     metrics,
+    versus: vs,
+    base: baseCost(vs),
+    tracing,
+    otel,
     accept: accepts,
     integrity: {
       lost: sum(points.map((p) => p.lost)),
