@@ -54,7 +54,8 @@ export const ToolResultEvent = z.object({
 })
 export const AssistantMessageEvent = z.object({
   type: z.literal('assistant_message'), ...stored, turnId: z.string(), content: z.string(),
-  finishReason: FinishReason, usage: Usage.optional()
+  finishReason: FinishReason, usage: Usage.optional(),
+  reasoning: z.string().optional().describe("the turn's reasoning text, whole (its `reasoning` frames concatenated); absent when the model sent none; never sent back to the model")
 })
 export const StoredErrorEvent = z.object({
   type: z.literal('error'), ...stored, code: ErrorCode, message: z.string(), retryable: z.boolean(),
@@ -89,6 +90,10 @@ export const SessionFrame = z.object({
 export const DeltaFrame = z.object({
   type: z.literal('delta'), turnId: z.string(), index: z.number().int().nonnegative(), text: z.string()
 })
+/** Reasoning ("thinking") text of the running turn: not stored one by one, replayed on resume like deltas, with its own index. */
+export const ReasoningFrame = z.object({
+  type: z.literal('reasoning'), turnId: z.string(), index: z.number().int().nonnegative(), text: z.string()
+})
 export const ErrorFrame = z.object({
   type: z.literal('error'), code: ErrorCode, message: z.string(), retryable: z.boolean(),
   turnId: z.string().optional(), retryAfterMs: z.number().int().optional()
@@ -97,12 +102,13 @@ export const PongFrame = z.object({ type: z.literal('pong') })
 /** The turn waits for a model slot (MAX_CONCURRENT_TURNS): its 1-based place in the queue, sent again as it moves. */
 export const QueuedFrame = z.object({ type: z.literal('queued'), turnId: z.string(), position: z.number().int().positive() })
 
-export const ServerFrame = z.union([SessionFrame, DeltaFrame, StoredEvent, ErrorFrame, PongFrame, QueuedFrame])
+export const ServerFrame = z.union([SessionFrame, DeltaFrame, ReasoningFrame, StoredEvent, ErrorFrame, PongFrame, QueuedFrame])
 export type SessionFrame = z.infer<typeof SessionFrame>
 export type DeltaFrame = z.infer<typeof DeltaFrame>
+export type ReasoningFrame = z.infer<typeof ReasoningFrame>
 export type ErrorFrame = z.infer<typeof ErrorFrame>
 export type QueuedFrame = z.infer<typeof QueuedFrame>
-export type ServerFrame = SessionFrame | DeltaFrame | StoredEvent | ErrorFrame | QueuedFrame | { type: 'pong' }
+export type ServerFrame = SessionFrame | DeltaFrame | ReasoningFrame | StoredEvent | ErrorFrame | QueuedFrame | { type: 'pong' }
 
 /** WebSocket close codes used by the server (DESIGN §4). */
 export const CloseCode = {

@@ -15,6 +15,7 @@ export function openChat ({ sessionId, view, getToken, on }) {
   let limits = null
   let resyncs = 0
   const deltas = new Map() // turnId → { parts: string[], done: boolean }
+  const thoughts = new Map() // turnId → reasoning pieces by index, like deltas
   const pending = new Map() // clientId → content, until the stored user_message comes back
 
   const connection = createConnection({
@@ -54,6 +55,7 @@ export function openChat ({ sessionId, view, getToken, on }) {
   function apply (frame) {
     if (frame.type === 'session') return onSession(frame)
     if (frame.type === 'delta') return onDelta(frame)
+    if (frame.type === 'reasoning') return onReasoning(frame)
     if (frame.type === 'error' && frame.seq === undefined) return onRefusal(frame)
     if (typeof frame.seq !== 'number') return
 
@@ -77,6 +79,7 @@ export function openChat ({ sessionId, view, getToken, on }) {
       // The server lost events past its last seq and replays from the start.
       lastSeq = 0
       deltas.clear()
+      thoughts.clear()
       setRunning(null)
       view.clear()
       for (const [clientId, content] of pending) view.addPending(clientId, content)
@@ -100,6 +103,18 @@ export function openChat ({ sessionId, view, getToken, on }) {
     view.setText(frame.turnId, text)
   }
 
+  function onReasoning (frame) {
+    if (turnDeltas(frame.turnId).done) return
+    let pieces = thoughts.get(frame.turnId)
+    if (!pieces) { pieces = []; thoughts.set(frame.turnId, pieces) }
+    if (pieces[frame.index] !== undefined) return
+    pieces[frame.index] = frame.text
+    let text = ''
+    for (let i = 0; i < pieces.length && pieces[i] !== undefined; i++) text += pieces[i]
+    if (!runningTurnId) setRunning(frame.turnId)
+    view.setReasoning(frame.turnId, text)
+  }
+
   function onStored (event) {
     switch (event.type) {
       case 'user_message':
@@ -115,6 +130,7 @@ export function openChat ({ sessionId, view, getToken, on }) {
         break
       case 'assistant_message':
         turnDeltas(event.turnId).done = true
+        thoughts.delete(event.turnId)
         view.finish(event)
         if (runningTurnId === event.turnId) setRunning(null)
         if (event.seq > replayUntil) on.turnDone(event)

@@ -151,7 +151,10 @@ export class ChatSession {
     if (from !== undefined) {
       for (const e of this.recent.events) if (e.seq > from && e.seq <= this.sentSeq) this.deliver(peer, JSON.stringify(e), e.seq)
       const turn = this.turn
-      if (turn) turn.deltas.forEach((text, index) => peer.send({ type: 'delta', turnId: turn.id, index, text }))
+      if (turn) {
+        turn.reasoning.forEach((text, index) => peer.send({ type: 'reasoning', turnId: turn.id, index, text }))
+        turn.deltas.forEach((text, index) => peer.send({ type: 'delta', turnId: turn.id, index, text }))
+      }
     }
     peer.lastSentSeq = Math.max(peer.lastSentSeq, this.sentSeq)
     this.peers.add(peer)
@@ -214,7 +217,7 @@ export class ChatSession {
     }
     let closed!: () => void
     const turn: Turn = {
-      id: turnId, abort, deltas: [], stopReason: null, done: new Promise((resolve) => { closed = resolve }),
+      id: turnId, abort, deltas: [], reasoning: [], stopReason: null, done: new Promise((resolve) => { closed = resolve }),
       log: (peer.log ?? this.log.child({ sessionId: this.id })).child({ turnId }),
       ...(allowance === undefined ? {} : { budget: { principal: this.owner!, remaining: allowance } }),
       ...(ticket ? { slot: ticket.granted } : {})
@@ -339,8 +342,14 @@ export class ChatSession {
     }
   }
 
+  /** Streams one reasoning piece of the running turn to every socket (not stored one by one; kept for resumes). */
+  reasoning (turn: Turn, text: string): void {
+    const index = turn.reasoning.push(text) - 1
+    this.sendLive(JSON.stringify({ type: 'reasoning', turnId: turn.id, index, text }))
+  }
+
   /**
-   * A frame that is not stored (delta, queued) to every socket, behind any stored frame still held back.
+   * A frame that is not stored (delta, reasoning, queued) to every socket, behind any stored frame still held back.
    * True when it was handed to the sockets now, false when it waits in the outbox.
    */
   private sendLive (data: string): boolean {

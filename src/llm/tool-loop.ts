@@ -10,6 +10,8 @@ export interface TurnCallbacks {
   onStep? (): void
   /** Every text delta in order, across all steps. */
   onText (text: string): void
+  /** Every reasoning delta in order, across all steps (absent: reasoning is still summed in the result). */
+  onReasoning? (text: string): void
   /** Before the call runs; args = parsed JSON, or the raw string when it is not valid JSON. */
   onToolCall (call: ToolCall, args: unknown): void
   onToolResult (call: ToolCall, outcome: ToolOutcome): void
@@ -27,6 +29,8 @@ export interface ModelCallEnd {
 export interface TurnResult {
   /** All text given to onText in this turn, concatenated. */
   content: string
+  /** All reasoning text of the turn, concatenated; absent when the model sent none. */
+  reasoning?: string
   finishReason: 'stop' | 'length' | 'tool_limit' | 'cancelled' | 'error'
   /** Summed over steps. */
   usage?: Usage
@@ -102,10 +106,15 @@ export async function runToolLoop (opts: ToolLoopOptions): Promise<TurnResult> {
   const messages = [...opts.messages]
   const specs = tools.specs()
   let content = ''
+  let reasoning = ''
   let usage: Usage | undefined
   let steps = 0
+  const onReasoning = (text: string) => {
+    reasoning += text
+    callbacks.onReasoning?.(text)
+  }
   const done = (finishReason: TurnResult['finishReason'], error?: TurnResult['error']): TurnResult =>
-    ({ content, finishReason, ...(usage ? { usage } : {}), ...(error ? { error } : {}), steps })
+    ({ content, ...(reasoning ? { reasoning } : {}), finishReason, ...(usage ? { usage } : {}), ...(error ? { error } : {}), steps })
 
   try {
     while (true) {
@@ -125,10 +134,12 @@ export async function runToolLoop (opts: ToolLoopOptions): Promise<TurnResult> {
       let stepUsage: Usage | undefined
       try {
         // Text arrives through onText (synchronously, the hot path) or as events, depending on the model.
-        for await (const event of model.stream({ messages, tools: specs, signal, onText })) {
+        for await (const event of model.stream({ messages, tools: specs, signal, onText, onReasoning })) {
           if (signal.aborted) break
           if (event.type === 'text') {
             onText(event.text)
+          } else if (event.type === 'reasoning') {
+            onReasoning(event.text)
           } else if (event.type === 'tool_call') {
             calls.push(event.call)
           } else if (event.type === 'finish') {
