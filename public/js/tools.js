@@ -14,10 +14,13 @@ export function createToolCard (call) {
   const status = h('span', { className: 'tool-status', text: 'running' })
   const duration = h('span', { className: 'tool-duration' })
   const args = h('pre', { className: 'tool-pre' }, h('code', { text: pretty(call.arguments) || '{}' }))
-  const card = h('details', { className: 'tool', dataset: { callId: call.callId, status: 'running' } },
+  // An MCP tool is named <server>__<tool>: the card says which server runs it.
+  const split = call.name.indexOf('__')
+  const server = split > 0 ? call.name.slice(0, split) : undefined
+  const card = h('details', { className: 'tool', dataset: { callId: call.callId, status: 'running', ...(server ? { server } : {}) } },
     h('summary', { className: 'tool-summary' },
       h('span', { className: 'tool-icon', 'aria-hidden': 'true', text: 'fn' }),
-      h('span', { className: 'tool-label', text: 'Tool' }),
+      h('span', { className: 'tool-label', text: server ? `MCP · ${server}` : 'Tool' }),
       h('code', { className: 'tool-name', text: call.name }),
       status,
       duration
