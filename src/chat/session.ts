@@ -15,11 +15,12 @@ import { whenFlushed, type Peer } from './peer.js'
 import { settlesWithin } from './settles.js'
 import { admitOwner, type TurnBudget, type TurnSlotPort } from './admission.js'
 import { finishReasonOf, runTurn, type Turn } from './turn.js'
+import { Approvals } from './approvals.js'
 
 export interface SessionDeps {
   writer: EventWriter
-  /** Where a resume reads the events that have left memory. */
-  store: Pick<SessionRepository, 'listEvents'>
+  /** Where a resume reads the events that have left memory, and "always" approvals are remembered. */
+  store: Pick<SessionRepository, 'listEvents' | 'rememberApproval' | 'isApprovalRemembered'>
   model: ChatModel
   tools: ToolRegistry
   config: Config
@@ -63,6 +64,8 @@ export class ChatSession {
   private readonly resentWhilePending = new Map<number, Set<Peer>>()
   private readonly log: Logger
   private readonly meter: Meter
+  /** Tool calls waiting for a user's decision (DESIGN §13). */
+  readonly approvals: Approvals
 
   /**
    * @param owner the principal that owns the session (DESIGN §10); null with auth off, or for a session created
@@ -73,6 +76,15 @@ export class ChatSession {
     this.sentSeq = this.lastSeq
     this.log = deps.logger
     this.meter = deps.meter ?? NO_METER
+    this.approvals = new Approvals({
+      sessionId: id,
+      owner,
+      record: (event) => this.record(event),
+      refuse: (peer, code, message, extra) => this.refuse(peer, code, message, extra),
+      store: deps.store,
+      timeoutMs: deps.config.TOOL_APPROVAL_TIMEOUT_MS,
+      log: this.log.child({ sessionId: id })
+    })
   }
 
   /** The events in memory (the most recent ones), ascending. */
@@ -141,6 +153,7 @@ export class ChatSession {
       runningTurnId: this.runningTurnId,
       model: model.info,
       tools: tools.names(),
+      pendingApprovals: this.approvals.waiting,
       limits: { maxMessageChars: config.MAX_MESSAGE_CHARS, maxMessageBytes: config.MAX_MESSAGE_BYTES }
     })
     return after === undefined ? undefined : reset ? 0 : after

@@ -51,6 +51,11 @@ export interface ToolLoopOptions {
   /** The session's owner (DESIGN §10): tools answer for this principal only; null with auth off. */
   principal?: string | null
   callbacks: TurnCallbacks
+  /**
+   * Asks the user about a call of a tool that needs approval (the registry says which); absent: such calls run
+   * unasked. Resolves once decided: declined (denied, timed out, the turn stopped) carries what the model reads.
+   */
+  approve?: (call: ToolCall, args: unknown) => Promise<{ approved: true } | { approved: false; error: string }>
 }
 
 /** Longest tool result the model reads, in its own turn and in later ones; the rest is cut with a marker (the stored result stays whole). */
@@ -102,7 +107,7 @@ const addUsage = (a: Usage | undefined, b: Usage | undefined): Usage | undefined
  * the model again. Never throws: a model failure, a thrown callback or a model bug is `finishReason: 'error'`.
  */
 export async function runToolLoop (opts: ToolLoopOptions): Promise<TurnResult> {
-  const { model, tools, signal, maxSteps, sessionId, principal = null, callbacks } = opts
+  const { model, tools, signal, maxSteps, sessionId, principal = null, callbacks, approve } = opts
   const messages = [...opts.messages]
   const specs = tools.specs()
   let content = ''
@@ -169,9 +174,19 @@ export async function runToolLoop (opts: ToolLoopOptions): Promise<TurnResult> {
         content: stepText || null,
         tool_calls: calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }))
       })
-      for (const call of calls) callbacks.onToolCall(call, parseArgs(call.arguments))
-      const outcomes = await Promise.all(calls.map(async (call) => {
-        const outcome = await tools.run({ name: call.name, arguments: call.arguments }, { signal, sessionId, principal })
+      const args = calls.map((call) => parseArgs(call.arguments))
+      calls.forEach((call, i) => callbacks.onToolCall(call, args[i]))
+      const outcomes = await Promise.all(calls.map(async (call, i) => {
+        let outcome: ToolOutcome | undefined
+        if (approve && tools.needsApproval(call.name)) {
+          const asked = performance.now()
+          const decision = await approve(call, args[i])
+          if (!decision.approved) {
+            const cancelled = signal.aborted
+            outcome = { ok: false, error: cancelled ? 'cancelled' : decision.error, durationMs: Math.round(performance.now() - asked), failure: cancelled ? 'cancelled' : 'declined' }
+          }
+        }
+        outcome ??= await tools.run({ name: call.name, arguments: call.arguments }, { signal, sessionId, principal })
         callbacks.onToolResult(call, outcome)
         return outcome
       }))

@@ -21,7 +21,7 @@ import { EventWriter } from '../store/event-writer.js'
 import { createStore } from '../store/index.js'
 import type { SessionRepository } from '../store/types.js'
 import { createDefaultTools } from '../tools/index.js'
-import { createToolRegistry, type ToolRegistry } from '../tools/registry.js'
+import { createToolRegistry, parseApprovalList, type ToolRegistry } from '../tools/registry.js'
 import type { ToolDefinition } from '../tools/types.js'
 import type { McpTools } from '../tools/mcp/index.js'
 
@@ -128,7 +128,13 @@ async function services (app: FastifyInstance, { config, deps = {} }: { config: 
     const [{ loadMcpConfig }, { createMcpTools }] = await Promise.all([import('../tools/mcp/config.js'), import('../tools/mcp/index.js')])
     mcp = createMcpTools({ config: loadMcpConfig(config.MCP_CONFIG), logger: log.child({ component: 'mcp' }), reconnectMs: config.MCP_RECONNECT_MS })
   }
-  const tools = createToolRegistry({ tools: toolDefs, ...(mcp ? { sources: [mcp.source] } : {}), timeoutMs: config.TOOL_TIMEOUT_MS, logger: log.child({ component: 'tools' }) })
+  const tools = createToolRegistry({
+    tools: toolDefs,
+    ...(mcp ? { sources: [mcp.source] } : {}),
+    timeoutMs: config.TOOL_TIMEOUT_MS,
+    requireApproval: parseApprovalList(config.TOOLS_REQUIRE_APPROVAL),
+    logger: log.child({ component: 'tools' })
+  })
   if (config.METRICS === 'on') {
     const { createPrometheusMeter } = await import('../metrics/prometheus.js')
     const prometheus = createPrometheusMeter({

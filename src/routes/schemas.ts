@@ -121,7 +121,7 @@ export const healthSchema = {
         state: z.enum(['connecting', 'ready', 'down', 'closed']),
         transport: z.enum(['stdio', 'http']),
         tools: z.number().int().describe('tools offered to the model now'),
-        offered: z.boolean().describe('false while its tools need approval this build cannot ask for'),
+        requireApproval: z.boolean().describe('its tools ask the user before each call'),
         attempts: z.number().int().describe('connection attempts since it was last ready'),
         error: z.string().optional()
       })).optional().describe('each MCP server of MCP_CONFIG (absent when it is unset)'),

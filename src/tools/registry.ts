@@ -9,6 +9,8 @@ export interface ToolRegistry {
   names (): string[]
   /** What the model is told about the tools (OpenAI `tools[]`). */
   specs (): ToolSpec[]
+  /** Whether a call of this tool waits for the user's approval first (TOOLS_REQUIRE_APPROVAL, an MCP server's requireApproval). */
+  needsApproval (name: string): boolean
   /** Runs one call. Never throws: every failure is `{ ok: false, error }`, worded for the model to read. */
   run (call: { name: string; arguments: string }, ctx: ToolContext): Promise<ToolOutcome>
 }
@@ -19,6 +21,8 @@ export interface ToolRegistryOptions {
   sources?: ToolSource[]
   /** Default per-call timeout (TOOL_TIMEOUT_MS); a tool's own `timeoutMs` wins. */
   timeoutMs: number
+  /** TOOLS_REQUIRE_APPROVAL: tool names that ask first, or '*' for every tool; external tools may ask on their own. */
+  requireApproval?: ReadonlySet<string> | '*'
   logger?: Logger
 }
 
@@ -29,7 +33,13 @@ const toSpec = (tool: ToolDefinition): ToolSpec => {
 
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err)) || 'unknown error'
 
-export function createToolRegistry ({ tools, sources = [], timeoutMs, logger }: ToolRegistryOptions): ToolRegistry {
+/** TOOLS_REQUIRE_APPROVAL as the registry takes it: unset → none, `*` → all, else the comma-separated names. */
+export function parseApprovalList (value: string | undefined): ReadonlySet<string> | '*' {
+  const names = (value ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+  return names.includes('*') ? '*' : new Set(names)
+}
+
+export function createToolRegistry ({ tools, sources = [], timeoutMs, logger, requireApproval = new Set() }: ToolRegistryOptions): ToolRegistry {
   const byName = new Map<string, ToolDefinition>()
   for (const tool of tools) {
     if (byName.has(tool.name)) throw new Error(`Duplicate tool name "${tool.name}"`)
@@ -131,7 +141,14 @@ export function createToolRegistry ({ tools, sources = [], timeoutMs, logger }: 
     }
   }
 
-  return { names: () => [...view().names], specs: () => view().specs, run }
+  const needsApproval = (name: string): boolean => {
+    const known = byName.has(name) ? true : view().external.get(name)
+    if (!known) return false // an unknown tool fails without running: nothing to approve
+    if (requireApproval === '*' || requireApproval.has(name)) return true
+    return known !== true && known.requireApproval
+  }
+
+  return { names: () => [...view().names], specs: () => view().specs, needsApproval, run }
 }
 
 /**

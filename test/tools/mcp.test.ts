@@ -110,17 +110,17 @@ describe('MCP tools', () => {
   it('/health shows each server; one that cannot start or is refused is down and harms no other', async () => {
     const { mcp, status } = await health()
     expect(status).toBe('ok')
-    expect(mcp.everything).toMatchObject({ state: 'ready', transport: 'stdio', offered: true })
+    expect(mcp.everything).toMatchObject({ state: 'ready', transport: 'stdio', requireApproval: false })
     expect(mcp.everything.tools).toBeGreaterThan(5)
-    expect(mcp.limited).toMatchObject({ state: 'ready', tools: 1, offered: true })
+    expect(mcp.limited).toMatchObject({ state: 'ready', tools: 1, requireApproval: false })
     expect(mcp.http).toMatchObject({ state: 'ready', transport: 'http', tools: 2 })
     // Without the header the HTTP server refuses: down, retried.
     expect(mcp.nobody.state).not.toBe('ready')
     expect(httpMcp.refused()).toBeGreaterThan(0)
     expect(mcp.missing.state).not.toBe('ready')
     expect(mcp.missing.error).toMatch(/ENOENT|spawn|closed/i)
-    // Tools that need approval are not offered by this build.
-    expect(mcp.asks).toMatchObject({ state: 'ready', tools: 1, offered: false })
+    // MCP tools ask by default.
+    expect(mcp.asks).toMatchObject({ state: 'ready', tools: 1, requireApproval: true })
   })
 
   it('offers the prefixed tools with their schemas; the model calls echo and get-sum and gets the real results', async () => {
@@ -143,9 +143,10 @@ describe('MCP tools', () => {
     const offered = toolNames(fake.requests[before])
     expect(offered.slice(0, 2)).toEqual(['get_system_metrics', 'fetch_user_profile'])
     expect(offered).toEqual(expect.arrayContaining(['everything__echo', 'everything__get-sum', 'everything__trigger-long-running-operation', 'limited__echo', 'http__shout', 'http__fail']))
-    // The allow-list hides the rest of `limited`; `asks` (approval) and the down servers offer nothing.
+    // The allow-lists hide the rest of `limited` and `asks`; the down servers offer nothing.
     expect(offered.filter((t) => t.startsWith('limited__'))).toEqual(['limited__echo'])
-    expect(offered.filter((t) => /^(asks|nobody|missing)__/.test(t))).toEqual([])
+    expect(offered.filter((t) => t.startsWith('asks__'))).toEqual(['asks__get-sum'])
+    expect(offered.filter((t) => /^(nobody|missing)__/.test(t))).toEqual([])
     for (const name of offered) expect(name).toMatch(/^[a-zA-Z0-9_-]{1,64}$/)
     expect(session.tools).toEqual(offered)
     const sum = fake.requests[before].body.tools.find((t: { function: { name: string } }) => t.function.name === 'everything__get-sum').function
@@ -160,6 +161,19 @@ describe('MCP tools', () => {
     // The model read the real results.
     const toolMessages = fake.requests[before + 1].body.messages.filter((m: { role: string }) => m.role === 'tool')
     expect(toolMessages.map((m: { content: string }) => m.content)).toEqual(['"Echo: hello mcp"', '"The sum of 2 and 40 is 42."', '"QUIET"', 'Error: it went wrong on purpose'])
+    await client.close()
+  })
+
+  it('an MCP tool asks for approval by default: the call waits, is approved, and runs', async () => {
+    fake.script(sse(toolCallChunks([{ id: 'a1', name: 'asks__get-sum', args: '{"a":1,"b":2}' }])), sse(textChunks('Three.')))
+    const client = await TestClient.connect(server.wsUrl(newId()))
+    client.send({ type: 'user_message', content: 'add' })
+    const request = await client.waitFor((f) => f.type === 'approval_request')
+    expect(request).toMatchObject({ callId: 'a1', name: 'asks__get-sum', arguments: { a: 1, b: 2 } })
+    expect(client.ofType('tool_result')).toEqual([])
+    client.send({ type: 'tool_approval', callId: 'a1', approved: true })
+    await client.waitTurnEnd()
+    expect(client.ofType('tool_result')[0]).toMatchObject({ callId: 'a1', ok: true, result: 'The sum of 1 and 2 is 3.' })
     await client.close()
   })
 

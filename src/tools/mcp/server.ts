@@ -176,6 +176,7 @@ export class McpServer {
       description: `${tool.description ?? tool.name} (MCP server ${server})`.slice(0, 1_024),
       parameters: { type: 'object', ...tool.inputSchema },
       timeoutMs: config.timeoutMs,
+      requireApproval: config.requireApproval,
       call: async (args, { signal }) => {
         // A call on a client that has since died fails here, not on another server.
         if (this.client !== client) return { ok: false, error: `MCP server "${server}" is not connected` }
