@@ -128,6 +128,12 @@ export function openChat ({ sessionId, view, getToken, on }) {
       case 'tool_result':
         view.toolResult(event)
         break
+      case 'approval_request':
+        view.approvalRequest(event)
+        break
+      case 'approval':
+        view.approval(event)
+        break
       case 'assistant_message':
         turnDeltas(event.turnId).done = true
         thoughts.delete(event.turnId)
@@ -145,6 +151,7 @@ export function openChat ({ sessionId, view, getToken, on }) {
 
   function onRefusal (frame) {
     if (frame.code === 'not_running') return // the turn ended before the cancel arrived
+    if (frame.code === 'not_pending') return // another tab answered first: its approval event shows the outcome
     let restore
     // With a turnId the message was accepted and will be stored (then shown), just not answered: keep it —
     // unless the store refused it for good (not retryable): then it is gone, and goes back to the composer.
@@ -172,6 +179,10 @@ export function openChat ({ sessionId, view, getToken, on }) {
         on.notice({ text: 'Not connected: your message will be sent when the connection is back.', level: 'info' })
       }
       return true
+    },
+    /** Answers an approval request (the first answer from any tab decides). */
+    approve ({ callId, approved, scope }) {
+      return connection.send({ type: 'tool_approval', callId, approved, scope })
     },
     stop () {
       if (!runningTurnId) return false

@@ -1,7 +1,7 @@
 /** The conversation view: one <article> per turn (user bubble, tool cards, streamed markdown answer, outcome). */
 import { h } from './dom.js'
 import { renderMarkdown } from './markdown.js'
-import { createToolCard, finishToolCard, abandonToolCard } from './tools.js'
+import { createToolCard, finishToolCard, abandonToolCard, askApproval, settleApproval } from './tools.js'
 import { createAutoScroll } from './scroll.js'
 
 const OUTCOME = {
@@ -175,6 +175,18 @@ export function createMessageView ({ list, scroller, jumpButton, emptyState }) {
       let card = parts.cards.get(event.callId)
       if (!card) { this.toolCall(event); card = parts.cards.get(event.callId) }
       finishToolCard(card, event)
+      scroll.contentChanged()
+    },
+    approvalRequest (event) {
+      const parts = turn(event.turnId)
+      let card = parts.cards.get(event.callId)
+      if (!card) { this.toolCall(event); card = parts.cards.get(event.callId) }
+      askApproval(card, event)
+      scroll.contentChanged()
+    },
+    approval (event) {
+      const card = turn(event.turnId).cards.get(event.callId)
+      if (card) settleApproval(card, event)
       scroll.contentChanged()
     },
     finish (event) {

@@ -56,3 +56,44 @@ export function abandonToolCard (card) {
   card.dataset.status = 'failed'
   card.querySelector('.tool-status').textContent = 'no result'
 }
+
+const DECIDED = {
+  approved: 'Approved',
+  always: 'Approved (always for this tool)',
+  denied: 'Denied',
+  timeout: 'Timed out: declined'
+}
+
+/** An `approval_request`: the card opens on Approve / Always allow / Deny; a click sends a bubbling `tool-approval` event. */
+export function askApproval (card, request) {
+  if (card.dataset.approval) return
+  card.dataset.approval = 'waiting'
+  card.querySelector('.tool-status').textContent = 'waiting for approval'
+  const button = (className, text, approved, scope) => {
+    const b = h('button', { type: 'button', className: `btn ${className}`, text })
+    b.addEventListener('click', () => {
+      for (const other of bar.querySelectorAll('button')) other.disabled = true
+      card.dispatchEvent(new CustomEvent('tool-approval', { bubbles: true, detail: { callId: request.callId, approved, scope } }))
+    })
+    return b
+  }
+  const bar = h('div', { className: 'tool-approval', role: 'group', 'aria-label': 'Approve this tool call?' },
+    h('span', { className: 'tool-approval-text', text: 'The assistant wants to run this tool.' }),
+    button('approve', 'Approve', true, 'once'),
+    button('approve-always', 'Always allow', true, 'always'),
+    button('deny', 'Deny', false, 'once'))
+  card.querySelector('.tool-body').prepend(bar)
+  card.open = true
+  card.setAttribute('aria-label', `Tool ${request.name}: waiting for approval`)
+}
+
+/** An `approval`: the buttons give way to the decision. */
+export function settleApproval (card, approval) {
+  const state = approval.approved ? 'approved' : approval.reason === 'timeout' && approval.by === 'timeout' ? 'timeout' : 'denied'
+  card.dataset.approval = state
+  const text = DECIDED[approval.approved && approval.scope === 'always' ? 'always' : state]
+  const bar = card.querySelector('.tool-approval') ?? h('div', { className: 'tool-approval' })
+  bar.replaceChildren(h('span', { className: 'tool-approval-text', text }))
+  if (!bar.parentNode) card.querySelector('.tool-body').prepend(bar)
+  if (card.dataset.status === 'running') card.querySelector('.tool-status').textContent = approval.approved ? 'running' : state === 'timeout' ? 'timed out' : 'denied'
+}
