@@ -1,9 +1,12 @@
 /** Human approval of tool calls over real sockets (DESIGN §13): approve, deny, timeout, always, races, reload, cancel. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { eventually, startApp, storedEvents, TestClient, type Frame, type RunningApp } from '../support/app.js'
+import { authEnv, connectAs, newUser } from '../support/auth.js'
 
 let server: RunningApp
 let quick: RunningApp
+let short: RunningApp
+let signed: RunningApp
 let n = 0
 const newId = () => `ap-${Date.now().toString(36)}-${n++}`
 const TOOL = 'get_system_metrics'
@@ -12,10 +15,11 @@ beforeAll(async () => {
   // The offline model calls get_system_metrics for a CPU question: that tool asks first.
   server = await startApp({ env: { TOOLS_REQUIRE_APPROVAL: `other_tool, ${TOOL}`, DISCONNECT_GRACE_MS: '600000' } })
   quick = await startApp({ env: { TOOLS_REQUIRE_APPROVAL: '*', TOOL_APPROVAL_TIMEOUT_MS: '300', DISCONNECT_GRACE_MS: '600000' } })
+  short = await startApp({ env: { TOOLS_REQUIRE_APPROVAL: TOOL, DISCONNECT_GRACE_MS: '150' } })
+  signed = await startApp({ env: authEnv({ TOOLS_REQUIRE_APPROVAL: TOOL, DISCONNECT_GRACE_MS: '600000' }) })
 })
 afterAll(async () => {
-  await server.close()
-  await quick.close()
+  await Promise.all([server, quick, short, signed].map((app) => app.close()))
 })
 
 /** Sends a CPU question and waits for its approval_request. */
@@ -177,6 +181,41 @@ describe('tool approval', () => {
     expect(log.filter((e) => e.type === 'approval')).toEqual([])
     expect(types(log)).toEqual(['user_message', 'tool_call', 'approval_request', 'tool_result', 'assistant_message'])
     await client.close()
+  })
+
+  it('the disconnect grace ends a waiting turn like any other: cancelled, nothing pending, no approval stored', async () => {
+    const id = newId()
+    const client = await TestClient.connect(short.wsUrl(id))
+    const request = await ask(client)
+    await client.close()
+    const log = await storedLog(short, id)
+    expect(log.find((e) => e.type === 'assistant_message')).toMatchObject({ turnId: request.turnId, finishReason: 'cancelled' })
+    expect(log.find((e) => e.type === 'tool_result')).toMatchObject({ callId: request.callId, ok: false, error: 'cancelled' })
+    expect(log.filter((e) => e.type === 'approval')).toEqual([])
+  })
+
+  it('signed in: "by" is the principal, and "always" holds for that principal in every session, not for others', async () => {
+    const [alice, bob] = [await newUser('alice'), await newUser('bob')]
+    const first = await connectAs(signed, alice, newId())
+    const request = await ask(first)
+    first.send({ type: 'tool_approval', callId: request.callId, approved: true, scope: 'always' })
+    await first.waitTurnEnd()
+    expect(first.ofType('approval')[0]).toMatchObject({ approved: true, scope: 'always', by: alice.sub })
+    await eventually(() => signed.app.services.store.isApprovalRemembered({ subject: alice.sub, tool: TOOL }))
+
+    // Another session of alice's: no question.
+    const again = await connectAs(signed, alice, newId())
+    again.send({ type: 'user_message', content: 'What is the CPU load?' })
+    await again.waitTurnEnd()
+    expect(again.ofType('approval_request')).toEqual([])
+    expect(again.ofType('tool_result')[0]).toMatchObject({ ok: true })
+    // Bob is asked.
+    const other = await connectAs(signed, bob, newId())
+    const asked = await ask(other)
+    other.send({ type: 'tool_approval', callId: asked.callId, approved: false })
+    await other.waitTurnEnd()
+    expect(other.ofType('approval')[0]).toMatchObject({ approved: false, by: bob.sub })
+    await Promise.all([first.close(), again.close(), other.close()])
   })
 
   it('an answer for a call nobody asked about is not_pending; a malformed one is bad_request', async () => {
