@@ -1,6 +1,7 @@
 -- Realtime AI Backend: tables, indexes, row level security and the rtb_* functions that hold every
 -- storage rule the postgres and supabase stores share (DESIGN §6), and the owner-only read access of
--- Supabase-signed-in users (DESIGN §10). Schema version 4 (see rtb_schema_version): 3 + the summary queue's
+-- Supabase-signed-in users (DESIGN §10). Schema version 5 (see rtb_schema_version): 4 + remembered tool
+-- approvals (tool_approvals, rtb_remember_approval, rtb_is_approval_remembered; DESIGN §13). Version 4: 3 + the summary queue's
 -- counts for /metrics (rtb_summary_job_counts). Version 3: 2 + session owners (rtb_claim_session,
 -- rtb_list_sessions' p_owner), per-user daily token usage (user_usage) and RLS policies.
 --
@@ -74,6 +75,15 @@ create table if not exists public.user_usage (
   primary key (principal, day)
 );
 
+-- "Always allow" tool approvals (DESIGN §13): a principal (or `session:<id>` with auth off) and a tool name,
+-- written only through rtb_remember_approval.
+create table if not exists public.tool_approvals (
+  subject    text not null,
+  tool       text not null,
+  created_at timestamptz not null default now(),
+  primary key (subject, tool)
+);
+
 -- The page's session list: most recent first, keyset cursor on started_at.
 create index if not exists sessions_started_at_idx on public.sessions (started_at desc, id desc);
 -- The same list for one owner (GET /api/sessions of a signed-in user, the RLS policy below).
@@ -91,6 +101,7 @@ alter table public.sessions enable row level security;
 alter table public.session_events enable row level security;
 alter table public.profiles enable row level security;
 alter table public.user_usage enable row level security;
+alter table public.tool_approvals enable row level security;
 
 -- ── Supabase users (DESIGN §10) ────────────────────────────────────────────────
 -- Supabase has these roles; a plain Postgres gets them (nologin) so the same policies apply there.
@@ -144,7 +155,7 @@ $$;
 
 create or replace function public.rtb_schema_version() returns integer
 language sql immutable security invoker set search_path = public
-as $$ select 4 $$;
+as $$ select 5 $$;
 
 -- ── event log ──────────────────────────────────────────────────────────────────
 -- p_events: [{session_id, seq, type, turn_id, payload, created_at}, …]. Returns the number of events
@@ -407,6 +418,23 @@ create or replace function public.rtb_get_usage(p_principal text, p_day date) re
 language sql stable security invoker set search_path = public
 as $$ select coalesce((select u.tokens from user_usage u where u.principal = p_principal and u.day = p_day), 0)::bigint $$;
 
+-- ── remembered approvals (DESIGN §13) ───────────────────────────────────────────
+create or replace function public.rtb_remember_approval(p_subject text, p_tool text) returns boolean
+language plpgsql volatile security invoker set search_path = public
+as $$
+begin
+  if coalesce(p_subject, '') = '' or coalesce(p_tool, '') = '' then
+    raise exception 'rtb_remember_approval: p_subject and p_tool are required' using errcode = '22023';
+  end if;
+  insert into tool_approvals (subject, tool) values (p_subject, p_tool) on conflict (subject, tool) do nothing;
+  return true;
+end
+$$;
+
+create or replace function public.rtb_is_approval_remembered(p_subject text, p_tool text) returns boolean
+language sql stable security invoker set search_path = public
+as $$ select exists (select 1 from tool_approvals a where a.subject = p_subject and a.tool = p_tool) $$;
+
 -- ── summary queue (rtb_summary_jobs on /metrics) ───────────────────────────────
 -- pending: waiting for a worker; running: claimed under a lease that has not expired (any instance); failed.
 create or replace function public.rtb_summary_job_counts() returns jsonb
@@ -424,7 +452,7 @@ $$;
 -- explicitly: take both away, keep service_role (which exists only on Supabase, hence the guards).
 -- Tables: Supabase's default privileges give anon/authenticated everything on new tables; all of it is
 -- taken back, then authenticated gets select on sessions and session_events only (rows filtered by the
--- policies above). No insert/update/delete for either role, and profiles and user_usage stay closed.
+-- policies above). No insert/update/delete for either role, and profiles, user_usage and tool_approvals stay closed.
 do $$
 declare
   fn   regprocedure;
@@ -443,10 +471,11 @@ begin
     end if;
   end loop;
 
-  revoke all on public.sessions, public.session_events, public.profiles, public.user_usage from anon, authenticated;
+  revoke all on public.sessions, public.session_events, public.profiles, public.user_usage, public.tool_approvals
+    from anon, authenticated;
   if exists (select 1 from pg_roles where rolname = 'service_role') then
-    grant select, insert, update, delete on public.sessions, public.session_events, public.profiles, public.user_usage
-      to service_role;
+    grant select, insert, update, delete on public.sessions, public.session_events, public.profiles, public.user_usage,
+      public.tool_approvals to service_role;
   end if;
 end
 $$;

@@ -14,6 +14,8 @@ import { createSidebarToggle } from './js/sidebar.js'
 const ID = /^[A-Za-z0-9_-]{1,64}$/
 
 const view = createMessageView({ list: $('#messages'), scroller: $('#scroller'), jumpButton: $('#jump'), emptyState: $('#empty-state') })
+// Approve / Deny on a tool card (tools.js) go to the open chat.
+$('#messages').addEventListener('tool-approval', (e) => { chat?.approve(e.detail) })
 const status = createStatusIndicator({ root: $('#conn'), text: $('#conn-text') })
 const sidebar = createSidebarToggle({ app: $('#app'), button: $('#menu-button'), scrim: $('#scrim'), sidebar: $('#sidebar') })
 const title = $('#chat-title')

@@ -170,6 +170,14 @@ const EnvSchema = z.object({
   MAX_MESSAGE_CHARS: int(8_000, 1),
   MAX_TOOL_STEPS: int(5, 1, 50),
   TOOL_TIMEOUT_MS: ms(10_000, 10),
+  /** Tools that ask the user before each call: names, comma separated, `*` for all (MCP tools ask by default). */
+  TOOLS_REQUIRE_APPROVAL: optionalString,
+  /** How long a call waits for its approval before it counts as declined. */
+  TOOL_APPROVAL_TIMEOUT_MS: ms(300_000, 10),
+  /** A JSON file in the common `{"mcpServers": {...}}` format; unset: no MCP tools (DESIGN §13). */
+  MCP_CONFIG: optionalString,
+  /** The first wait before reconnecting a failed or dead MCP server; doubled per failure up to 30 s. */
+  MCP_RECONNECT_MS: ms(1_000, 10),
   DISCONNECT_GRACE_MS: ms(10_000, 0),
   /** Recent events a live session keeps in memory (replay, model context); older ones are read back from the store. */
   SESSION_MEMORY_EVENTS: int(1_000, 10),

@@ -16,7 +16,15 @@ export const CancelFrame = z.strictObject({ type: z.literal('cancel'), turnId: z
 export const PingFrame = z.strictObject({ type: z.literal('ping') })
 /** Replaces the socket's credential before it expires (DESIGN §10); nothing is answered when it is accepted. */
 export const AuthFrame = z.strictObject({ type: z.literal('auth'), token: z.string().min(1).max(8_192) })
-export const ClientFrame = z.discriminatedUnion('type', [UserMessageFrame, CancelFrame, PingFrame, AuthFrame])
+/** Answers an approval_request (DESIGN §13) from any socket of the session; the first answer decides. */
+export const ToolApprovalFrame = z.strictObject({
+  type: z.literal('tool_approval'),
+  callId: z.string().min(1).max(256),
+  approved: z.boolean(),
+  scope: z.enum(['once', 'always']).optional().describe('always: this principal (or, with auth off, this session) is not asked again for this tool'),
+  reason: z.string().max(500).optional()
+})
+export const ClientFrame = z.discriminatedUnion('type', [UserMessageFrame, CancelFrame, PingFrame, AuthFrame, ToolApprovalFrame])
 export type ClientFrame = z.infer<typeof ClientFrame>
 
 // ── server → client ────────────────────────────────────────────────────────────
@@ -25,7 +33,7 @@ export type FinishReason = z.infer<typeof FinishReason>
 
 export const ErrorCode = z.enum([
   'bad_request', 'busy', 'rate_limited', 'not_running', 'too_many_sockets',
-  'store_unavailable', 'llm_unavailable', 'llm_error', 'internal_error', 'quota_exceeded', 'busy_server'
+  'store_unavailable', 'llm_unavailable', 'llm_error', 'internal_error', 'quota_exceeded', 'busy_server', 'not_pending'
 ])
 export type ErrorCode = z.infer<typeof ErrorCode>
 
@@ -54,7 +62,20 @@ export const ToolResultEvent = z.object({
 })
 export const AssistantMessageEvent = z.object({
   type: z.literal('assistant_message'), ...stored, turnId: z.string(), content: z.string(),
-  finishReason: FinishReason, usage: Usage.optional()
+  finishReason: FinishReason, usage: Usage.optional(),
+  reasoning: z.string().optional().describe("the turn's reasoning text, whole (its `reasoning` frames concatenated); absent when the model sent none; never sent back to the model")
+})
+/** The turn waits for a user's decision on this call (it follows the call's tool_call). */
+export const ApprovalRequestEvent = z.object({
+  type: z.literal('approval_request'), ...stored, turnId: z.string(), callId: z.string(), name: z.string(),
+  arguments: z.unknown(), expiresAt: z.iso.datetime().describe('when the call counts as declined (TOOL_APPROVAL_TIMEOUT_MS)')
+})
+/** The decision on an approval_request: the first answer, or the timeout (`by: "timeout"`, `reason: "timeout"`). */
+export const ApprovalEvent = z.object({
+  type: z.literal('approval'), ...stored, turnId: z.string(), callId: z.string(), approved: z.boolean(),
+  scope: z.enum(['once', 'always']),
+  by: z.string().describe('the principal that answered (with auth off: its connectionId), or "timeout"'),
+  reason: z.string().optional()
 })
 export const StoredErrorEvent = z.object({
   type: z.literal('error'), ...stored, code: ErrorCode, message: z.string(), retryable: z.boolean(),
@@ -67,7 +88,8 @@ export const DisconnectedEvent = z.object({
 
 /** Every event that is written to the session's event log. */
 export const StoredEvent = z.discriminatedUnion('type', [
-  UserMessageEvent, ToolCallEvent, ToolResultEvent, AssistantMessageEvent, StoredErrorEvent, ConnectedEvent, DisconnectedEvent
+  UserMessageEvent, ToolCallEvent, ToolResultEvent, AssistantMessageEvent, StoredErrorEvent, ConnectedEvent, DisconnectedEvent,
+  ApprovalRequestEvent, ApprovalEvent
 ])
 export type StoredEvent = z.infer<typeof StoredEvent>
 export type StoredEventType = StoredEvent['type']
@@ -84,10 +106,15 @@ export const SessionFrame = z.object({
   runningTurnId: z.string().nullable(),
   model: ModelInfo,
   tools: z.array(z.string()),
+  pendingApprovals: z.array(ApprovalRequestEvent).describe('approval requests of the running turn still waiting for an answer'),
   limits: z.object({ maxMessageChars: z.number().int(), maxMessageBytes: z.number().int() })
 })
 export const DeltaFrame = z.object({
   type: z.literal('delta'), turnId: z.string(), index: z.number().int().nonnegative(), text: z.string()
+})
+/** Reasoning ("thinking") text of the running turn: not stored one by one, replayed on resume like deltas, with its own index. */
+export const ReasoningFrame = z.object({
+  type: z.literal('reasoning'), turnId: z.string(), index: z.number().int().nonnegative(), text: z.string()
 })
 export const ErrorFrame = z.object({
   type: z.literal('error'), code: ErrorCode, message: z.string(), retryable: z.boolean(),
@@ -97,12 +124,13 @@ export const PongFrame = z.object({ type: z.literal('pong') })
 /** The turn waits for a model slot (MAX_CONCURRENT_TURNS): its 1-based place in the queue, sent again as it moves. */
 export const QueuedFrame = z.object({ type: z.literal('queued'), turnId: z.string(), position: z.number().int().positive() })
 
-export const ServerFrame = z.union([SessionFrame, DeltaFrame, StoredEvent, ErrorFrame, PongFrame, QueuedFrame])
+export const ServerFrame = z.union([SessionFrame, DeltaFrame, ReasoningFrame, StoredEvent, ErrorFrame, PongFrame, QueuedFrame])
 export type SessionFrame = z.infer<typeof SessionFrame>
 export type DeltaFrame = z.infer<typeof DeltaFrame>
+export type ReasoningFrame = z.infer<typeof ReasoningFrame>
 export type ErrorFrame = z.infer<typeof ErrorFrame>
 export type QueuedFrame = z.infer<typeof QueuedFrame>
-export type ServerFrame = SessionFrame | DeltaFrame | StoredEvent | ErrorFrame | QueuedFrame | { type: 'pong' }
+export type ServerFrame = SessionFrame | DeltaFrame | ReasoningFrame | StoredEvent | ErrorFrame | QueuedFrame | { type: 'pong' }
 
 /** WebSocket close codes used by the server (DESIGN §4). */
 export const CloseCode = {

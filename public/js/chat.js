@@ -15,6 +15,7 @@ export function openChat ({ sessionId, view, getToken, on }) {
   let limits = null
   let resyncs = 0
   const deltas = new Map() // turnId → { parts: string[], done: boolean }
+  const thoughts = new Map() // turnId → reasoning pieces by index, like deltas
   const pending = new Map() // clientId → content, until the stored user_message comes back
 
   const connection = createConnection({
@@ -54,6 +55,7 @@ export function openChat ({ sessionId, view, getToken, on }) {
   function apply (frame) {
     if (frame.type === 'session') return onSession(frame)
     if (frame.type === 'delta') return onDelta(frame)
+    if (frame.type === 'reasoning') return onReasoning(frame)
     if (frame.type === 'error' && frame.seq === undefined) return onRefusal(frame)
     if (typeof frame.seq !== 'number') return
 
@@ -77,6 +79,7 @@ export function openChat ({ sessionId, view, getToken, on }) {
       // The server lost events past its last seq and replays from the start.
       lastSeq = 0
       deltas.clear()
+      thoughts.clear()
       setRunning(null)
       view.clear()
       for (const [clientId, content] of pending) view.addPending(clientId, content)
@@ -100,6 +103,18 @@ export function openChat ({ sessionId, view, getToken, on }) {
     view.setText(frame.turnId, text)
   }
 
+  function onReasoning (frame) {
+    if (turnDeltas(frame.turnId).done) return
+    let pieces = thoughts.get(frame.turnId)
+    if (!pieces) { pieces = []; thoughts.set(frame.turnId, pieces) }
+    if (pieces[frame.index] !== undefined) return
+    pieces[frame.index] = frame.text
+    let text = ''
+    for (let i = 0; i < pieces.length && pieces[i] !== undefined; i++) text += pieces[i]
+    if (!runningTurnId) setRunning(frame.turnId)
+    view.setReasoning(frame.turnId, text)
+  }
+
   function onStored (event) {
     switch (event.type) {
       case 'user_message':
@@ -113,8 +128,15 @@ export function openChat ({ sessionId, view, getToken, on }) {
       case 'tool_result':
         view.toolResult(event)
         break
+      case 'approval_request':
+        view.approvalRequest(event)
+        break
+      case 'approval':
+        view.approval(event)
+        break
       case 'assistant_message':
         turnDeltas(event.turnId).done = true
+        thoughts.delete(event.turnId)
         view.finish(event)
         if (runningTurnId === event.turnId) setRunning(null)
         if (event.seq > replayUntil) on.turnDone(event)
@@ -129,6 +151,7 @@ export function openChat ({ sessionId, view, getToken, on }) {
 
   function onRefusal (frame) {
     if (frame.code === 'not_running') return // the turn ended before the cancel arrived
+    if (frame.code === 'not_pending') return // another tab answered first: its approval event shows the outcome
     let restore
     // With a turnId the message was accepted and will be stored (then shown), just not answered: keep it —
     // unless the store refused it for good (not retryable): then it is gone, and goes back to the composer.
@@ -156,6 +179,10 @@ export function openChat ({ sessionId, view, getToken, on }) {
         on.notice({ text: 'Not connected: your message will be sent when the connection is back.', level: 'info' })
       }
       return true
+    },
+    /** Answers an approval request (the first answer from any tab decides). */
+    approve ({ callId, approved, scope }) {
+      return connection.send({ type: 'tool_approval', callId, approved, scope })
     },
     stop () {
       if (!runningTurnId) return false

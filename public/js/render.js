@@ -1,7 +1,7 @@
 /** The conversation view: one <article> per turn (user bubble, tool cards, streamed markdown answer, outcome). */
 import { h } from './dom.js'
 import { renderMarkdown } from './markdown.js'
-import { createToolCard, finishToolCard, abandonToolCard } from './tools.js'
+import { createToolCard, finishToolCard, abandonToolCard, askApproval, settleApproval } from './tools.js'
 import { createAutoScroll } from './scroll.js'
 
 const OUTCOME = {
@@ -24,8 +24,14 @@ export function createMessageView ({ list, scroller, jumpButton, emptyState }) {
     const thinking = h('div', { className: 'thinking', hidden: true },
       h('span', { className: 'dots', 'aria-hidden': 'true' }, h('i'), h('i'), h('i')),
       h('span', { text: 'Thinking…' }))
+    // The model's reasoning, collapsed: it opens on click, while it streams and after.
+    const reasoning = h('details', { className: 'reasoning', hidden: true, dataset: { state: 'streaming' } },
+      h('summary', { className: 'reasoning-summary' }, h('span', { className: 'reasoning-label', text: 'Thinking' })),
+      h('div', { className: 'reasoning-text' }))
     const parts = {
       el: null,
+      reasoning,
+      reasoningText: '',
       user: h('div', { className: 'bubble user-bubble', text: content ?? '' }),
       tools: h('div', { className: 'tools' }),
       thinking,
@@ -37,7 +43,7 @@ export function createMessageView ({ list, scroller, jumpButton, emptyState }) {
     }
     parts.assistant = h('div', { className: 'msg msg-assistant' },
       h('div', { className: 'avatar', 'aria-hidden': 'true', text: 'AI' }),
-      h('div', { className: 'assistant-body' }, parts.tools, thinking, parts.answer, parts.notes))
+      h('div', { className: 'assistant-body' }, reasoning, parts.tools, thinking, parts.answer, parts.notes))
     parts.el = h('article', { className: 'turn', dataset: { state: 'pending', ...(pendingId ? { clientId: pendingId } : {}) } },
       h('div', { className: 'msg msg-user' }, parts.user),
       parts.assistant)
@@ -93,7 +99,20 @@ export function createMessageView ({ list, scroller, jumpButton, emptyState }) {
 
   function syncThinking (parts) {
     const running = parts.el.dataset.state === 'running' || parts.el.dataset.state === 'pending'
-    parts.thinking.hidden = !(running && parts.text === '')
+    // Streamed reasoning shows itself: the dots are for a wait with nothing to show.
+    parts.thinking.hidden = !(running && parts.text === '' && parts.reasoningText === '')
+  }
+
+  /** Paints the reasoning text (plain text, never markdown: it is the model's scratch pad). */
+  function paintReasoning (parts, text, done) {
+    if (!text) return
+    if (parts.reasoningText !== text) {
+      parts.reasoningText = text
+      parts.reasoning.querySelector('.reasoning-text').textContent = text
+    }
+    parts.reasoning.hidden = false
+    parts.reasoning.dataset.state = done ? 'done' : 'streaming'
+    syncThinking(parts)
   }
 
   return {
@@ -138,6 +157,11 @@ export function createMessageView ({ list, scroller, jumpButton, emptyState }) {
       if (parts) applyRunning(parts, running)
     },
     setText,
+    /** The running turn's reasoning so far (contiguous pieces joined). */
+    setReasoning (turnId, text) {
+      paintReasoning(turn(turnId), text, false)
+      scroll.contentChanged()
+    },
     toolCall (event) {
       const parts = turn(event.turnId)
       if (parts.cards.has(event.callId)) return
@@ -153,6 +177,18 @@ export function createMessageView ({ list, scroller, jumpButton, emptyState }) {
       finishToolCard(card, event)
       scroll.contentChanged()
     },
+    approvalRequest (event) {
+      const parts = turn(event.turnId)
+      let card = parts.cards.get(event.callId)
+      if (!card) { this.toolCall(event); card = parts.cards.get(event.callId) }
+      askApproval(card, event)
+      scroll.contentChanged()
+    },
+    approval (event) {
+      const card = turn(event.turnId).cards.get(event.callId)
+      if (card) settleApproval(card, event)
+      scroll.contentChanged()
+    },
     finish (event) {
       const parts = turn(event.turnId)
       dirty.delete(event.turnId)
@@ -160,6 +196,9 @@ export function createMessageView ({ list, scroller, jumpButton, emptyState }) {
       parts.el.dataset.finish = event.finishReason
       parts.assistant.setAttribute('aria-busy', 'false')
       paintText(parts, event.content)
+      // The stored whole wins over the pieces (a reload has only it); a turn without reasoning keeps its block hidden.
+      if (event.reasoning) paintReasoning(parts, event.reasoning, true)
+      else if (parts.reasoningText) parts.reasoning.dataset.state = 'done'
       parts.thinking.hidden = true
       for (const card of parts.cards.values()) abandonToolCard(card)
       const outcome = OUTCOME[event.finishReason]

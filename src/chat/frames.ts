@@ -30,8 +30,8 @@ export function parseClientFrame (raw: Buffer | ArrayBuffer | Buffer[], isBinary
     return { ok: false, message: 'a frame must be a JSON object with a "type" field' }
   }
   const type = (json as { type?: unknown }).type
-  if (type !== 'user_message' && type !== 'cancel' && type !== 'ping' && type !== 'auth') {
-    return { ok: false, message: `unknown frame type ${describe(type)}: expected user_message, cancel, ping or auth` }
+  if (type !== 'user_message' && type !== 'cancel' && type !== 'ping' && type !== 'auth' && type !== 'tool_approval') {
+    return { ok: false, message: `unknown frame type ${describe(type)}: expected user_message, cancel, ping, auth or tool_approval` }
   }
   const parsed = ClientFrame.safeParse(json)
   if (!parsed.success) {

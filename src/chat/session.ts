@@ -15,11 +15,12 @@ import { whenFlushed, type Peer } from './peer.js'
 import { settlesWithin } from './settles.js'
 import { admitOwner, type TurnBudget, type TurnSlotPort } from './admission.js'
 import { finishReasonOf, runTurn, type Turn } from './turn.js'
+import { Approvals } from './approvals.js'
 
 export interface SessionDeps {
   writer: EventWriter
-  /** Where a resume reads the events that have left memory. */
-  store: Pick<SessionRepository, 'listEvents'>
+  /** Where a resume reads the events that have left memory, and "always" approvals are remembered. */
+  store: Pick<SessionRepository, 'listEvents' | 'rememberApproval' | 'isApprovalRemembered'>
   model: ChatModel
   tools: ToolRegistry
   config: Config
@@ -63,6 +64,8 @@ export class ChatSession {
   private readonly resentWhilePending = new Map<number, Set<Peer>>()
   private readonly log: Logger
   private readonly meter: Meter
+  /** Tool calls waiting for a user's decision (DESIGN §13). */
+  readonly approvals: Approvals
 
   /**
    * @param owner the principal that owns the session (DESIGN §10); null with auth off, or for a session created
@@ -73,6 +76,15 @@ export class ChatSession {
     this.sentSeq = this.lastSeq
     this.log = deps.logger
     this.meter = deps.meter ?? NO_METER
+    this.approvals = new Approvals({
+      sessionId: id,
+      owner,
+      record: (event) => this.record(event),
+      refuse: (peer, code, message, extra) => this.refuse(peer, code, message, extra),
+      store: deps.store,
+      timeoutMs: deps.config.TOOL_APPROVAL_TIMEOUT_MS,
+      log: this.log.child({ sessionId: id })
+    })
   }
 
   /** The events in memory (the most recent ones), ascending. */
@@ -143,6 +155,7 @@ export class ChatSession {
       runningTurnId: this.runningTurnId,
       model: model.info,
       tools: tools.names(),
+      pendingApprovals: this.approvals.waiting,
       limits: { maxMessageChars: config.MAX_MESSAGE_CHARS, maxMessageBytes: config.MAX_MESSAGE_BYTES }
     })
     return after === undefined ? undefined : reset ? 0 : after
@@ -153,7 +166,10 @@ export class ChatSession {
     if (from !== undefined) {
       for (const e of this.recent.events) if (e.seq > from && e.seq <= this.sentSeq) this.deliver(peer, JSON.stringify(e), e.seq)
       const turn = this.turn
-      if (turn) turn.deltas.forEach((text, index) => peer.send({ type: 'delta', turnId: turn.id, index, text }))
+      if (turn) {
+        turn.reasoning.forEach((text, index) => peer.send({ type: 'reasoning', turnId: turn.id, index, text }))
+        turn.deltas.forEach((text, index) => peer.send({ type: 'delta', turnId: turn.id, index, text }))
+      }
     }
     peer.lastSentSeq = Math.max(peer.lastSentSeq, this.sentSeq)
     this.peers.add(peer)
@@ -216,7 +232,7 @@ export class ChatSession {
     }
     let closed!: () => void
     const turn: Turn = {
-      id: turnId, abort, deltas: [], stopReason: null, done: new Promise((resolve) => { closed = resolve }),
+      id: turnId, abort, deltas: [], reasoning: [], stopReason: null, done: new Promise((resolve) => { closed = resolve }),
       log: (peer.log ?? this.log.child({ sessionId: this.id })).child({ turnId }),
       ...(allowance === undefined ? {} : { budget: { principal: this.owner!, remaining: allowance } }),
       ...(ticket ? { slot: ticket.granted } : {})
@@ -345,8 +361,14 @@ export class ChatSession {
     }
   }
 
+  /** Streams one reasoning piece of the running turn to every socket (not stored one by one; kept for resumes). */
+  reasoning (turn: Turn, text: string): void {
+    const index = turn.reasoning.push(text) - 1
+    this.sendLive(JSON.stringify({ type: 'reasoning', turnId: turn.id, index, text }))
+  }
+
   /**
-   * A frame that is not stored (delta, queued) to every socket, behind any stored frame still held back.
+   * A frame that is not stored (delta, reasoning, queued) to every socket, behind any stored frame still held back.
    * True when it was handed to the sockets now, false when it waits in the outbox.
    */
   private sendLive (data: string): boolean {

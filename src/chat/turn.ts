@@ -13,6 +13,8 @@ export interface Turn {
   abort: AbortController
   /** The turn's text deltas by index, kept while it runs so a resuming socket can catch up. */
   deltas: string[]
+  /** The turn's reasoning pieces by index, kept like `deltas` for a resuming socket. */
+  reasoning: string[]
   /** Set by whoever stops the turn: a cancel, the end of the disconnect grace, shutdown, or the spent token budget. */
   stopReason: 'cancelled' | 'interrupted' | 'quota' | null
   /** The owner's token count: the turn's tokens are added to it; with a `remaining`, it is cut once its estimate passes it. */
@@ -38,9 +40,11 @@ const msToUtcMidnight = (): number => 86_400_000 - (Date.now() % 86_400_000)
 
 /** Feeds a turn's steps, text, tool calls and tool results to its token meter (wrapping the callbacks). */
 function countTokens (callbacks: TurnCallbacks, meter: TokenMeter): void {
-  const { onText, onToolCall, onToolResult } = callbacks
+  const { onText, onReasoning, onToolCall, onToolResult } = callbacks
   callbacks.onStep = () => { meter.step() }
   callbacks.onText = (text) => { onText(text); meter.text(text.length) }
+  // Reasoning is completion tokens too: it counts against the budget like the answer.
+  callbacks.onReasoning = (text) => { onReasoning?.(text); meter.text(text.length) }
   callbacks.onToolCall = (call, args) => { onToolCall(call, args); meter.toolCall(call.arguments.length) }
   callbacks.onToolResult = (call, outcome) => { onToolResult(call, outcome); meter.toolResult(toolMessageContent(outcome).length) }
 }
@@ -51,6 +55,7 @@ export async function runTurn ({ session, turn, deps }: { session: ChatSession; 
   const started = performance.now()
   const telemetry = turnTelemetry({ meter: deps.meter ?? NO_METER, tracer: deps.tracer, sessionId: session.id, turn, model: model.info.name, started })
   let content = ''
+  let reasoning = ''
   let finishReason: FinishReason = 'error'
   let usage
   let steps = 0
@@ -63,6 +68,7 @@ export async function runTurn ({ session, turn, deps }: { session: ChatSession; 
     })
     const callbacks: TurnCallbacks = {
       onText: (text) => session.delta(turn, text),
+      onReasoning: (text) => session.reasoning(turn, text),
       onToolCall: (call, args) => {
         session.record({ type: 'tool_call', turnId: turn.id, callId: call.id, name: call.name, arguments: args })
       },
@@ -101,9 +107,11 @@ export async function runTurn ({ session, turn, deps }: { session: ChatSession; 
       maxSteps: config.MAX_TOOL_STEPS,
       sessionId: session.id,
       principal: session.owner,
-      callbacks
+      callbacks,
+      approve: (call, args) => session.approvals.ask({ turnId: turn.id, callId: call.id, name: call.name, args, signal: turn.abort.signal })
     })
     content = result.content
+    reasoning = result.reasoning ?? ''
     usage = result.usage
     steps = result.steps
     finishReason = result.finishReason === 'cancelled' ? (finishReasonOf(turn.stopReason) ?? 'cancelled') : result.finishReason
@@ -117,10 +125,11 @@ export async function runTurn ({ session, turn, deps }: { session: ChatSession; 
     // The tool loop never throws by contract; this guards the session against a bug, not a model failure.
     logger.error({ err }, 'turn failed unexpectedly')
     content = turn.deltas.join('')
+    reasoning = turn.reasoning.join('')
     finishReason = finishReasonOf(turn.stopReason) ?? 'error'
     session.record({ type: 'error', turnId: turn.id, code: 'internal_error', message: 'internal error while running the turn', retryable: true })
   }
-  session.record({ type: 'assistant_message', turnId: turn.id, content, finishReason, ...(usage ? { usage } : {}) })
+  session.record({ type: 'assistant_message', turnId: turn.id, content, finishReason, ...(usage ? { usage } : {}), ...(reasoning ? { reasoning } : {}) })
   telemetry?.end(finishReason, usage)
   if (turn.budget) {
     // The model's count when the answer ran to its end; a cut answer has none (or only earlier steps'): the estimate.

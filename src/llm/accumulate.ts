@@ -8,6 +8,9 @@ export interface ChunkLike {
     index?: number
     delta?: {
       content?: string | null
+      /** Reasoning text: `reasoning_content` (DeepSeek, older vLLM, llama.cpp) or `reasoning` (vLLM ≥ 0.10, OpenRouter). */
+      reasoning_content?: string | null
+      reasoning?: string | null
       tool_calls?: Array<{
         index?: number
         id?: string | null
@@ -36,10 +39,12 @@ export interface StreamAccumulator {
   readonly chunks: number
   /** Text received so far (all deltas concatenated). */
   readonly text: string
+  /** Reasoning characters received so far (the text itself goes to the consumer, not kept here). */
+  readonly reasoningChars: number
 }
 
 export const emptyAccumulator = (): StreamAccumulator =>
-  ({ toolCalls: [], finishReason: null, usage: undefined, chunks: 0, text: '' })
+  ({ toolCalls: [], finishReason: null, usage: undefined, chunks: 0, text: '', reasoningChars: 0 })
 
 const toUsage = (u: NonNullable<ChunkLike['usage']>): Usage => {
   const promptTokens = u.prompt_tokens ?? 0
@@ -48,16 +53,20 @@ const toUsage = (u: NonNullable<ChunkLike['usage']>): Usage => {
 }
 
 /**
- * Folds one chunk. Returns the new state and the text delta this chunk carried ('' when none).
+ * Folds one chunk. Returns the new state, the text delta this chunk carried ('' when none) and its reasoning
+ * delta ('' when none; `reasoning_content` wins when a server sends both names).
  * Chunks with `choices: []` (Azure's prompt-filter chunk, the trailing usage chunk) and
  * `content: null` are fine; only choice 0 is read (we never ask for n > 1).
  */
-export function accumulateChunk (state: StreamAccumulator, chunk: ChunkLike): { state: StreamAccumulator; text: string } {
+export function accumulateChunk (state: StreamAccumulator, chunk: ChunkLike): { state: StreamAccumulator; text: string; reasoning: string } {
   const usage = chunk.usage ? toUsage(chunk.usage) : state.usage
   const choices = Array.isArray(chunk.choices) ? chunk.choices : []
   const choice = choices.find((c) => (c?.index ?? 0) === 0)
   const delta = choice?.delta ?? undefined
   const text = typeof delta?.content === 'string' ? delta.content : ''
+  // Two property reads when a chunk has no reasoning: nothing else on the token path.
+  const rawReasoning = delta ? (delta.reasoning_content ?? delta.reasoning) : undefined
+  const reasoning = typeof rawReasoning === 'string' ? rawReasoning : ''
 
   let toolCalls = state.toolCalls
   if (Array.isArray(delta?.tool_calls) && delta.tool_calls.length > 0) {
@@ -86,9 +95,11 @@ export function accumulateChunk (state: StreamAccumulator, chunk: ChunkLike): { 
       finishReason: choice?.finish_reason ?? state.finishReason,
       usage,
       chunks: state.chunks + 1,
-      text: state.text + text
+      text: state.text + text,
+      reasoningChars: state.reasoningChars + reasoning.length
     },
-    text
+    text,
+    reasoning
   }
 }
 

@@ -96,6 +96,12 @@ export function planFor ({ text, toolNames }: { text: string; toolNames: Set<str
   }
 }
 
+/** The short "thinking" the offline model streams before it acts on a user message, so the page shows reasoning with no key. */
+export function reasoningFor (plan: OfflinePlan): string {
+  if (plan.kind === 'tool') return `The user asks something the ${plan.name} tool can answer. I will call it rather than guess.`
+  return 'No tool fits this message, so I will give the canned offline reply.'
+}
+
 /** Extractive summary of a transcript ("User: …", "Assistant: …", "Tool name: …" lines) or, failing that, of the messages. */
 export function extractiveSummary (messages: ChatMessage[]): string {
   const text = messages.filter((m) => m.role === 'user' || m.role === 'system').map((m) => m.content ?? '').join('\n')

@@ -1,6 +1,6 @@
 /** The built-in offline model: deterministic, streams word by word, really calls the tools; with a fault knob for tests and demos. */
 import type { ModelInfo, Usage } from '../protocol.js'
-import { answerFromToolResults, extractiveSummary, planFor } from './offline-answers.js'
+import { answerFromToolResults, extractiveSummary, planFor, reasoningFor } from './offline-answers.js'
 import { ModelError, type ChatMessage, type ChatModel, type ModelEvent, type StreamRequest } from './types.js'
 
 export type OfflineFault =
@@ -66,6 +66,11 @@ export function createOfflineModel ({ tokenDelayMs, fault, name }: OfflineModelO
     } else {
       const latestUser = [...messages].reverse().find((m) => m.role === 'user')?.content ?? ''
       const plan = planFor({ text: latestUser, toolNames: new Set(tools.map((t) => t.function.name)) })
+      // A few words of reasoning first, like a reasoning model (the page shows them in its Thinking block).
+      for (const word of tokenize(reasoningFor(plan))) {
+        if (!(await pause(tokenDelayMs, signal))) return
+        yield { type: 'reasoning', text: word }
+      }
       if (plan.kind === 'tool') {
         if (!(await pause(tokenDelayMs, signal))) return
         const step = messages.filter((m) => m.role === 'assistant' && m.tool_calls?.length).length + 1

@@ -109,7 +109,7 @@ export function createOpenAIModel (opts: OpenAIModelOptions): ChatModel {
    * text becomes one piece — handed to the request's `onText` sink when there is one (no promise per token),
    * else yielded as a `text` event — so a server that falls behind sends one delta for several tokens.
    */
-  async function * stream ({ messages, tools, signal, onText }: StreamRequest): AsyncGenerator<ModelEvent> {
+  async function * stream ({ messages, tools, signal, onText, onReasoning }: StreamRequest): AsyncGenerator<ModelEvent> {
     if (signal.aborted) return
     const body: ChatCompletionCreateParamsStreaming = {
       ...common,
@@ -127,7 +127,7 @@ export function createOpenAIModel (opts: OpenAIModelOptions): ChatModel {
     let timedOut = false
     let timer: NodeJS.Timeout | undefined
     let acc = emptyAccumulator()
-    const outputBegan = () => acc.text.length > 0 || acc.toolCalls.length > 0
+    const outputBegan = () => acc.text.length > 0 || acc.toolCalls.length > 0 || acc.reasoningChars > 0
     try {
       let res: Response
       try {
@@ -163,21 +163,31 @@ export function createOpenAIModel (opts: OpenAIModelOptions): ChatModel {
       const queue: ModelEvent[] = []
       let wake: (() => void) | undefined
       let sinkError: { err: unknown } | undefined
+      const emit = (type: 'text' | 'reasoning', text: string) => {
+        const sink = type === 'text' ? onText : onText ? onReasoning : undefined
+        if (sink) {
+          try { sink(text) } catch (err) { sinkError = { err }; throw err }
+          return
+        }
+        if (type === 'reasoning' && onText) return // a sink consumer that does not want reasoning
+        if (queue.push({ type, text }) > MAX_QUEUED) reader.pause()
+        wake?.()
+      }
       const reader = readSse(res.body, (chunks) => {
         let text = ''
         for (const chunk of chunks) {
           const step = accumulateChunk(acc, chunk as ChatCompletionChunk)
           acc = step.state
+          // Reasoning is rare and comes before the answer: only then is the read split, so the order holds.
+          if (step.reasoning && !signal.aborted) {
+            if (text) { emit('text', text); text = '' }
+            emit('reasoning', step.reasoning)
+          }
           text += step.text
         }
         lastRead = performance.now()
         if (!text || signal.aborted) return
-        if (onText) {
-          try { onText(text) } catch (err) { sinkError = { err }; throw err }
-          return
-        }
-        if (queue.push({ type: 'text', text }) > MAX_QUEUED) reader.pause()
-        wake?.()
+        emit('text', text)
       }, { graceAfterDoneMs: Math.min(1_000, timeoutMs) })
       let ended: { err?: unknown } | undefined
       reader.done.then(() => { ended = {} }, (err: unknown) => { ended = { err } }).finally(() => wake?.())

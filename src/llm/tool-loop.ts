@@ -10,6 +10,8 @@ export interface TurnCallbacks {
   onStep? (): void
   /** Every text delta in order, across all steps. */
   onText (text: string): void
+  /** Every reasoning delta in order, across all steps (absent: reasoning is still summed in the result). */
+  onReasoning? (text: string): void
   /** Before the call runs; args = parsed JSON, or the raw string when it is not valid JSON. */
   onToolCall (call: ToolCall, args: unknown): void
   onToolResult (call: ToolCall, outcome: ToolOutcome): void
@@ -27,6 +29,8 @@ export interface ModelCallEnd {
 export interface TurnResult {
   /** All text given to onText in this turn, concatenated. */
   content: string
+  /** All reasoning text of the turn, concatenated; absent when the model sent none. */
+  reasoning?: string
   finishReason: 'stop' | 'length' | 'tool_limit' | 'cancelled' | 'error'
   /** Summed over steps. */
   usage?: Usage
@@ -47,6 +51,11 @@ export interface ToolLoopOptions {
   /** The session's owner (DESIGN §10): tools answer for this principal only; null with auth off. */
   principal?: string | null
   callbacks: TurnCallbacks
+  /**
+   * Asks the user about a call of a tool that needs approval (the registry says which); absent: such calls run
+   * unasked. Resolves once decided: declined (denied, timed out, the turn stopped) carries what the model reads.
+   */
+  approve?: (call: ToolCall, args: unknown) => Promise<{ approved: true } | { approved: false; error: string }>
 }
 
 /** Longest tool result the model reads, in its own turn and in later ones; the rest is cut with a marker (the stored result stays whole). */
@@ -98,14 +107,19 @@ const addUsage = (a: Usage | undefined, b: Usage | undefined): Usage | undefined
  * the model again. Never throws: a model failure, a thrown callback or a model bug is `finishReason: 'error'`.
  */
 export async function runToolLoop (opts: ToolLoopOptions): Promise<TurnResult> {
-  const { model, tools, signal, maxSteps, sessionId, principal = null, callbacks } = opts
+  const { model, tools, signal, maxSteps, sessionId, principal = null, callbacks, approve } = opts
   const messages = [...opts.messages]
   const specs = tools.specs()
   let content = ''
+  let reasoning = ''
   let usage: Usage | undefined
   let steps = 0
+  const onReasoning = (text: string) => {
+    reasoning += text
+    callbacks.onReasoning?.(text)
+  }
   const done = (finishReason: TurnResult['finishReason'], error?: TurnResult['error']): TurnResult =>
-    ({ content, finishReason, ...(usage ? { usage } : {}), ...(error ? { error } : {}), steps })
+    ({ content, ...(reasoning ? { reasoning } : {}), finishReason, ...(usage ? { usage } : {}), ...(error ? { error } : {}), steps })
 
   try {
     while (true) {
@@ -125,10 +139,12 @@ export async function runToolLoop (opts: ToolLoopOptions): Promise<TurnResult> {
       let stepUsage: Usage | undefined
       try {
         // Text arrives through onText (synchronously, the hot path) or as events, depending on the model.
-        for await (const event of model.stream({ messages, tools: specs, signal, onText })) {
+        for await (const event of model.stream({ messages, tools: specs, signal, onText, onReasoning })) {
           if (signal.aborted) break
           if (event.type === 'text') {
             onText(event.text)
+          } else if (event.type === 'reasoning') {
+            onReasoning(event.text)
           } else if (event.type === 'tool_call') {
             calls.push(event.call)
           } else if (event.type === 'finish') {
@@ -158,9 +174,19 @@ export async function runToolLoop (opts: ToolLoopOptions): Promise<TurnResult> {
         content: stepText || null,
         tool_calls: calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }))
       })
-      for (const call of calls) callbacks.onToolCall(call, parseArgs(call.arguments))
-      const outcomes = await Promise.all(calls.map(async (call) => {
-        const outcome = await tools.run({ name: call.name, arguments: call.arguments }, { signal, sessionId, principal })
+      const args = calls.map((call) => parseArgs(call.arguments))
+      calls.forEach((call, i) => callbacks.onToolCall(call, args[i]))
+      const outcomes = await Promise.all(calls.map(async (call, i) => {
+        let outcome: ToolOutcome | undefined
+        if (approve && tools.needsApproval(call.name)) {
+          const asked = performance.now()
+          const decision = await approve(call, args[i])
+          if (!decision.approved) {
+            const cancelled = signal.aborted
+            outcome = { ok: false, error: cancelled ? 'cancelled' : decision.error, durationMs: Math.round(performance.now() - asked), failure: cancelled ? 'cancelled' : 'declined' }
+          }
+        }
+        outcome ??= await tools.run({ name: call.name, arguments: call.arguments }, { signal, sessionId, principal })
         callbacks.onToolResult(call, outcome)
         return outcome
       }))

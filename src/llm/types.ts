@@ -32,6 +32,8 @@ export type ModelErrorCode = 'llm_unavailable' | 'llm_error'
 
 export type ModelEvent =
   | { type: 'text'; text: string }
+  /** Reasoning ("thinking") text some servers stream before the answer; never sent back to the model. */
+  | { type: 'reasoning'; text: string }
   | { type: 'tool_call'; call: ToolCall }
   | { type: 'finish'; reason: ModelFinishReason; usage?: Usage }
   /** Terminal. llm_unavailable: failed before any output (retryable); llm_error: broke mid-answer. */
@@ -47,6 +49,8 @@ export interface StreamRequest {
    * from it ends the stream by rethrowing. Consumers must still accept `text` events.
    */
   onText?: (text: string) => void
+  /** Like `onText`, for reasoning text; a model given `onText` hands reasoning to this one (or yields `reasoning` events without it). */
+  onReasoning?: (text: string) => void
 }
 
 export interface ChatModel {

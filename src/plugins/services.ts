@@ -21,8 +21,9 @@ import { EventWriter } from '../store/event-writer.js'
 import { createStore } from '../store/index.js'
 import type { SessionRepository } from '../store/types.js'
 import { createDefaultTools } from '../tools/index.js'
-import { createToolRegistry, type ToolRegistry } from '../tools/registry.js'
+import { createToolRegistry, parseApprovalList, type ToolRegistry } from '../tools/registry.js'
 import type { ToolDefinition } from '../tools/types.js'
+import type { McpTools } from '../tools/mcp/index.js'
 
 export interface Services {
   config: Config
@@ -52,6 +53,8 @@ export interface Services {
   metrics?: MetricsExposition
   /** Spans over OTLP/HTTP; absent unless OTEL_EXPORTER_OTLP_ENDPOINT is set. */
   tracer?: Tracer
+  /** The MCP servers of MCP_CONFIG (DESIGN §13); absent when it is unset. */
+  mcp?: McpTools
   version: string
 }
 
@@ -119,7 +122,19 @@ async function services (app: FastifyInstance, { config, deps = {} }: { config: 
     liveSessions: () => hub?.liveCount ?? 0,
     getProfile: (userId) => store.getProfile(userId)
   })
-  const tools = createToolRegistry({ tools: toolDefs, timeoutMs: config.TOOL_TIMEOUT_MS, logger: log.child({ component: 'tools' }) })
+  // Loaded only when configured: without MCP_CONFIG nothing of the MCP SDK is imported. A bad file stops the start.
+  let mcp: McpTools | undefined
+  if (config.MCP_CONFIG !== undefined) {
+    const [{ loadMcpConfig }, { createMcpTools }] = await Promise.all([import('../tools/mcp/config.js'), import('../tools/mcp/index.js')])
+    mcp = createMcpTools({ config: loadMcpConfig(config.MCP_CONFIG), logger: log.child({ component: 'mcp' }), reconnectMs: config.MCP_RECONNECT_MS })
+  }
+  const tools = createToolRegistry({
+    tools: toolDefs,
+    ...(mcp ? { sources: [mcp.source] } : {}),
+    timeoutMs: config.TOOL_TIMEOUT_MS,
+    requireApproval: parseApprovalList(config.TOOLS_REQUIRE_APPROVAL),
+    logger: log.child({ component: 'tools' })
+  })
   if (config.METRICS === 'on') {
     const { createPrometheusMeter } = await import('../metrics/prometheus.js')
     const prometheus = createPrometheusMeter({
@@ -157,7 +172,7 @@ async function services (app: FastifyInstance, { config, deps = {} }: { config: 
   const serverSockets = createHeldCounter(config.MAX_SOCKETS)
   const readiness = createReadiness()
   app.decorate('services', {
-    config, store, writer, model, tools, hub, worker, auth, userSockets, addressSockets, serverSockets, slots, budget, readiness, meter, metrics, tracer, version
+    config, store, writer, model, tools, hub, worker, auth, userSockets, addressSockets, serverSockets, slots, budget, readiness, meter, metrics, tracer, mcp, version
   })
 
   app.addHook('onReady', async () => {
@@ -176,6 +191,7 @@ async function services (app: FastifyInstance, { config, deps = {} }: { config: 
     const flushed = await writer.close(config.SHUTDOWN_TIMEOUT_MS)
     if (!flushed) log.error({ pending: writer.pending }, 'shutdown: events still pending after the timeout')
     await worker.stop()
+    await mcp?.close()
     if (!deps.store) await store.close()
     await tracer?.shutdown()
   })

@@ -6,7 +6,7 @@ import { protocolJsonSchema } from '../protocol.js'
 import { healthSchema, liveSchema, readySchema } from './schemas.js'
 
 export default async function healthRoutes (app: FastifyInstance): Promise<void> {
-  const { store, writer, model, hub, version, readiness, auth, config, slots, serverSockets, addressSockets, userSockets } = app.services
+  const { store, writer, model, hub, version, readiness, auth, config, slots, serverSockets, addressSockets, userSockets, mcp } = app.services
   const protocol = JSON.stringify(protocolJsonSchema(), null, 2)
   // Admins may read /health's details too; /metrics takes only loopback or METRICS_TOKEN (routes/metrics.ts).
   const operatorAccess = createOperatorCheck({ metricsToken: config.METRICS_TOKEN, auth, allowAdmins: true })
@@ -27,6 +27,7 @@ export default async function healthRoutes (app: FastifyInstance): Promise<void>
       model: model.info,
       store: { kind: store.kind, ok, pendingWrites: writer.pending, ...(detail === undefined ? {} : { error: detail }) },
       sessions: { live: hub.liveCount },
+      ...(mcp ? { mcp: mcp.status() } : {}),
       limits: limitsInUse()
     }
   })

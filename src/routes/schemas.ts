@@ -117,6 +117,14 @@ export const healthSchema = {
       model: z.object({ provider: z.string(), name: z.string(), offline: z.boolean() }),
       store: z.object({ kind: z.string(), ok: z.boolean(), pendingWrites: z.number().int(), error: z.string().optional() }),
       sessions: z.object({ live: z.number().int() }),
+      mcp: z.record(z.string(), z.object({
+        state: z.enum(['connecting', 'ready', 'down', 'closed']),
+        transport: z.enum(['stdio', 'http']),
+        tools: z.number().int().describe('tools offered to the model now'),
+        requireApproval: z.boolean().describe('its tools ask the user before each call'),
+        attempts: z.number().int().describe('connection attempts since it was last ready'),
+        error: z.string().optional()
+      })).optional().describe('each MCP server of MCP_CONFIG (absent when it is unset)'),
       limits: z.object({
         sockets: used,
         liveSessions: used,

@@ -192,6 +192,7 @@ export default async function sessionSocketRoutes (app: FastifyInstance): Promis
         if (frame.type === 'ping') peer.send({ type: 'pong' })
         else if (frame.type === 'cancel') session.cancel(peer, frame.turnId)
         else if (frame.type === 'auth') await reauthenticate(frame.token)
+        else if (frame.type === 'tool_approval') session.approvals.answer(peer, frame)
         else await session.userMessage(peer, frame)
       }).catch((err: unknown) => {
         log.error({ err }, 'frame handling failed')

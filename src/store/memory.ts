@@ -52,6 +52,8 @@ class MemoryStore implements SessionRepository {
   private readonly profiles: Map<string, UserProfile>
   /** Tokens by usageKey(principal, day). */
   private readonly usage = new Map<string, number>()
+  /** "Always" approvals, as JSON [subject, tool]. */
+  private readonly approvals = new Set<string>()
   private readonly now: () => number
   /** Ended sessions by id → when they ended, in the order they ended: the front is evicted first. Live ones are never here. */
   private readonly ended = new Map<string, number>()
@@ -263,6 +265,15 @@ class MemoryStore implements SessionRepository {
 
   async getUsage (opts: { principal: string; day: string }): Promise<number> {
     return this.usage.get(usageKey(opts.principal, opts.day)) ?? 0
+  }
+
+  async rememberApproval (opts: { subject: string; tool: string }): Promise<void> {
+    if (!opts.subject || !opts.tool) throw new StoreError('rememberApproval: subject and tool are required', false)
+    this.approvals.add(JSON.stringify([opts.subject, opts.tool]))
+  }
+
+  async isApprovalRemembered (opts: { subject: string; tool: string }): Promise<boolean> {
+    return this.approvals.has(JSON.stringify([opts.subject, opts.tool]))
   }
 }
 

@@ -140,6 +140,14 @@ export function createPostgresStore (opts: PostgresStoreOptions): SessionReposit
 
     async getUsage ({ principal, day }) {
       return toUsage(await one('getUsage', 'select public.rtb_get_usage($1::text, $2::date) as r', [principal, day]))
+    },
+
+    async rememberApproval ({ subject, tool }) {
+      await one('rememberApproval', 'select public.rtb_remember_approval($1::text, $2::text) as r', [pgText(subject), pgText(tool)])
+    },
+
+    async isApprovalRemembered ({ subject, tool }) {
+      return await one<boolean>('isApprovalRemembered', 'select public.rtb_is_approval_remembered($1::text, $2::text) as r', [pgText(subject), pgText(tool)]) === true
     }
   }
 }

@@ -145,6 +145,14 @@ export function createSupabaseStore (opts: SupabaseStoreOptions): SessionReposit
 
     async getUsage ({ principal, day }) {
       return toUsage(await rpc('getUsage', 'rtb_get_usage', { p_principal: principal, p_day: day }))
+    },
+
+    async rememberApproval ({ subject, tool }) {
+      await rpc('rememberApproval', 'rtb_remember_approval', { p_subject: pgText(subject), p_tool: pgText(tool) })
+    },
+
+    async isApprovalRemembered ({ subject, tool }) {
+      return await rpc<boolean>('isApprovalRemembered', 'rtb_is_approval_remembered', { p_subject: pgText(subject), p_tool: pgText(tool) }) === true
     }
   }
 }

@@ -125,4 +125,12 @@ export interface SessionRepository {
   addUsage (opts: { principal: string; day: string; tokens: number }): Promise<number>
   /** A principal's token count for one UTC day; 0 when none was recorded. */
   getUsage (opts: { principal: string; day: string }): Promise<number>
+
+  /**
+   * Remembers a `scope: "always"` approval (DESIGN §13): `subject` (a principal, or `session:<id>` with auth off)
+   * is not asked again before calling `tool`. Idempotent.
+   */
+  rememberApproval (opts: { subject: string; tool: string }): Promise<void>
+  /** Whether `subject` chose "always" for `tool`. */
+  isApprovalRemembered (opts: { subject: string; tool: string }): Promise<boolean>
 }

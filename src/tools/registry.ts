@@ -2,21 +2,27 @@
 import { z } from 'zod'
 import type { Logger } from '../logger.js'
 import type { ToolSpec } from '../llm/types.js'
-import type { ToolContext, ToolDefinition, ToolFailure, ToolOutcome } from './types.js'
+import type { ExternalTool, ToolContext, ToolDefinition, ToolFailure, ToolOutcome, ToolSource } from './types.js'
 
 export interface ToolRegistry {
-  /** Registered tool names, in registration order. */
+  /** Tool names offered now: the built-in ones in registration order, then the sources' (MCP) ones. */
   names (): string[]
   /** What the model is told about the tools (OpenAI `tools[]`). */
   specs (): ToolSpec[]
+  /** Whether a call of this tool waits for the user's approval first (TOOLS_REQUIRE_APPROVAL, an MCP server's requireApproval). */
+  needsApproval (name: string): boolean
   /** Runs one call. Never throws: every failure is `{ ok: false, error }`, worded for the model to read. */
   run (call: { name: string; arguments: string }, ctx: ToolContext): Promise<ToolOutcome>
 }
 
 export interface ToolRegistryOptions {
   tools: ToolDefinition[]
+  /** Tools that come and go (MCP servers); a name taken by a built-in tool or an earlier source is skipped. */
+  sources?: ToolSource[]
   /** Default per-call timeout (TOOL_TIMEOUT_MS); a tool's own `timeoutMs` wins. */
   timeoutMs: number
+  /** TOOLS_REQUIRE_APPROVAL: tool names that ask first, or '*' for every tool; external tools may ask on their own. */
+  requireApproval?: ReadonlySet<string> | '*'
   logger?: Logger
 }
 
@@ -27,13 +33,44 @@ const toSpec = (tool: ToolDefinition): ToolSpec => {
 
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err)) || 'unknown error'
 
-export function createToolRegistry ({ tools, timeoutMs, logger }: ToolRegistryOptions): ToolRegistry {
+/** TOOLS_REQUIRE_APPROVAL as the registry takes it: unset → none, `*` → all, else the comma-separated names. */
+export function parseApprovalList (value: string | undefined): ReadonlySet<string> | '*' {
+  const names = (value ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+  return names.includes('*') ? '*' : new Set(names)
+}
+
+export function createToolRegistry ({ tools, sources = [], timeoutMs, logger, requireApproval = new Set() }: ToolRegistryOptions): ToolRegistry {
   const byName = new Map<string, ToolDefinition>()
   for (const tool of tools) {
     if (byName.has(tool.name)) throw new Error(`Duplicate tool name "${tool.name}"`)
     byName.set(tool.name, tool)
   }
-  const specs = [...byName.values()].map(toSpec)
+  const builtInSpecs = [...byName.values()].map(toSpec)
+  const builtInNames = [...byName.keys()]
+
+  // The sources' tools, rebuilt only when a source's version moved (a server connected or died): a turn pays one
+  // version read per source, nothing when there are none.
+  let seen = ''
+  let current = { specs: builtInSpecs, names: builtInNames, external: new Map<string, ExternalTool>() }
+  const view = () => {
+    if (sources.length === 0) return current
+    const key = sources.map((s) => s.version).join(',')
+    if (key === seen) return current
+    seen = key
+    const external = new Map<string, ExternalTool>()
+    for (const source of sources) {
+      for (const tool of source.tools()) {
+        if (byName.has(tool.name) || external.has(tool.name)) {
+          logger?.warn({ tool: tool.name }, 'a tool name is taken already: this one is not offered')
+          continue
+        }
+        external.set(tool.name, tool)
+      }
+    }
+    const extSpecs: ToolSpec[] = [...external.values()].map((t) => ({ type: 'function', function: { name: t.name, description: t.description, parameters: t.parameters } }))
+    current = { specs: [...builtInSpecs, ...extSpecs], names: [...builtInNames, ...external.keys()], external }
+    return current
+  }
 
   async function run (call: { name: string; arguments: string }, ctx: ToolContext): Promise<ToolOutcome> {
     const started = performance.now()
@@ -44,7 +81,8 @@ export function createToolRegistry ({ tools, timeoutMs, logger }: ToolRegistryOp
     }
 
     const tool = byName.get(call.name)
-    if (!tool) return failed(`Unknown tool "${call.name}". Available tools: ${[...byName.keys()].join(', ') || '(none)'}`)
+    const external = tool ? undefined : view().external.get(call.name)
+    if (!tool && !external) return failed(`Unknown tool "${call.name}". Available tools: ${view().names.join(', ') || '(none)'}`)
 
     let raw: unknown
     try {
@@ -52,11 +90,24 @@ export function createToolRegistry ({ tools, timeoutMs, logger }: ToolRegistryOp
     } catch (err) {
       return failed(`Invalid JSON arguments: ${messageOf(err)}`)
     }
-    const parsed = tool.parameters.safeParse(raw)
-    if (!parsed.success) return failed(`Invalid arguments for ${tool.name}:\n${z.prettifyError(parsed.error)}`)
+    let invoke: (signal: AbortSignal) => Promise<unknown>
+    if (tool) {
+      const parsed = tool.parameters.safeParse(raw)
+      if (!parsed.success) return failed(`Invalid arguments for ${tool.name}:\n${z.prettifyError(parsed.error)}`)
+      invoke = (signal) => tool.handler(parsed.data, { signal, sessionId: ctx.sessionId, principal: ctx.principal ?? null })
+    } else {
+      // The server checks its own schema; here only the shape every MCP call needs.
+      if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return failed(`Invalid arguments for ${call.name}: expected a JSON object`)
+      invoke = async (signal) => {
+        const outcome = await external!.call(raw as Record<string, unknown>, { signal })
+        if (!outcome.ok) throw new Error(outcome.error)
+        return outcome.result
+      }
+    }
     if (ctx.signal.aborted) return failed('cancelled before it started', 'cancelled')
 
-    const limit = tool.timeoutMs ?? timeoutMs
+    const name = call.name
+    const limit = external?.timeoutMs ?? tool?.timeoutMs ?? timeoutMs
     const own = new AbortController()
     let timer: NodeJS.Timeout | undefined
     let onAbort: (() => void) | undefined
@@ -64,7 +115,7 @@ export function createToolRegistry ({ tools, timeoutMs, logger }: ToolRegistryOp
     const stop = new Promise<ToolOutcome>((resolve) => {
       timer = setTimeout(() => {
         own.abort(new Error(`timed out after ${limit} ms`))
-        resolve(failed(`Tool "${tool.name}" timed out after ${limit} ms`, 'timeout'))
+        resolve(failed(`Tool "${name}" timed out after ${limit} ms`, 'timeout'))
       }, limit)
       onAbort = () => {
         own.abort(ctx.signal.reason)
@@ -72,11 +123,11 @@ export function createToolRegistry ({ tools, timeoutMs, logger }: ToolRegistryOp
       }
       ctx.signal.addEventListener('abort', onAbort, { once: true })
     })
-    logger?.debug({ sessionId: ctx.sessionId, tool: tool.name }, 'tool call')
+    logger?.debug({ sessionId: ctx.sessionId, tool: name }, 'tool call')
     const work = (async (): Promise<ToolOutcome> => {
       try {
-        const result = await tool.handler(parsed.data, { signal: own.signal, sessionId: ctx.sessionId, principal: ctx.principal ?? null })
-        logger?.debug({ sessionId: ctx.sessionId, tool: tool.name, ok: true, durationMs: elapsed() }, 'tool call done')
+        const result = await invoke(own.signal)
+        logger?.debug({ sessionId: ctx.sessionId, tool: name, ok: true, durationMs: elapsed() }, 'tool call done')
         return { ok: true, result: asJson(result), durationMs: elapsed() }
       } catch (err) {
         return failed(messageOf(err), 'error')
@@ -90,7 +141,14 @@ export function createToolRegistry ({ tools, timeoutMs, logger }: ToolRegistryOp
     }
   }
 
-  return { names: () => [...byName.keys()], specs: () => specs, run }
+  const needsApproval = (name: string): boolean => {
+    const known = byName.has(name) ? true : view().external.get(name)
+    if (!known) return false // an unknown tool fails without running: nothing to approve
+    if (requireApproval === '*' || requireApproval.has(name)) return true
+    return known !== true && known.requireApproval
+  }
+
+  return { names: () => [...view().names], specs: () => view().specs, needsApproval, run }
 }
 
 /**

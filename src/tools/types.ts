@@ -23,4 +23,27 @@ export type ToolOutcome =
   | { ok: false; error: string; durationMs: number; failure?: ToolFailure }
 
 /** Why a call failed, for metrics and traces: refused before it ran (`invalid`), `timeout`, `cancelled`, or the tool threw (`error`). */
-export type ToolFailure = 'invalid' | 'timeout' | 'cancelled' | 'error'
+export type ToolFailure = 'invalid' | 'timeout' | 'cancelled' | 'error' | 'declined'
+
+/**
+ * A tool known only at run time (an MCP server's): described by JSON Schema, run by its source. The registry
+ * still times it, races it against its timeout and the turn's signal, and turns a throw into `ok: false`.
+ */
+export interface ExternalTool {
+  name: string
+  description: string
+  /** JSON Schema of the arguments (an object schema), as the model is given it. */
+  parameters: Record<string, unknown>
+  timeoutMs: number
+  /** Ask the user before each call (an MCP server's `requireApproval`, default true). */
+  requireApproval: boolean
+  /** `error` is what the model reads when the tool reports a failure (MCP `isError`). */
+  call (args: Record<string, unknown>, ctx: { signal: AbortSignal }): Promise<{ ok: true; result: unknown } | { ok: false; error: string }>
+}
+
+/** A changing set of tools (the MCP servers): the registry reads it when its `version` moved, never per token. */
+export interface ToolSource {
+  /** Changes whenever `tools()` would answer differently. */
+  readonly version: number
+  tools (): readonly ExternalTool[]
+}

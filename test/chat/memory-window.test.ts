@@ -56,7 +56,7 @@ describe('the in-memory window of a live session', () => {
     await Promise.all([client.close(), b.close()])
   })
 
-  it('a resume from the start during a running turn: old events, recent events, the turn\'s deltas, connected — in that order', async () => {
+  it('a resume from the start during a running turn: old events, recent events, the turn\'s reasoning and deltas, connected — in that order', async () => {
     const id = newId()
     const { client, stored } = await longSession(id, 8)
     client.send({ type: 'user_message', content: 'tell me a long story please', clientId: 'last' })
@@ -66,12 +66,15 @@ describe('the in-memory window of a live session', () => {
     const done = await b.waitTurnEnd(user.turnId)
     expect(b.frames[0]).toMatchObject({ type: 'session', runningTurnId: user.turnId })
     const types = b.frames.map((f) => f.type)
-    const firstDelta = types.indexOf('delta')
+    // The offline model reasons first: the turn's streamed frames start with its reasoning, then its deltas.
+    const firstDelta = types.findIndex((t) => t === 'delta' || t === 'reasoning')
+    expect(types[firstDelta]).toBe('reasoning')
     const ownConnected = b.frames.findIndex((f) => f.type === 'connected' && f.seq > user.seq)
     // Every event up to the running turn's user_message, in order, before any delta.
     expect(b.frames.slice(1, firstDelta)).toEqual([...stored, user])
     expect(ownConnected).toBeGreaterThan(firstDelta)
     expect(joinDeltas(b.frames, user.turnId)).toBe(done.content)
+    expect(b.ofType('reasoning').map((f) => f.text).join('')).toBe(done.reasoning)
     expect(isDense(b.stored())).toBe(true)
     await Promise.all([client.close(), b.close()])
   })

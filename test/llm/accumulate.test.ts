@@ -15,6 +15,18 @@ function fold (chunks: unknown[]): { state: StreamAccumulator; texts: string[] }
 }
 
 describe('accumulateChunk', () => {
+  it('reads reasoning under both names, apart from the text; reasoning_content wins when both come', () => {
+    const step = (delta: Record<string, unknown>) => accumulateChunk(emptyAccumulator(), { choices: [{ index: 0, delta }] } as ChunkLike)
+    expect(step({ reasoning_content: 'hmm ' })).toMatchObject({ text: '', reasoning: 'hmm ' })
+    expect(step({ reasoning: 'so ', content: null })).toMatchObject({ text: '', reasoning: 'so ' })
+    expect(step({ reasoning_content: 'a', reasoning: 'b', content: 'c' })).toMatchObject({ text: 'c', reasoning: 'a' })
+    expect(step({ reasoning_content: null, reasoning: 'b' })).toMatchObject({ reasoning: 'b' })
+    expect(step({ content: 'plain' })).toMatchObject({ text: 'plain', reasoning: '' })
+    expect(step({ reasoning: 42 }).reasoning).toBe('')
+    const { state } = fold([...['x', 'yz'].map((r) => ({ choices: [{ index: 0, delta: { reasoning: r } }] })), ...textChunks('ok')])
+    expect(state).toMatchObject({ reasoningChars: 3, text: 'ok' })
+  })
+
   it('yields text deltas in order and the finish reason', () => {
     const { state, texts } = fold(textChunks('Hello big world'))
     expect(texts).toEqual(['Hello ', 'big ', 'world'])

@@ -111,9 +111,28 @@ describe('offline model', () => {
       if (seen.length === 3) ac.abort()
     }
     expect(seen).toHaveLength(3)
-    expect(seen.every((e) => e.type === 'text')).toBe(true)
+    // Its reasoning streams first, word by word, with the same delay.
+    expect(seen.every((e) => e.type === 'reasoning')).toBe(true)
     expect(Date.now() - started).toBeGreaterThanOrEqual(55)
     expect(Date.now() - started).toBeLessThan(1_000)
+  })
+})
+
+describe('offline reasoning', () => {
+  it('streams a short reasoning before acting on a user message, none after tool results', async () => {
+    const model = createOfflineModel({ tokenDelayMs: 0 })
+    const first = await collect(model.stream({ messages: user('CPU load?'), tools: registry().specs(), signal: new AbortController().signal }))
+    const firstReasoning = first.findIndex((e) => e.type !== 'reasoning')
+    expect(firstReasoning).toBeGreaterThan(3)
+    const thought = first.slice(0, firstReasoning).map((e) => (e as { text: string }).text).join('')
+    expect(thought).toBe('The user asks something the get_system_metrics tool can answer. I will call it rather than guess.')
+    expect(first[firstReasoning]).toMatchObject({ type: 'tool_call', call: { name: 'get_system_metrics' } })
+
+    const canned = await collect(model.stream({ messages: user('hello'), tools: [], signal: new AbortController().signal }))
+    const types = canned.map((e) => e.type)
+    // All reasoning, then all text: never interleaved.
+    expect(types.indexOf('text')).toBe(types.lastIndexOf('reasoning') + 1)
+    expect(canned.filter((e) => e.type === 'reasoning').map((e) => (e as { text: string }).text).join('')).toBe('No tool fits this message, so I will give the canned offline reply.')
   })
 })
 
@@ -127,8 +146,10 @@ describe('offline faults', () => {
 
   it('cut:3 → three tokens, then llm_error', async () => {
     const events = await stream('cut:3')
-    expect(events.map((e) => e.type)).toEqual(['text', 'text', 'text', 'error'])
-    expect(events[3]).toEqual({ type: 'error', code: 'llm_error', retryable: true, message: 'stream cut after 3 tokens (OFFLINE_FAULT)' })
+    const reasoning = events.filter((e) => e.type === 'reasoning').length
+    expect(reasoning).toBeGreaterThan(0)
+    expect(events.slice(reasoning).map((e) => e.type)).toEqual(['text', 'text', 'text', 'error'])
+    expect(events.at(-1)).toEqual({ type: 'error', code: 'llm_error', retryable: true, message: 'stream cut after 3 tokens (OFFLINE_FAULT)' })
   })
 
   it('slow:<ms> waits before the first token; abort during the wait ends quietly', async () => {

@@ -31,7 +31,7 @@ afterAll(async () => {
 
 interface Fuzz { data: string | Buffer; binary: boolean }
 /** What the server must do with a frame: answer with one frame, close the socket, or (a valid user_message) nothing we send. */
-type Expect = { answer: 'pong' | 'bad_request' | 'not_running' } | { close: 1009 | 1007 } | { skip: true }
+type Expect = { answer: 'pong' | 'bad_request' | 'not_running' | 'not_pending' } | { close: 1009 | 1007 } | { skip: true }
 
 const text = (data: string): Fuzz => ({ data, binary: false })
 const ODD = ['\uD800', '\uDFFF', '\uDBFF\uDC00', '\u0000', '\u202E', '\u200F', '\u2066', '\uFEFF', '\uFFFF', '\uFFFE', '😀', 'e\u0301', '\n', '"', '\\', 'ت']
@@ -121,6 +121,8 @@ function expected (f: Fuzz): Expect {
   if (frame.type === 'cancel') return { answer: 'not_running' }
   // Auth is off in this test: an auth frame is a bad request.
   if (frame.type === 'auth') return { answer: 'bad_request' }
+  // Nothing waits for approval in this test: every answer is not_pending.
+  if (frame.type === 'tool_approval') return { answer: 'not_pending' }
   if (frame.content.length > MAX_CHARS || frame.content.trim() === '') return { answer: 'bad_request' }
   return { skip: true }
 }

@@ -22,10 +22,14 @@ function splitResume (frames: Frame[]) {
   const ownAt = frames.findIndex((f) => f.type === 'connected' && f.seq > session.lastSeq)
   expect(ownAt).toBeGreaterThan(0)
   const replay = frames.slice(1, ownAt)
-  const firstDelta = replay.findIndex((f) => f.type === 'delta')
-  const stored = firstDelta === -1 ? replay : replay.slice(0, firstDelta)
-  const deltas = firstDelta === -1 ? [] : replay.slice(firstDelta)
-  return { session, stored, deltas, own: frames[ownAt], live: frames.slice(ownAt + 1) }
+  // The running turn's streamed frames: its reasoning (the offline model reasons first), then its deltas.
+  const firstStreamed = replay.findIndex((f) => f.type === 'delta' || f.type === 'reasoning')
+  const stored = firstStreamed === -1 ? replay : replay.slice(0, firstStreamed)
+  const streamed = firstStreamed === -1 ? [] : replay.slice(firstStreamed)
+  const reasoning = streamed.filter((f) => f.type === 'reasoning')
+  const deltas = streamed.filter((f) => f.type === 'delta')
+  expect(streamed).toEqual([...reasoning, ...deltas])
+  return { session, stored, reasoning, deltas, own: frames[ownAt], live: frames.slice(ownAt + 1) }
 }
 
 describe('resume mid-turn', () => {
@@ -42,8 +46,11 @@ describe('resume mid-turn', () => {
     const b = await TestClient.connect(server.wsUrl(id, seenByA))
     const end = await b.waitTurnEnd(user.turnId)
 
-    const { session, stored, deltas, own, live } = splitResume(b.frames)
+    const { session, stored, reasoning, deltas, own, live } = splitResume(b.frames)
     expect(session).toMatchObject({ resumed: true, runningTurnId: user.turnId })
+    // The turn's reasoning, whole, again from index 0.
+    expect(reasoning.map((r) => r.index)).toEqual(reasoning.map((_, i) => i))
+    expect(reasoning.map((r) => r.text).join('')).toBe(end.reasoning)
     // Exactly the stored events A missed, in order, no duplicates: A's own disconnect.
     expect(stored.map((f) => f.seq)).toEqual(Array.from({ length: session.lastSeq - seenByA }, (_, i) => seenByA + 1 + i))
     expect(stored.map((f) => f.type)).toEqual(['disconnected'])

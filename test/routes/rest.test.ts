@@ -112,9 +112,11 @@ describe('REST', () => {
     const protocol = (await get('/protocol.json')).json()
     expect(protocol).toMatchObject({ version: 1, closeCodes: { tooLarge: 1009, restarting: 1012, tooSlow: 4408 } })
     const clientTypes = protocol.clientFrame.oneOf.map((s: { properties: { type: { const: string } } }) => s.properties.type.const).sort()
-    expect(clientTypes).toEqual(['auth', 'cancel', 'ping', 'user_message'])
+    expect(clientTypes).toEqual(['auth', 'cancel', 'ping', 'tool_approval', 'user_message'])
     const stored = protocol.storedEvent.oneOf.map((s: { properties: { type: { const: string } } }) => s.properties.type.const).sort()
-    expect(stored).toEqual(['assistant_message', 'connected', 'disconnected', 'error', 'tool_call', 'tool_result', 'user_message'])
+    expect(stored).toEqual(['approval', 'approval_request', 'assistant_message', 'connected', 'disconnected', 'error', 'tool_call', 'tool_result', 'user_message'])
+    const server = JSON.stringify(protocol.serverFrame)
+    for (const part of ['"reasoning"', '"pendingApprovals"', '"not_pending"']) expect(server).toContain(part)
   })
 
   it('rate limits REST per client with 429, retry-after and the one error shape', async () => {

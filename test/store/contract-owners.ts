@@ -136,6 +136,24 @@ export function describeOwnerContract ({ store: get, ids }: { store: () => Sessi
 }
 
 export function describeUsageContract ({ store: get }: { store: () => SessionRepository }): void {
+  describe('remembered approvals', () => {
+    let store: SessionRepository
+    beforeAll(() => { store = get() })
+
+    it('remembers "always" per subject and tool, idempotently, and nothing else', async () => {
+      const [p, q] = [principal('approve-p'), principal('approve-q')]
+      expect(await store.isApprovalRemembered({ subject: p, tool: 'everything__echo' })).toBe(false)
+      await store.rememberApproval({ subject: p, tool: 'everything__echo' })
+      await store.rememberApproval({ subject: p, tool: 'everything__echo' })
+      expect(await store.isApprovalRemembered({ subject: p, tool: 'everything__echo' })).toBe(true)
+      expect(await store.isApprovalRemembered({ subject: p, tool: 'everything__get-sum' })).toBe(false)
+      expect(await store.isApprovalRemembered({ subject: q, tool: 'everything__echo' })).toBe(false)
+      await refusal(store.rememberApproval({ subject: '', tool: 'x' }))
+      await refusal(store.rememberApproval({ subject: q, tool: '' }))
+      expect(await store.isApprovalRemembered({ subject: q, tool: '' })).toBe(false)
+    })
+  })
+
   describe('usage', () => {
     let store: SessionRepository
     beforeAll(() => { store = get() })

@@ -63,6 +63,8 @@ class FaultyStore implements SessionRepository {
   claimSession: SessionRepository['claimSession'] = async (o) => this.inner.claimSession(o)
   addUsage: SessionRepository['addUsage'] = async (o) => this.inner.addUsage(o)
   getUsage: SessionRepository['getUsage'] = async (o) => this.inner.getUsage(o)
+  rememberApproval: SessionRepository['rememberApproval'] = async (o) => this.inner.rememberApproval(o)
+  isApprovalRemembered: SessionRepository['isApprovalRemembered'] = async (o) => this.inner.isApprovalRemembered(o)
   summaryJobCounts = async () => this.inner.summaryJobCounts()
 }
 

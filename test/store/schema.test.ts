@@ -15,7 +15,7 @@ if (process.env.CI === 'true' && !hasServer) throw new Error('CI=true but TEST_D
 const FUNCTIONS = [
   'rtb_append_events', 'rtb_end_session', 'rtb_claim_summary_jobs', 'rtb_complete_summary_job', 'rtb_fail_summary_job',
   'rtb_get_session', 'rtb_list_sessions', 'rtb_list_events', 'rtb_get_profile', 'rtb_schema_version',
-  'rtb_claim_session', 'rtb_add_usage', 'rtb_get_usage', 'rtb_summary_job_counts'
+  'rtb_claim_session', 'rtb_add_usage', 'rtb_get_usage', 'rtb_summary_job_counts', 'rtb_remember_approval', 'rtb_is_approval_remembered'
 ]
 const LIST_SESSIONS_ARGS = 'p_limit integer, p_before timestamp with time zone, p_status text, p_before_id text, p_owner text'
 
@@ -47,6 +47,7 @@ describe.skipIf(!hasServer)('supabase-schema.sql with psql (needs TEST_DATABASE_
         { relname: 'profiles', relrowsecurity: true, policies: 0 },
         { relname: 'session_events', relrowsecurity: true, policies: 1 },
         { relname: 'sessions', relrowsecurity: true, policies: 1 },
+        { relname: 'tool_approvals', relrowsecurity: true, policies: 0 },
         { relname: 'user_usage', relrowsecurity: true, policies: 0 }
       ])
       // The only policies: select, for role authenticated.
@@ -78,7 +79,7 @@ describe.skipIf(!hasServer)('supabase-schema.sql with psql (needs TEST_DATABASE_
       expect(ownerIndex[0].def).toContain('(owner, started_at DESC, id DESC)')
       const profiles = await query<{ user_id: string }>(scratch.url, 'select user_id from public.profiles order by user_id')
       expect(profiles.map((p) => p.user_id)).toEqual(['alice', 'bob', 'demo', 'user-42'])
-      expect(await version(scratch.url)).toBe(4)
+      expect(await version(scratch.url)).toBe(5)
     } finally {
       await scratch.drop()
     }
@@ -97,7 +98,7 @@ describe.skipIf(!hasServer)('supabase-schema.sql with psql (needs TEST_DATABASE_
 
       expect(await psql(scratch.url)).toBe('')
       expect(await psql(scratch.url)).toBe('')
-      expect(await version(scratch.url)).toBe(4)
+      expect(await version(scratch.url)).toBe(5)
       const lists = await query<{ args: string }>(scratch.url, "select pg_get_function_identity_arguments(oid) as args from pg_proc where proname = 'rtb_list_sessions'")
       expect(lists).toEqual([{ args: LIST_SESSIONS_ARGS }])
       const [{ r: kept }] = await query<{ r: Record<string, unknown> }>(scratch.url, "select public.rtb_get_session('v2-a') as r")
@@ -125,7 +126,7 @@ describe.skipIf(!hasServer)('supabase-schema.sql with psql (needs TEST_DATABASE_
       const lists = await query<{ args: string }>(scratch.url,
         "select pg_get_function_identity_arguments(oid) as args from pg_proc where proname = 'rtb_list_sessions'")
       expect(lists).toEqual([{ args: LIST_SESSIONS_ARGS }])
-      expect(await version(scratch.url)).toBe(4)
+      expect(await version(scratch.url)).toBe(5)
     } finally {
       await scratch.drop()
     }

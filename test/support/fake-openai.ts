@@ -95,6 +95,11 @@ export function chunk (delta: Record<string, unknown>, opts: { id?: string; fini
   return { ...base(opts.id ?? 'chatcmpl-fake'), choices: [{ index: 0, delta, logprobs: null, finish_reason: opts.finishReason ?? null }] }
 }
 
+/** Reasoning deltas word by word under `field` (`reasoning_content`: DeepSeek, llama.cpp; `reasoning`: vLLM, OpenRouter), no finish chunk. */
+export function reasoningChunks (text: string, field: 'reasoning_content' | 'reasoning', opts: { id?: string } = {}): Record<string, unknown>[] {
+  return (text.match(/\S+\s*|\s+/g) ?? []).map((piece) => chunk({ content: null, [field]: piece }, opts))
+}
+
 /** Role chunk, the text in pieces of `perChunk` characters (default: word by word), then a finish chunk. */
 export function textChunks (text: string, opts: { id?: string; perChunk?: number; finishReason?: string } = {}): Record<string, unknown>[] {
   const pieces = opts.perChunk ? (text.match(new RegExp(`[\\s\\S]{1,${opts.perChunk}}`, 'gu')) ?? []) : (text.match(/\S+\s*|\s+/g) ?? [])
