@@ -1,7 +1,8 @@
 -- Realtime AI Backend: tables, indexes, row level security and the rtb_* functions that hold every
 -- storage rule the postgres and supabase stores share (DESIGN §6), and the owner-only read access of
--- Supabase-signed-in users (DESIGN §10). Schema version 3 (see rtb_schema_version): 2 + session owners
--- (rtb_claim_session, rtb_list_sessions' p_owner), per-user daily token usage (user_usage) and RLS policies.
+-- Supabase-signed-in users (DESIGN §10). Schema version 4 (see rtb_schema_version): 3 + seqs reserved ahead of
+-- what is sent (sessions.seq_reserved, rtb_reserve_seqs, rtb_release_seqs: DESIGN §11, no seq ever reused).
+-- Version 3 added session owners (rtb_claim_session, rtb_list_sessions' p_owner), user_usage and RLS policies.
 --
 -- Apply to any Postgres 15+ database:   psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -f supabase-schema.sql
 -- or on Supabase: paste the whole file into Dashboard → SQL Editor → Run.
@@ -47,6 +48,8 @@ create table if not exists public.session_events (
 
 -- Version 1 and 2 databases have the column already; kept for any older hand-made table.
 alter table public.sessions add column if not exists owner text null;
+-- Version 4: the highest seq handed out for numbering (sent or not); a restart numbers past it (DESIGN §11).
+alter table public.sessions add column if not exists seq_reserved integer not null default 0;
 
 create table if not exists public.profiles (
   user_id     text primary key,
@@ -141,7 +144,7 @@ $$;
 
 create or replace function public.rtb_schema_version() returns integer
 language sql immutable security invoker set search_path = public
-as $$ select 3 $$;
+as $$ select 4 $$;
 
 -- ── event log ──────────────────────────────────────────────────────────────────
 -- p_events: [{session_id, seq, type, turn_id, payload, created_at}, …]. Returns the number of events
@@ -213,6 +216,53 @@ begin
   end if;
   return v_inserted;
 end
+$$;
+
+-- Reserves the next p_count seqs of a session for numbering, ahead of what is sent: a process that dies
+-- numbers nothing below this mark again (DESIGN §11). Returns {"from", "to"}: the reserved range; "from" - 1
+-- is the previous mark (or last_seq when higher), so a restart knows which seqs may have been seen and lost.
+-- Creates the session row (active, no events) when it is new; with p_create false a new session gets nothing
+-- reserved and no row ({"from": 1, "to": 0}), so loading a session nobody writes to leaves no trace.
+-- (Dropped first in its two-argument form of an early draft, so PostgREST never sees two candidates.)
+do $$
+begin
+  if to_regprocedure('public.rtb_reserve_seqs(text, integer)') is not null then
+    drop function public.rtb_reserve_seqs(text, integer);
+  end if;
+end $$;
+create or replace function public.rtb_reserve_seqs(p_session_id text, p_count integer, p_create boolean default true) returns jsonb
+language plpgsql volatile security invoker set search_path = public
+as $$
+declare
+  v_to integer;
+begin
+  if coalesce(p_session_id, '') = '' then
+    raise exception 'rtb_reserve_seqs: p_session_id must be a non-empty string' using errcode = '22023';
+  end if;
+  if p_count is null or p_count < 1 then
+    raise exception 'rtb_reserve_seqs: p_count must be a positive integer, got %', p_count using errcode = '22023';
+  end if;
+  if coalesce(p_create, true) then
+    insert into sessions (id, status, started_at) values (p_session_id, 'active', date_trunc('milliseconds', now()))
+    on conflict (id) do nothing;
+  end if;
+  update sessions s set seq_reserved = greatest(s.seq_reserved, s.last_seq) + p_count, updated_at = now()
+  where s.id = p_session_id
+  returning s.seq_reserved into v_to;
+  if v_to is null then
+    return jsonb_build_object('from', 1, 'to', 0);
+  end if;
+  return jsonb_build_object('from', v_to - p_count + 1, 'to', v_to);
+end
+$$;
+
+-- Gives back the reserved seqs above p_used (the highest seq numbered), never below a stored one: called once
+-- every numbered event is stored (a session ending, a clean shutdown), so the next visit numbers on densely.
+create or replace function public.rtb_release_seqs(p_session_id text, p_used integer) returns void
+language sql volatile security invoker set search_path = public
+as $$
+  update sessions s set seq_reserved = greatest(s.last_seq, coalesce(p_used, 0)), updated_at = now()
+  where s.id = p_session_id and s.seq_reserved > greatest(s.last_seq, coalesce(p_used, 0))
 $$;
 
 create or replace function public.rtb_list_events(p_session_id text, p_after integer, p_limit integer) returns jsonb

@@ -4,7 +4,7 @@ import { CloseCode } from '../protocol.js'
 import type { SessionRepository } from '../store/types.js'
 import { EventLog } from './event-log.js'
 import type { Peer } from './peer.js'
-import { ChatSession, type SessionDeps } from './session.js'
+import { ChatSession, SEQ_BLOCK, type SessionDeps } from './session.js'
 import { settlesWithin } from './settles.js'
 
 export interface HubDeps extends SessionDeps {
@@ -176,10 +176,30 @@ export class SessionHub {
     }))
   }
 
+  /**
+   * After the writer flushed at shutdown: gives back each live session's unused reserved seqs, so a clean
+   * restart leaves no gap (only a crash does).
+   */
+  async releaseSeqs (): Promise<void> {
+    await Promise.all([...this.live.values()].map(async (entry) => { if (entry.session) await this.releaseSeqsOf(entry.session) }))
+  }
+
+  private async releaseSeqsOf (session: ChatSession): Promise<void> {
+    try {
+      await this.deps.store.releaseSeqs({ sessionId: session.id, used: session.storedSeq })
+    } catch (err) {
+      // Harmless: the next visit numbers past the reservation, a gap where nothing was sent.
+      this.deps.logger.warn({ err, sessionId: session.id }, 'could not release reserved seqs')
+    }
+  }
+
   private load (sessionId: string, owner: string | null): LiveEntry {
     const entry: LiveEntry = {
-      loading: this.readLog(sessionId).then((log) => {
-        const session = new ChatSession(sessionId, owner, log, this.deps)
+      loading: Promise.all([this.readLog(sessionId), this.deps.store.reserveSeqs({ sessionId, count: SEQ_BLOCK, create: false })]).then(([log, seqs]) => {
+        // Seqs a run that died had reserved may have reached clients: numbering goes on past them (DESIGN §11).
+        // A new session reserves on its first event (no row for a socket that leaves before that).
+        log.skipTo(seqs.from - 1)
+        const session = new ChatSession(sessionId, owner, log, this.deps, seqs.to)
         session.closeOrphanTurn()
         entry.session = session
         return session
@@ -217,6 +237,8 @@ export class SessionHub {
       await session.stopTurn('cancelled')
       const ended = await this.deps.writer.end(sessionId, new Date().toISOString())
       if (ended) this.deps.onSessionEnded(sessionId)
+      // Every event is stored (the end came after them): the next visit numbers on with no gap.
+      await this.releaseSeqsOf(session)
     })().finally(() => { if (this.live.get(sessionId) === entry) this.live.delete(sessionId) })
     await entry.ending
   }

@@ -8,7 +8,8 @@ import { NO_METER, type Meter } from '../metrics/meter.js'
 import type { Tracer } from '../tracing/tracer.js'
 import { PROTOCOL_VERSION, type ErrorCode, type ErrorFrame, type NewEvent, type StoredEvent } from '../protocol.js'
 import type { EventWriter } from '../store/event-writer.js'
-import type { SessionRepository } from '../store/types.js'
+import { StoreError, type SessionRepository } from '../store/types.js'
+import { retryDelay } from '../store/write-health.js'
 import type { ToolRegistry } from '../tools/registry.js'
 import type { EventLog } from './event-log.js'
 import { whenFlushed, type Peer } from './peer.js'
@@ -18,8 +19,8 @@ import { finishReasonOf, runTurn, type Turn } from './turn.js'
 
 export interface SessionDeps {
   writer: EventWriter
-  /** Where a resume reads the events that have left memory. */
-  store: Pick<SessionRepository, 'listEvents'>
+  /** Where a resume reads the events that have left memory, and where seqs are reserved before they are sent. */
+  store: Pick<SessionRepository, 'listEvents' | 'reserveSeqs'>
   model: ChatModel
   tools: ToolRegistry
   config: Config
@@ -44,6 +45,10 @@ export interface SessionDeps {
 const LATENCY_SAMPLE_MASK = 63
 
 
+/** Seqs reserved in the store per round trip (DESIGN §11); another block is asked for when half of one is left. */
+export const SEQ_BLOCK = 64
+
+/** `ready`: durable when it had to be (a user_message); a stored event also waits until its seq is reserved. */
 interface Outgoing { data: string; seq: number; ready: boolean }
 
 /** Most events read from the store per round trip when a socket resumes from before the events in memory. */
@@ -59,6 +64,12 @@ export class ChatSession {
   /** Frames waiting behind a user_message that is not durable yet, in seq order. */
   private outbox: Outgoing[] = []
   private turn: Turn | null = null
+  /**
+   * Highest seq the store has reserved for this session: no frame with a higher seq leaves before the store has
+   * reserved it, so a restart after a crash numbers past anything a client may have seen (DESIGN §11).
+   */
+  private reserved: number
+  private reserving = false
   /** Sockets that resent a message (same clientId) while it waited for the store: they get its outcome too. */
   private readonly resentWhilePending = new Map<number, Set<Peer>>()
   private readonly log: Logger
@@ -68,7 +79,8 @@ export class ChatSession {
    * @param owner the principal that owns the session (DESIGN §10); null with auth off, or for a session created
    * while it was off. Every socket of an owned session is its owner's: the hub refuses the others.
    */
-  constructor (readonly id: string, readonly owner: string | null, private readonly recent: EventLog, private readonly deps: SessionDeps) {
+  constructor (readonly id: string, readonly owner: string | null, private readonly recent: EventLog, private readonly deps: SessionDeps, reservedTo: number) {
+    this.reserved = reservedTo
     this.lastSeq = recent.lastSeq
     this.sentSeq = this.lastSeq
     this.log = deps.logger
@@ -129,7 +141,8 @@ export class ChatSession {
   private hello (peer: Peer, after: number | undefined): number | undefined {
     const { config, model, tools } = this.deps
     const hadEvents = this.lastSeq > 0
-    const reset = after !== undefined && after > this.sentSeq
+    // Beyond what was sent, or a seq whose event a crash lost: the client's view differs from the log.
+    const reset = after !== undefined && (after > this.sentSeq || this.recent.lost(after))
     if (after !== undefined && this.meter.enabled) this.meter.resume(reset ? 'reset' : after < this.recent.firstSeq - 1 ? 'store' : 'memory')
     peer.send({
       type: 'session',
@@ -367,7 +380,8 @@ export class ChatSession {
     if (input.type === 'error') this.meter.error(input.code)
     const durable = this.deps.writer.append(this.id, event, { urgent: acked })
     this.recent.add(event, durable)
-    if (acked || this.outbox.length > 0) {
+    if (seq + SEQ_BLOCK / 2 > this.reserved) this.reserveMore()
+    if (acked || this.outbox.length > 0 || seq > this.reserved) {
       const item: Outgoing = { data, seq, ready: !acked }
       this.outbox.push(item)
       if (acked) {
@@ -402,8 +416,31 @@ export class ChatSession {
     }
   }
 
+  /** Asks the store for the next block of seqs (one request at a time, retried while the store is down). */
+  private reserveMore (): void {
+    if (this.reserving) return
+    this.reserving = true
+    void (async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const { from, to } = await this.deps.store.reserveSeqs({ sessionId: this.id, count: SEQ_BLOCK })
+          if (from !== this.reserved + 1) this.log.error({ sessionId: this.id, from, reserved: this.reserved }, 'seq reservation moved under this session')
+          this.reserved = Math.max(this.reserved, to)
+          break
+        } catch (err) {
+          this.log.warn({ err, sessionId: this.id, attempt }, 'could not reserve seqs; stored events wait to be sent')
+          if (err instanceof StoreError && !err.retryable) break
+          await new Promise((resolve) => setTimeout(resolve, retryDelay(attempt, 50, 2_000)).unref())
+        }
+      }
+      this.reserving = false
+      this.flushOutbox()
+      if (this.lastSeq + SEQ_BLOCK / 2 > this.reserved) this.reserveMore()
+    })()
+  }
+
   private flushOutbox (): void {
-    while (this.outbox.length > 0 && this.outbox[0].ready) {
+    while (this.outbox.length > 0 && this.outbox[0].ready && this.outbox[0].seq <= this.reserved) {
       const item = this.outbox.shift()!
       if (item.seq === 0) for (const peer of this.peers) peer.sendRaw(item.data)
       else this.broadcast(item.data, item.seq)

@@ -175,6 +175,8 @@ async function services (app: FastifyInstance, { config, deps = {} }: { config: 
     await hub.shutdown()
     const flushed = await writer.close(config.SHUTDOWN_TIMEOUT_MS)
     if (!flushed) log.error({ pending: writer.pending }, 'shutdown: events still pending after the timeout')
+    // Only once every numbered event is stored may the unused rest of a reservation be given back.
+    else await hub.releaseSeqs()
     await worker.stop()
     if (!deps.store) await store.close()
     await tracer?.shutdown()

@@ -5,7 +5,7 @@
 import type { StoredEvent } from '../protocol.js'
 import {
   StoreError,
-  type AppendEvent, type SessionRecord, type SessionRepository, type SessionStatus, type SummaryJob, type UserProfile
+  type AppendEvent, type SeqRange, type SessionRecord, type SessionRepository, type SessionStatus, type SummaryJob, type UserProfile
 } from './types.js'
 
 export interface MemoryStoreOptions {
@@ -41,6 +41,8 @@ interface Row {
   leaseOwner: string | null
   leaseUntil: number
   attempts: number
+  /** The highest seq reserved for numbering (reserveSeqs). */
+  seqReserved: number
 }
 
 /** Keyed by session id; every answer is a copy. A stateful adapter, hence the class. */
@@ -146,6 +148,27 @@ class MemoryStore implements SessionRepository {
       this.rows.set(sessionId, row)
     }
     return row.rec.owner
+  }
+
+  async reserveSeqs (opts: { sessionId: string; count: number; create?: boolean }): Promise<SeqRange> {
+    const { sessionId, count, create = true } = opts
+    if (typeof sessionId !== 'string' || sessionId === '') throw new StoreError('reserveSeqs: sessionId must be a non-empty string', false)
+    if (!Number.isSafeInteger(count) || count < 1) throw new StoreError(`reserveSeqs: count must be a positive integer, got ${String(count)}`, false)
+    let row = this.rows.get(sessionId)
+    if (row === undefined) {
+      if (!create) return { from: 1, to: 0 }
+      row = newRow(sessionId, new Date(this.now()).toISOString(), null)
+      this.rows.set(sessionId, row)
+    }
+    const from = Math.max(row.seqReserved, row.rec.lastSeq) + 1
+    row.seqReserved = from + count - 1
+    return { from, to: row.seqReserved }
+  }
+
+  async releaseSeqs (opts: { sessionId: string; used: number }): Promise<void> {
+    const row = this.rows.get(opts.sessionId)
+    if (row === undefined) return
+    row.seqReserved = Math.min(row.seqReserved, Math.max(row.rec.lastSeq, opts.used))
   }
 
   async listEvents (sessionId: string, opts: { after: number; limit: number }): Promise<StoredEvent[]> {
@@ -264,7 +287,7 @@ function newRow (id: string, ts: string, owner: string | null): Row {
       id, owner, status: 'active', startedAt: new Date(startedMs).toISOString(), endedAt: null, durationMs: null,
       summary: null, summaryStatus: 'none', summaryError: null, messageCount: 0, lastSeq: 0, title: null, openTurnId: null, version: 0
     },
-    startedMs, events: [], dueAt: 0, leaseOwner: null, leaseUntil: 0, attempts: 0
+    startedMs, events: [], dueAt: 0, leaseOwner: null, leaseUntil: 0, attempts: 0, seqReserved: 0
   }
 }
 

@@ -3,7 +3,7 @@ import pg from 'pg'
 import type { Logger } from '../logger.js'
 import { toStoreError } from './pg-errors.js'
 import {
-  SCHEMA_HINT, appendEventsJson, checkSchemaVersion, pgText, toEvents, toProfile, toSessionRecord, toSessionRecords, toSummaryJob, toUsage
+  SCHEMA_HINT, appendEventsJson, checkSchemaVersion, pgText, toEvents, toProfile, toSessionRecord, toSessionRecords, toSeqRange, toSummaryJob, toUsage
 } from './sql-codec.js'
 import { StoreError, type SessionRepository } from './types.js'
 
@@ -95,6 +95,14 @@ export function createPostgresStore (opts: PostgresStoreOptions): SessionReposit
 
     async claimSession ({ sessionId, owner }) {
       return await one<string | null>('claimSession', 'select public.rtb_claim_session($1::text, $2::text) as r', [sessionId, owner]) ?? null
+    },
+
+    async reserveSeqs ({ sessionId, count, create = true }) {
+      return toSeqRange(await one('reserveSeqs', 'select public.rtb_reserve_seqs($1::text, $2::int, $3::boolean) as r', [sessionId, count, create]))
+    },
+
+    async releaseSeqs ({ sessionId, used }) {
+      await call('releaseSeqs', 'select public.rtb_release_seqs($1::text, $2::int)', [sessionId, used])
     },
 
     async listEvents (sessionId, { after, limit }) {

@@ -1,10 +1,10 @@
 /** Shapes shared by the SQL stores: the rtb_append_events argument and the mapping of rtb_* results to the port's types. */
 import type { StoredEvent } from '../protocol.js'
 import { wellFormed } from '../text.js'
-import { StoreError, type AppendEvent, type SessionRecord, type SummaryJob, type UserProfile } from './types.js'
+import { StoreError, type AppendEvent, type SeqRange, type SessionRecord, type SummaryJob, type UserProfile } from './types.js'
 
 /** The schema version supabase-schema.sql declares through rtb_schema_version(). */
-export const SCHEMA_VERSION = 3
+export const SCHEMA_VERSION = 4
 
 export const SCHEMA_HINT = 'apply supabase-schema.sql (psql -v ON_ERROR_STOP=1 -f supabase-schema.sql)'
 
@@ -104,4 +104,11 @@ function asArray (value: unknown): unknown[] {
   if (Array.isArray(value)) return value
   if (value === null || value === undefined) return []
   throw new TypeError(`expected a JSON array from the database, got ${typeof value}`)
+}
+
+/** rtb_reserve_seqs answers {from, to}. */
+export function toSeqRange (value: unknown): SeqRange {
+  const r = value as { from?: unknown; to?: unknown } | null
+  if (typeof r?.from !== 'number' || typeof r.to !== 'number') throw new StoreError(`reserveSeqs: unexpected answer ${JSON.stringify(value)}`, false)
+  return { from: r.from, to: r.to }
 }

@@ -3,7 +3,7 @@ import { createClient } from '@supabase/supabase-js'
 import ws from 'ws'
 import type { Logger } from '../logger.js'
 import {
-  appendEventsJson, checkSchemaVersion, pgText, toEvents, toProfile, toSessionRecord, toSessionRecords, toSummaryJob, toUsage
+  appendEventsJson, checkSchemaVersion, pgText, toEvents, toProfile, toSessionRecord, toSessionRecords, toSeqRange, toSummaryJob, toUsage
 } from './sql-codec.js'
 import { StoreError, type SessionRepository } from './types.js'
 
@@ -99,6 +99,14 @@ export function createSupabaseStore (opts: SupabaseStoreOptions): SessionReposit
 
     async claimSession ({ sessionId, owner }) {
       return await rpc<string | null>('claimSession', 'rtb_claim_session', { p_session_id: sessionId, p_owner: owner }) ?? null
+    },
+
+    async reserveSeqs ({ sessionId, count, create = true }) {
+      return toSeqRange(await rpc('reserveSeqs', 'rtb_reserve_seqs', { p_session_id: sessionId, p_count: count, p_create: create }))
+    },
+
+    async releaseSeqs ({ sessionId, used }) {
+      await rpc('releaseSeqs', 'rtb_release_seqs', { p_session_id: sessionId, p_used: used })
     },
 
     async listEvents (sessionId, { after, limit }) {

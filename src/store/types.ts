@@ -35,6 +35,9 @@ export interface AppendEvent {
   event: StoredEvent
 }
 
+/** Seqs reserved for numbering (DESIGN §11): `from`..`to` are this caller's; `from` − 1 is the previous mark. */
+export interface SeqRange { from: number; to: number }
+
 /** A claimed summary job: the worker holds it until leaseUntil. */
 export interface SummaryJob {
   sessionId: string
@@ -95,6 +98,18 @@ export interface SessionRepository {
    * owner. Atomic: two principals claiming one new id at once get the same answer.
    */
   claimSession (opts: { sessionId: string; owner: string }): Promise<string | null>
+  /**
+   * Reserves the next `count` seqs of a session for numbering, ahead of anything sent under them (DESIGN §11:
+   * no seq is ever reused, also after a crash): the range starts past both the previous reservation and the
+   * highest stored seq, and is durable before this resolves. Creates the session row (active, no events, owner
+   * null) when it is new; with `create: false` a new session gets no row and nothing reserved ({from: 1, to: 0}).
+   */
+  reserveSeqs (opts: { sessionId: string; count: number; create?: boolean }): Promise<SeqRange>
+  /**
+   * Gives back what was reserved above `used` (the highest seq numbered, all of them stored), never going below
+   * the highest stored seq, so the next visit numbers on without a gap. Unknown session: nothing happens.
+   */
+  releaseSeqs (opts: { sessionId: string; used: number }): Promise<void>
   /** Events with seq > after, ascending, at most limit. */
   listEvents (sessionId: string, opts: { after: number; limit: number }): Promise<StoredEvent[]>
 

@@ -6,6 +6,7 @@ import type { SessionRepository } from '../../src/store/types.js'
 import { claimMine, ev, Ids, TimeWindow } from './contract-helpers.js'
 import { describeJobContract } from './contract-jobs.js'
 import { describeOwnerContract, describeUsageContract } from './contract-owners.js'
+import { describeSeqContract } from './contract-seqs.js'
 
 export interface StoreUnderTest { store: SessionRepository; teardown?: () => Promise<void> }
 
@@ -235,6 +236,7 @@ export function describeStoreContract (name: string, setup: () => Promise<StoreU
     describeJobContract({ store: () => store, ids })
     describeOwnerContract({ store: () => store, ids })
     describeUsageContract({ store: () => store })
+    describeSeqContract({ store: () => store, ids })
 
     describe('profiles', () => {
       it('knows the seeded demo users and answers null for others', async () => {

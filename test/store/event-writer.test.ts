@@ -56,6 +56,8 @@ class FaultyStore implements SessionRepository {
   getSession = async (id: string) => this.inner.getSession(id)
   listSessions: SessionRepository['listSessions'] = async (o) => this.inner.listSessions(o)
   listEvents: SessionRepository['listEvents'] = async (id, o) => this.inner.listEvents(id, o)
+  reserveSeqs: SessionRepository['reserveSeqs'] = async (o) => this.inner.reserveSeqs(o)
+  releaseSeqs: SessionRepository['releaseSeqs'] = async (o) => this.inner.releaseSeqs(o)
   claimSummaryJobs: SessionRepository['claimSummaryJobs'] = async (o) => this.inner.claimSummaryJobs(o)
   completeSummaryJob: SessionRepository['completeSummaryJob'] = async (o) => this.inner.completeSummaryJob(o)
   failSummaryJob: SessionRepository['failSummaryJob'] = async (o) => this.inner.failSummaryJob(o)

@@ -9,13 +9,14 @@ import { createScratchDatabase } from '../support/postgres.js'
 const run = promisify(execFile)
 const SCHEMA = fileURLToPath(new URL('../../supabase-schema.sql', import.meta.url))
 const SCHEMA_V2 = fileURLToPath(new URL('./fixtures/supabase-schema-v2.sql', import.meta.url))
+const SCHEMA_V3 = fileURLToPath(new URL('./fixtures/supabase-schema-v3.sql', import.meta.url))
 const hasServer = Boolean(process.env.TEST_DATABASE_URL)
 if (process.env.CI === 'true' && !hasServer) throw new Error('CI=true but TEST_DATABASE_URL is not set: the schema test must run in CI')
 
 const FUNCTIONS = [
   'rtb_append_events', 'rtb_end_session', 'rtb_claim_summary_jobs', 'rtb_complete_summary_job', 'rtb_fail_summary_job',
   'rtb_get_session', 'rtb_list_sessions', 'rtb_list_events', 'rtb_get_profile', 'rtb_schema_version',
-  'rtb_claim_session', 'rtb_add_usage', 'rtb_get_usage'
+  'rtb_claim_session', 'rtb_add_usage', 'rtb_get_usage', 'rtb_reserve_seqs', 'rtb_release_seqs'
 ]
 const LIST_SESSIONS_ARGS = 'p_limit integer, p_before timestamp with time zone, p_status text, p_before_id text, p_owner text'
 
@@ -78,7 +79,7 @@ describe.skipIf(!hasServer)('supabase-schema.sql with psql (needs TEST_DATABASE_
       expect(ownerIndex[0].def).toContain('(owner, started_at DESC, id DESC)')
       const profiles = await query<{ user_id: string }>(scratch.url, 'select user_id from public.profiles order by user_id')
       expect(profiles.map((p) => p.user_id)).toEqual(['alice', 'bob', 'demo', 'user-42'])
-      expect(await version(scratch.url)).toBe(3)
+      expect(await version(scratch.url)).toBe(4)
     } finally {
       await scratch.drop()
     }
@@ -97,7 +98,7 @@ describe.skipIf(!hasServer)('supabase-schema.sql with psql (needs TEST_DATABASE_
 
       expect(await psql(scratch.url)).toBe('')
       expect(await psql(scratch.url)).toBe('')
-      expect(await version(scratch.url)).toBe(3)
+      expect(await version(scratch.url)).toBe(4)
       const lists = await query<{ args: string }>(scratch.url, "select pg_get_function_identity_arguments(oid) as args from pg_proc where proname = 'rtb_list_sessions'")
       expect(lists).toEqual([{ args: LIST_SESSIONS_ARGS }])
       const [{ r: kept }] = await query<{ r: Record<string, unknown> }>(scratch.url, "select public.rtb_get_session('v2-a') as r")
@@ -108,6 +109,29 @@ describe.skipIf(!hasServer)('supabase-schema.sql with psql (needs TEST_DATABASE_
       expect((await query<{ n: string }>(scratch.url, "select public.rtb_add_usage('p', '2024-01-01', 5) as n"))[0].n).toBe('5')
       const policies = await query<{ n: number }>(scratch.url, 'select count(*)::int as n from pg_policy')
       expect(policies[0].n).toBe(2)
+    } finally {
+      await scratch.drop()
+    }
+  })
+
+  it('upgrades a version-3 database holding sessions: seq reservations start past each stored log, data kept', async () => {
+    const scratch = await createScratchDatabase()
+    try {
+      expect(await psql(scratch.url, SCHEMA_V3)).toBe('')
+      expect(await version(scratch.url)).toBe(3)
+      const event = (seq: number) => ({ session_id: 'v3-a', seq, type: 'connected', turn_id: null, payload: { type: 'connected', seq, ts: '2024-01-01T00:00:00.000Z', connectionId: `c${seq}` }, created_at: '2024-01-01T00:00:00.000Z' })
+      await query(scratch.url, 'select public.rtb_append_events($1::jsonb)', [JSON.stringify([event(1), event(2), event(3)])])
+      expect(await psql(scratch.url)).toBe('')
+      expect(await psql(scratch.url)).toBe('')
+      expect(await version(scratch.url)).toBe(4)
+      const reserve = async (id: string, create: boolean) =>
+        (await query<{ r: unknown }>(scratch.url, 'select public.rtb_reserve_seqs($1, 10, $2) as r', [id, create]))[0].r
+      expect(await reserve('v3-a', false)).toEqual({ from: 4, to: 13 })
+      expect(await reserve('v3-new', false)).toEqual({ from: 1, to: 0 })
+      const [{ r: kept }] = await query<{ r: Record<string, unknown> }>(scratch.url, "select public.rtb_get_session('v3-a') as r")
+      expect(kept).toMatchObject({ id: 'v3-a', lastSeq: 3, status: 'active' })
+      const reserves = await query<{ args: string }>(scratch.url, "select pg_get_function_identity_arguments(oid) as args from pg_proc where proname = 'rtb_reserve_seqs'")
+      expect(reserves).toEqual([{ args: 'p_session_id text, p_count integer, p_create boolean' }])
     } finally {
       await scratch.drop()
     }
@@ -125,7 +149,7 @@ describe.skipIf(!hasServer)('supabase-schema.sql with psql (needs TEST_DATABASE_
       const lists = await query<{ args: string }>(scratch.url,
         "select pg_get_function_identity_arguments(oid) as args from pg_proc where proname = 'rtb_list_sessions'")
       expect(lists).toEqual([{ args: LIST_SESSIONS_ARGS }])
-      expect(await version(scratch.url)).toBe(3)
+      expect(await version(scratch.url)).toBe(4)
     } finally {
       await scratch.drop()
     }
