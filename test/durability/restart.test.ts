@@ -23,7 +23,9 @@ afterAll(async () => {
 const start = async () => {
   const s = await startServerProcess({
     STORAGE: 'postgres', DATABASE_URL: db.url, LLM_PROVIDER: 'openai', OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: fake.url,
-    LLM_MAX_RETRIES: '0', WRITER_FLUSH_MS: '5', DISCONNECT_GRACE_MS: '600000'
+    LLM_MAX_RETRIES: '0', WRITER_FLUSH_MS: '5', DISCONNECT_GRACE_MS: '600000',
+    // The same instance restarted: it takes its own leases back at once (another would wait SESSION_LEASE_MS).
+    INSTANCE_ID: 'restarted'
   })
   running.push(s)
   return s

@@ -31,7 +31,9 @@ afterAll(async () => {
 const start = async (): Promise<ServerProcess> => {
   const s = await startServerProcess({
     STORAGE: 'postgres', DATABASE_URL: withPort(db.url, proxy.port), LLM_PROVIDER: 'openai', OPENAI_API_KEY: 'sk-test',
-    OPENAI_BASE_URL: fake.url, LLM_MAX_RETRIES: '0', WRITER_FLUSH_MS: '5', DISCONNECT_GRACE_MS: '600000'
+    OPENAI_BASE_URL: fake.url, LLM_MAX_RETRIES: '0', WRITER_FLUSH_MS: '5', DISCONNECT_GRACE_MS: '600000',
+    // The same instance restarted: it takes its own leases back at once (another would wait SESSION_LEASE_MS).
+    INSTANCE_ID: 'restarted'
   })
   running.push(s)
   return s

@@ -57,6 +57,8 @@ class FaultyStore implements SessionRepository {
   listSessions: SessionRepository['listSessions'] = async (o) => this.inner.listSessions(o)
   listEvents: SessionRepository['listEvents'] = async (id, o) => this.inner.listEvents(id, o)
   reserveSeqs: SessionRepository['reserveSeqs'] = async (o) => this.inner.reserveSeqs(o)
+  acquireSession: SessionRepository['acquireSession'] = async (o) => this.inner.acquireSession(o)
+  renewLeases: SessionRepository['renewLeases'] = async (o) => this.inner.renewLeases(o)
   releaseSeqs: SessionRepository['releaseSeqs'] = async (o) => this.inner.releaseSeqs(o)
   claimSummaryJobs: SessionRepository['claimSummaryJobs'] = async (o) => this.inner.claimSummaryJobs(o)
   completeSummaryJob: SessionRepository['completeSummaryJob'] = async (o) => this.inner.completeSummaryJob(o)

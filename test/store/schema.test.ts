@@ -16,7 +16,7 @@ if (process.env.CI === 'true' && !hasServer) throw new Error('CI=true but TEST_D
 const FUNCTIONS = [
   'rtb_append_events', 'rtb_end_session', 'rtb_claim_summary_jobs', 'rtb_complete_summary_job', 'rtb_fail_summary_job',
   'rtb_get_session', 'rtb_list_sessions', 'rtb_list_events', 'rtb_get_profile', 'rtb_schema_version',
-  'rtb_claim_session', 'rtb_add_usage', 'rtb_get_usage', 'rtb_reserve_seqs', 'rtb_release_seqs'
+  'rtb_claim_session', 'rtb_add_usage', 'rtb_get_usage', 'rtb_reserve_seqs', 'rtb_release_seqs', 'rtb_acquire_session', 'rtb_renew_leases'
 ]
 const LIST_SESSIONS_ARGS = 'p_limit integer, p_before timestamp with time zone, p_status text, p_before_id text, p_owner text'
 
@@ -124,14 +124,16 @@ describe.skipIf(!hasServer)('supabase-schema.sql with psql (needs TEST_DATABASE_
       expect(await psql(scratch.url)).toBe('')
       expect(await psql(scratch.url)).toBe('')
       expect(await version(scratch.url)).toBe(4)
-      const reserve = async (id: string, create: boolean) =>
-        (await query<{ r: unknown }>(scratch.url, 'select public.rtb_reserve_seqs($1, 10, $2) as r', [id, create]))[0].r
-      expect(await reserve('v3-a', false)).toEqual({ from: 4, to: 13 })
-      expect(await reserve('v3-new', false)).toEqual({ from: 1, to: 0 })
+      const acquire = async (id: string) =>
+        (await query<{ r: unknown }>(scratch.url, "select public.rtb_acquire_session($1, 'inst', 1000, 10, false) as r", [id]))[0].r
+      expect(await acquire('v3-a')).toEqual({ epoch: 1, from: 4, to: 13 })
+      expect(await acquire('v3-new')).toEqual({ epoch: 0, from: 1, to: 0 })
       const [{ r: kept }] = await query<{ r: Record<string, unknown> }>(scratch.url, "select public.rtb_get_session('v3-a') as r")
       expect(kept).toMatchObject({ id: 'v3-a', lastSeq: 3, status: 'active' })
       const reserves = await query<{ args: string }>(scratch.url, "select pg_get_function_identity_arguments(oid) as args from pg_proc where proname = 'rtb_reserve_seqs'")
-      expect(reserves).toEqual([{ args: 'p_session_id text, p_count integer, p_create boolean' }])
+      expect(reserves).toEqual([{ args: 'p_session_id text, p_count integer, p_epoch integer' }])
+      const ends = await query<{ args: string }>(scratch.url, "select pg_get_function_identity_arguments(oid) as args from pg_proc where proname = 'rtb_end_session'")
+      expect(ends).toEqual([{ args: 'p_session_id text, p_ended_at timestamp with time zone, p_epoch integer' }])
     } finally {
       await scratch.drop()
     }
