@@ -29,14 +29,18 @@ const PAGE = 1_000
 
 /** The session's lease is held by another live instance (DESIGN §11). */
 export class HeldElsewhere extends Error {
-  constructor (readonly instance: string) { super(`the session is live on instance ${instance}`) }
+  constructor (readonly instance: string, readonly until: string) { super(`the session is live on instance ${instance}`) }
 }
+
+/** Past a held lease's expiry, recovery looks again this much later (clock skew between instances and the database). */
+const RECHECK_MARGIN_MS = 500
 
 export class SessionHub {
   private readonly live = new Map<string, LiveEntry>()
   private accepting = true
   private renewTimer: NodeJS.Timeout | undefined
   private renewing = false
+  private readonly rechecks = new Set<NodeJS.Timeout>()
 
   constructor (private readonly deps: HubDeps) {}
 
@@ -162,8 +166,10 @@ export class SessionHub {
           await entry.loading
           this.startGrace(record.id)
         } catch (err) {
-          // Another live instance owns it: not ours to recover (DESIGN §11).
-          if (!(err instanceof HeldElsewhere)) this.deps.logger.warn({ err, sessionId: record.id }, 'could not recover session')
+          // Another instance holds it: not ours to recover while it lives. Its lease is looked at once more when it
+          // ends: a run that died (SIGKILL, under another INSTANCE_ID) leaves leases nobody renews.
+          if (err instanceof HeldElsewhere) this.recheckAfter(record.id, record.owner, err.until)
+          else this.deps.logger.warn({ err, sessionId: record.id }, 'could not recover session')
         }
       }
       const last = page.at(-1)
@@ -173,9 +179,29 @@ export class SessionHub {
     return found
   }
 
+  /** Recovers a session whose lease another instance held at start-up, once that lease lapsed unless it was renewed. */
+  private recheckAfter (sessionId: string, owner: string | null, until: string): void {
+    const waitMs = Math.max(0, Date.parse(until) - Date.now()) + RECHECK_MARGIN_MS
+    const timer = setTimeout(() => {
+      this.rechecks.delete(timer)
+      if (!this.accepting || this.live.has(sessionId)) return
+      const entry = this.load(sessionId, owner)
+      entry.loading.then(() => {
+        this.deps.logger.info({ sessionId }, 'recovered a session whose owner stopped renewing its lease')
+        this.startGrace(sessionId)
+      }, (err: unknown) => {
+        if (!(err instanceof HeldElsewhere)) this.deps.logger.warn({ err, sessionId }, 'could not recover session')
+      })
+    }, waitMs)
+    timer.unref()
+    this.rechecks.add(timer)
+  }
+
   /** Stops accepting, closes running turns as interrupted, closes every socket with 1012. */
   async shutdown (): Promise<void> {
     this.accepting = false
+    for (const timer of this.rechecks) clearTimeout(timer)
+    this.rechecks.clear()
     const { DURABLE_WAIT_MS } = this.deps.config
     await Promise.all([...this.live.values()].map(async (entry) => {
       clearTimeout(entry.graceTimer)
@@ -231,7 +257,7 @@ export class SessionHub {
   private async acquire (sessionId: string): Promise<{ epoch: number; from: number; to: number }> {
     const { config, store } = this.deps
     const got = await store.acquireSession({ sessionId, instanceId: config.INSTANCE_ID, leaseMs: config.SESSION_LEASE_MS, count: SEQ_BLOCK, create: false })
-    if (got.type === 'held') throw new HeldElsewhere(got.instance)
+    if (got.type === 'held') throw new HeldElsewhere(got.instance, got.until)
     this.startRenewing()
     return got
   }

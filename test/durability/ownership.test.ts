@@ -6,7 +6,7 @@
 import pg from 'pg'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { TestClient, type Frame } from '../support/app.js'
-import { sse, startFakeOpenAI, textChunks, type FakeOpenAI } from '../support/fake-openai.js'
+import { completion, json, sse, startFakeOpenAI, textChunks, type FakeOpenAI } from '../support/fake-openai.js'
 import { applySchema, createScratchDatabase } from '../support/postgres.js'
 import { startServerProcess, type ServerProcess } from '../support/server-process.js'
 
@@ -25,10 +25,10 @@ afterAll(async () => {
   await db?.drop()
 })
 
-const start = async (instanceId: string, leaseMs = 10_000): Promise<ServerProcess> => {
+const start = async (instanceId: string, leaseMs = 10_000, graceMs = 600_000): Promise<ServerProcess> => {
   const s = await startServerProcess({
     STORAGE: 'postgres', DATABASE_URL: db.url, LLM_PROVIDER: 'openai', OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: fake.url,
-    LLM_MAX_RETRIES: '0', WRITER_FLUSH_MS: '5', DISCONNECT_GRACE_MS: '600000', INSTANCE_ID: instanceId, SESSION_LEASE_MS: String(leaseMs)
+    LLM_MAX_RETRIES: '0', WRITER_FLUSH_MS: '5', DISCONNECT_GRACE_MS: String(graceMs), INSTANCE_ID: instanceId, SESSION_LEASE_MS: String(leaseMs)
   })
   running.push(s)
   return s
@@ -135,4 +135,42 @@ it('split brain: an owner paused past its lease writes nothing after the takeove
   for (const s of [old, fresh]) s.child.kill('SIGTERM')
   expect((await old.exited).code).toBe(0)
   expect((await fresh.exited).code).toBe(0)
+})
+
+it('a run killed under another INSTANCE_ID: its sessions are recovered once their leases lapse, turn interrupted once, summary once', async () => {
+  const id = `lapse-${Date.now().toString(36)}`
+  fake.script(sse(textChunks('An answer that dies with its process halfway through, never to be finished by it.', { perChunk: 2 }), { delayMs: 40 }))
+  // Long enough that the heir starts while the dead run's lease still looks live: recovery must come back for it.
+  const leaseMs = 6_000
+  const doomed = await start('doomed', leaseMs)
+  const a = await TestClient.connect(doomed.wsUrl(id))
+  a.send({ type: 'user_message', content: 'Begin.' })
+  const ack = await a.waitFor((f) => f.type === 'user_message')
+  await a.waitFor((f) => f.type === 'delta' && f.index === 2)
+  doomed.child.kill('SIGKILL')
+  await doomed.exited
+
+  fake.fallback = json(completion('A short summary.'))
+  const heir = await start('heir', leaseMs, 100)
+  const started = Date.now()
+  // No socket comes back: recovery alone takes the session once the dead run's lease lapsed, and ends it.
+  const client = new pg.Client({ connectionString: db.url })
+  await client.connect()
+  let row: { status: string; summary_status: string; version: number } | undefined
+  try {
+    for (;;) {
+      row = (await client.query<{ status: string; summary_status: string; version: number }>('select status, summary_status, version from sessions where id = $1', [id])).rows[0]
+      if (row?.summary_status === 'ready' || row?.summary_status === 'failed' || Date.now() - started > 20_000) break
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  } finally {
+    await client.end()
+  }
+  expect(row).toMatchObject({ status: 'ended', version: 1, summary_status: 'ready' })
+  expect(Date.now() - started).toBeLessThan(leaseMs + 5_000 + 5_000)
+  const stored = await storedEvents(id)
+  expect(stored.filter((e) => e.type === 'assistant_message')).toEqual([expect.objectContaining({ turnId: ack.turnId, finishReason: 'interrupted' })])
+  expect(heir.output()).toContain('recovered a session whose owner stopped renewing its lease')
+  heir.child.kill('SIGTERM')
+  expect((await heir.exited).code).toBe(0)
 })
