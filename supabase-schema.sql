@@ -1,9 +1,13 @@
 -- Realtime AI Backend: tables, indexes, row level security and the rtb_* functions that hold every
 -- storage rule the postgres and supabase stores share (DESIGN §6), and the owner-only read access of
--- Supabase-signed-in users (DESIGN §10). Schema version 5 (see rtb_schema_version): 4 + remembered tool
--- approvals (tool_approvals, rtb_remember_approval, rtb_is_approval_remembered; DESIGN §13). Version 4: 3 + the summary queue's
--- counts for /metrics (rtb_summary_job_counts). Version 3: 2 + session owners (rtb_claim_session,
--- rtb_list_sessions' p_owner), per-user daily token usage (user_usage) and RLS policies.
+-- Supabase-signed-in users (DESIGN §10). Schema version 6 (see rtb_schema_version): 5 + seqs reserved ahead of
+-- what is sent (sessions.seq_reserved, rtb_reserve_seqs, rtb_release_seqs: DESIGN §11, no seq ever reused) and
+-- one fenced owner per live session (sessions.lease_*, rtb_acquire_session, rtb_renew_leases; appends, seq
+-- reservations and ends refuse a stale epoch with SQLSTATE RTB01; an append that differs from a stored event
+-- under the same seq is refused with RTB02). Version 5: 4 + remembered tool approvals (tool_approvals,
+-- rtb_remember_approval, rtb_is_approval_remembered; DESIGN §13). Version 4: 3 + the summary queue's counts for
+-- /metrics (rtb_summary_job_counts). Version 3: 2 + session owners (rtb_claim_session, rtb_list_sessions'
+-- p_owner), per-user daily token usage (user_usage) and RLS policies.
 --
 -- Apply to any Postgres 15+ database:   psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -f supabase-schema.sql
 -- or on Supabase: paste the whole file into Dashboard → SQL Editor → Run.
@@ -49,6 +53,12 @@ create table if not exists public.session_events (
 
 -- Version 1 and 2 databases have the column already; kept for any older hand-made table.
 alter table public.sessions add column if not exists owner text null;
+-- Version 4: the highest seq handed out for numbering (sent or not); a restart numbers past it (DESIGN §11).
+alter table public.sessions add column if not exists seq_reserved integer not null default 0;
+-- Version 4: the instance that owns the live session, its fencing token (bumped by every acquisition) and expiry.
+alter table public.sessions add column if not exists lease_instance text null;
+alter table public.sessions add column if not exists lease_epoch integer not null default 0;
+alter table public.sessions add column if not exists lease_until timestamptz null;
 
 create table if not exists public.profiles (
   user_id     text primary key,
@@ -155,7 +165,7 @@ $$;
 
 create or replace function public.rtb_schema_version() returns integer
 language sql immutable security invoker set search_path = public
-as $$ select 5 $$;
+as $$ select 6 $$;
 
 -- ── event log ──────────────────────────────────────────────────────────────────
 -- p_events: [{session_id, seq, type, turn_id, payload, created_at}, …]. Returns the number of events
@@ -166,6 +176,7 @@ as $$
 declare
   v_inserted integer;
   v_touched  text[];
+  v_stale    text;
 begin
   if p_events is null or jsonb_typeof(p_events) <> 'array' then
     raise exception 'rtb_append_events: p_events must be a JSON array' using errcode = '22023';
@@ -180,6 +191,21 @@ begin
   group by e.session_id
   order by e.session_id -- a stable lock order across concurrent batches
   on conflict (id) do nothing;
+
+  -- Fencing (DESIGN §11): an event written under an epoch is stored only while that epoch owns the session.
+  -- The rows stay locked to the end of the transaction, so no acquisition slips in between check and insert.
+  perform 1 from sessions s
+  where s.id in (select e.session_id from jsonb_to_recordset(p_events) as e(session_id text))
+  order by s.id for no key update;
+  select e.session_id into v_stale
+  from jsonb_to_recordset(p_events) as e(session_id text, epoch integer)
+  join sessions s on s.id = e.session_id
+  where e.epoch is not null and s.lease_epoch <> e.epoch
+  limit 1;
+  if v_stale is not null then
+    raise exception 'rtb_append_events: session % is owned under a newer epoch; this writer was fenced off', v_stale
+      using errcode = 'RTB01';
+  end if;
 
   with ins as (
     insert into session_events (session_id, seq, type, turn_id, payload, created_at)
@@ -207,6 +233,16 @@ begin
   )
   select coalesce(sum(n), 0), array_agg(id) filter (where messages > 0) into v_inserted, v_touched from upd;
 
+  -- A retry of a stored event is harmless; another event under a stored seq is an error, never a silent skip.
+  select e.session_id || ' seq ' || e.seq into v_stale
+  from jsonb_to_recordset(p_events) as e(session_id text, seq integer, payload jsonb)
+  join session_events ev on ev.session_id = e.session_id and ev.seq = e.seq
+  where ev.payload <> e.payload
+  limit 1;
+  if v_stale is not null then
+    raise exception 'rtb_append_events: session % already holds another event', v_stale using errcode = 'RTB02';
+  end if;
+
   -- Title and open turn are read back from the log (this statement sees the rows inserted above), so
   -- batches stored out of order still give the right answer: the open turn is the latest
   -- user_message's turn while no assistant_message of that turn is stored.
@@ -227,6 +263,119 @@ begin
   end if;
   return v_inserted;
 end
+$$;
+
+-- Owner leases (DESIGN §11). An instance that loads a live session acquires it: the lease is granted when nobody
+-- holds it, it expired, or it is this instance's; every acquisition bumps lease_epoch, the fencing token that
+-- appends, reservations and ends must carry. It also reserves the next p_count seqs for numbering, ahead of what
+-- is sent, past both the previous reservation and the stored log: a process that died numbered nothing above
+-- the mark, so the new owner numbers past anything a client may have seen. Answers {"epoch", "from", "to"}
+-- ("from" - 1 is the previous mark); {"held": instance, "until"} when a live lease is another instance's; with
+-- p_create false a session with no row gets {"epoch": 0, "from": 1, "to": 0} and no row.
+do $$
+begin
+  if to_regprocedure('public.rtb_reserve_seqs(text, integer)') is not null then
+    drop function public.rtb_reserve_seqs(text, integer);
+  end if;
+  if to_regprocedure('public.rtb_reserve_seqs(text, integer, boolean)') is not null then
+    drop function public.rtb_reserve_seqs(text, integer, boolean);
+  end if;
+  if to_regprocedure('public.rtb_release_seqs(text, integer)') is not null then
+    drop function public.rtb_release_seqs(text, integer);
+  end if;
+  if to_regprocedure('public.rtb_end_session(text, timestamptz)') is not null then
+    drop function public.rtb_end_session(text, timestamptz);
+  end if;
+end $$;
+create or replace function public.rtb_acquire_session(
+  p_session_id text, p_instance text, p_lease_ms integer, p_count integer, p_create boolean
+) returns jsonb
+language plpgsql volatile security invoker set search_path = public
+as $$
+declare
+  v_epoch integer;
+  v_to    integer;
+  v_held  text;
+  v_until timestamptz;
+begin
+  if coalesce(p_session_id, '') = '' or coalesce(p_instance, '') = '' then
+    raise exception 'rtb_acquire_session: p_session_id and p_instance must be non-empty strings' using errcode = '22023';
+  end if;
+  if p_count is null or p_count < 1 or p_lease_ms is null or p_lease_ms < 1 then
+    raise exception 'rtb_acquire_session: p_count and p_lease_ms must be positive, got % and %', p_count, p_lease_ms using errcode = '22023';
+  end if;
+  if coalesce(p_create, true) then
+    insert into sessions (id, status, started_at) values (p_session_id, 'active', date_trunc('milliseconds', now()))
+    on conflict (id) do nothing;
+  end if;
+  update sessions s set
+    lease_instance = p_instance, lease_epoch = s.lease_epoch + 1,
+    lease_until = now() + make_interval(secs => p_lease_ms / 1000.0),
+    seq_reserved = greatest(s.seq_reserved, s.last_seq) + p_count, updated_at = now()
+  where s.id = p_session_id
+    and (s.lease_instance is null or s.lease_instance = p_instance or s.lease_until is null or s.lease_until <= now())
+  returning s.lease_epoch, s.seq_reserved into v_epoch, v_to;
+  if v_epoch is not null then
+    return jsonb_build_object('epoch', v_epoch, 'from', v_to - p_count + 1, 'to', v_to);
+  end if;
+  select s.lease_instance, s.lease_until into v_held, v_until from sessions s where s.id = p_session_id;
+  if v_held is null then
+    return jsonb_build_object('epoch', 0, 'from', 1, 'to', 0);
+  end if;
+  return jsonb_build_object('held', v_held, 'until', rtb_iso(v_until));
+end
+$$;
+
+-- The next p_count seqs for the owner under p_epoch (null: unfenced, for tools and tests); RTB01 when another
+-- epoch owns the session now. Answers {"from", "to"}; a session with no row gets {"from": 1, "to": 0}.
+create or replace function public.rtb_reserve_seqs(p_session_id text, p_count integer, p_epoch integer) returns jsonb
+language plpgsql volatile security invoker set search_path = public
+as $$
+declare
+  v_to integer;
+begin
+  if p_count is null or p_count < 1 then
+    raise exception 'rtb_reserve_seqs: p_count must be a positive integer, got %', p_count using errcode = '22023';
+  end if;
+  update sessions s set seq_reserved = greatest(s.seq_reserved, s.last_seq) + p_count, updated_at = now()
+  where s.id = p_session_id and (p_epoch is null or s.lease_epoch = p_epoch)
+  returning s.seq_reserved into v_to;
+  if v_to is not null then
+    return jsonb_build_object('from', v_to - p_count + 1, 'to', v_to);
+  end if;
+  if exists (select 1 from sessions s where s.id = p_session_id) then
+    raise exception 'rtb_reserve_seqs: session % is owned under a newer epoch', p_session_id using errcode = 'RTB01';
+  end if;
+  return jsonb_build_object('from', 1, 'to', 0);
+end
+$$;
+
+-- Extends this instance's leases; answers the ids (of those asked) it no longer holds under the given epoch.
+create or replace function public.rtb_renew_leases(p_instance text, p_lease_ms integer, p_leases jsonb) returns jsonb
+language sql volatile security invoker set search_path = public
+as $$
+  with l as (
+    select x.session_id, x.epoch from jsonb_to_recordset(coalesce(p_leases, '[]'::jsonb)) as x(session_id text, epoch integer)
+  ), upd as (
+    update sessions s set lease_until = now() + make_interval(secs => p_lease_ms / 1000.0)
+    from l where s.id = l.session_id and s.lease_epoch = l.epoch and s.lease_instance = p_instance
+    returning s.id
+  )
+  select coalesce(jsonb_agg(l.session_id order by l.session_id), '[]'::jsonb) from l where l.session_id not in (select id from upd)
+$$;
+
+-- Gives back what was reserved above p_used (the highest seq numbered, all of them stored), never below a stored
+-- seq, so the next visit numbers on densely; with p_epoch, only while that epoch owns the session, and the lease
+-- is let go too (another instance may take the session at once). Called at a session's end and a clean stop.
+create or replace function public.rtb_release_seqs(p_session_id text, p_used integer, p_epoch integer) returns void
+language sql volatile security invoker set search_path = public
+as $$
+  update sessions s set
+    seq_reserved = least(s.seq_reserved, greatest(s.last_seq, coalesce(p_used, 0))),
+    lease_instance = case when p_epoch is null then s.lease_instance else null end,
+    lease_until = case when p_epoch is null then s.lease_until else null end,
+    updated_at = now()
+  where s.id = p_session_id and (p_epoch is null or s.lease_epoch = p_epoch)
 $$;
 
 create or replace function public.rtb_list_events(p_session_id text, p_after integer, p_limit integer) returns jsonb
@@ -298,21 +447,24 @@ end
 $$;
 
 -- Ending and queueing the summary job are one statement: one version, one job.
-create or replace function public.rtb_end_session(p_session_id text, p_ended_at timestamptz) returns boolean
-language sql volatile security invoker set search_path = public
+create or replace function public.rtb_end_session(p_session_id text, p_ended_at timestamptz, p_epoch integer default null)
+returns boolean
+language plpgsql volatile security invoker set search_path = public
 as $$
-  with upd as (
-    update sessions s set
+begin
+  if p_epoch is not null and exists (select 1 from sessions s where s.id = p_session_id and s.lease_epoch <> p_epoch) then
+    raise exception 'rtb_end_session: session % is owned under a newer epoch', p_session_id using errcode = 'RTB01';
+  end if;
+  update sessions s set
       status = 'ended', ended_at = p_ended_at,
       -- a session with events lasted some time: never 0 or a negative clock skew
       duration_ms = greatest(1, round(extract(epoch from (p_ended_at - s.started_at)) * 1000))::bigint,
       version = s.version + 1,
       summary_status = 'pending', summary_error = null, summary_due_at = now(), summary_attempts = 0,
       summary_lease_owner = null, summary_lease_until = null, updated_at = now()
-    where s.id = p_session_id and s.status = 'active'
-    returning 1
-  )
-  select exists (select 1 from upd)
+    where s.id = p_session_id and s.status = 'active';
+  return found;
+end
 $$;
 
 -- ── summary jobs ───────────────────────────────────────────────────────────────

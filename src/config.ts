@@ -1,4 +1,5 @@
 /** Validates the environment once at start-up into one typed, immutable Config. */
+import { randomBytes } from 'node:crypto'
 import { isIP } from 'node:net'
 import { z } from 'zod'
 
@@ -179,6 +180,10 @@ const EnvSchema = z.object({
   /** The first wait before reconnecting a failed or dead MCP server; doubled per failure up to 30 s. */
   MCP_RECONNECT_MS: ms(1_000, 10),
   DISCONNECT_GRACE_MS: ms(10_000, 0),
+  /** DESIGN §11: an instance owns each live session under a lease this long, renewed a few times within it. */
+  SESSION_LEASE_MS: ms(10_000, 300),
+  /** Names this instance in session leases and logs; default: random per start. */
+  INSTANCE_ID: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits and _ . : - (at most 64)').default(() => `i-${randomBytes(6).toString('hex')}`),
   /** Recent events a live session keeps in memory (replay, model context); older ones are read back from the store. */
   SESSION_MEMORY_EVENTS: int(1_000, 10),
   RATE_MESSAGES_PER_MIN: int(30, 1),

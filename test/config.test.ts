@@ -21,7 +21,19 @@ describe('loadConfig', () => {
   it('accepts .env.example exactly as shipped, with the same result as no environment', () => {
     const example = parse(readFileSync(new URL('../.env.example', import.meta.url)))
     expect(Object.keys(example).length).toBeGreaterThan(40)
-    expect(loadConfig(example)).toEqual(loadConfig({}))
+    // INSTANCE_ID defaults to a fresh random name per start: equal in shape, not in value.
+    const { INSTANCE_ID: a, ...fromExample } = loadConfig(example)
+    const { INSTANCE_ID: b, ...fromNothing } = loadConfig({})
+    expect(fromExample).toEqual(fromNothing)
+    expect(a).toMatch(/^i-[0-9a-f]{12}$/)
+    expect(b).toMatch(/^i-[0-9a-f]{12}$/)
+    expect(a).not.toBe(b)
+  })
+
+  it('reads INSTANCE_ID and SESSION_LEASE_MS, and names a bad one', () => {
+    expect(loadConfig({ INSTANCE_ID: 'api-1', SESSION_LEASE_MS: '2500' })).toMatchObject({ INSTANCE_ID: 'api-1', SESSION_LEASE_MS: 2500 })
+    expect(() => loadConfig({ INSTANCE_ID: 'has space' })).toThrow(/INSTANCE_ID/)
+    expect(() => loadConfig({ SESSION_LEASE_MS: '10' })).toThrow(/SESSION_LEASE_MS/)
   })
 
   it('picks openai when a key is set, and reads the service-role key from SUPABASE_KEY too', () => {

@@ -39,6 +39,8 @@ export class EventLog {
   private readonly open = new Set<string>()
   /** Seqs of events in memory the store has not settled yet (stored, or refused for good). */
   private readonly unsettled = new Set<number>()
+  /** Seq ranges [first, last] no event of this log holds: lost in a crash, or reserved and never used (DESIGN §11). */
+  private readonly gaps: Array<[number, number]> = []
   private last = 0
 
   /**
@@ -52,6 +54,7 @@ export class EventLog {
    * memory until it resolves.
    */
   add (event: StoredEvent, settled?: Promise<unknown>): void {
+    if (event.seq > this.last + 1) this.gaps.push([this.last + 1, event.seq - 1])
     this.tail.push(event)
     this.last = event.seq
     if (CONVERSATION.has(event.type)) this.conversation.push(event)
@@ -86,6 +89,22 @@ export class EventLog {
     if (event.type === 'user_message' && event.clientId && this.clientSeqs.get(event.clientId) === event.seq) {
       this.clientSeqs.delete(event.clientId)
     }
+  }
+
+  /**
+   * Numbering goes on after `seq`: the seqs up to it that the log lacks were reserved by an earlier run that
+   * died, and may have reached clients (DESIGN §11). They are never used again, and a resume from one is a reset.
+   */
+  skipTo (seq: number): void {
+    if (seq <= this.last) return
+    this.gaps.push([this.last + 1, seq])
+    this.last = seq
+  }
+
+  /** True when no event of this log holds `seq` though later ones exist: what a client saw there was lost. */
+  lost (seq: number): boolean {
+    for (const [first, last] of this.gaps) if (seq >= first && seq <= last) return true
+    return false
   }
 
   /** The events in memory, ascending: every event with seq ≥ firstSeq the store has (or will have). */

@@ -4,7 +4,7 @@ import { CloseCode } from '../protocol.js'
 import type { SessionRepository } from '../store/types.js'
 import { EventLog } from './event-log.js'
 import type { Peer } from './peer.js'
-import { ChatSession, type SessionDeps } from './session.js'
+import { ChatSession, SEQ_BLOCK, type SessionDeps } from './session.js'
 import { settlesWithin } from './settles.js'
 
 export interface HubDeps extends SessionDeps {
@@ -27,9 +27,20 @@ interface LiveEntry {
 
 const PAGE = 1_000
 
+/** The session's lease is held by another live instance (DESIGN §11). */
+export class HeldElsewhere extends Error {
+  constructor (readonly instance: string, readonly until: string) { super(`the session is live on instance ${instance}`) }
+}
+
+/** Past a held lease's expiry, recovery looks again this much later (clock skew between instances and the database). */
+const RECHECK_MARGIN_MS = 500
+
 export class SessionHub {
   private readonly live = new Map<string, LiveEntry>()
   private accepting = true
+  private renewTimer: NodeJS.Timeout | undefined
+  private renewing = false
+  private readonly rechecks = new Set<NodeJS.Timeout>()
 
   constructor (private readonly deps: HubDeps) {}
 
@@ -91,6 +102,10 @@ export class SessionHub {
       try {
         session = await entry.loading
       } catch (err) {
+        if (err instanceof HeldElsewhere) {
+          log.info({ holder: err.instance }, 'session is live on another instance')
+          return this.refuse(peer, 'busy_server', 'this session is live on another server instance; reconnect shortly', CloseCode.tryAgainLater, { retryAfterMs: 1_000 })
+        }
         log.warn({ err }, 'could not load session')
         return this.refuse(peer, 'store_unavailable', 'storage is unavailable; reconnect shortly', CloseCode.tryAgainLater)
       }
@@ -153,7 +168,10 @@ export class SessionHub {
           await entry.loading
           this.startGrace(record.id)
         } catch (err) {
-          this.deps.logger.warn({ err, sessionId: record.id }, 'could not recover session')
+          // Another instance holds it: not ours to recover while it lives. Its lease is looked at once more when it
+          // ends: a run that died (SIGKILL, under another INSTANCE_ID) leaves leases nobody renews.
+          if (err instanceof HeldElsewhere) this.recheckAfter(record.id, record.owner, err.until)
+          else this.deps.logger.warn({ err, sessionId: record.id }, 'could not recover session')
         }
       }
       const last = page.at(-1)
@@ -163,9 +181,29 @@ export class SessionHub {
     return found
   }
 
+  /** Recovers a session whose lease another instance held at start-up, once that lease lapsed unless it was renewed. */
+  private recheckAfter (sessionId: string, owner: string | null, until: string): void {
+    const waitMs = Math.max(0, Date.parse(until) - Date.now()) + RECHECK_MARGIN_MS
+    const timer = setTimeout(() => {
+      this.rechecks.delete(timer)
+      if (!this.accepting || this.live.has(sessionId)) return
+      const entry = this.load(sessionId, owner)
+      entry.loading.then(() => {
+        this.deps.logger.info({ sessionId }, 'recovered a session whose owner stopped renewing its lease')
+        this.startGrace(sessionId)
+      }, (err: unknown) => {
+        if (!(err instanceof HeldElsewhere)) this.deps.logger.warn({ err, sessionId }, 'could not recover session')
+      })
+    }, waitMs)
+    timer.unref()
+    this.rechecks.add(timer)
+  }
+
   /** Stops accepting, closes running turns as interrupted, closes every socket with 1012. */
   async shutdown (): Promise<void> {
     this.accepting = false
+    for (const timer of this.rechecks) clearTimeout(timer)
+    this.rechecks.clear()
     const { DURABLE_WAIT_MS } = this.deps.config
     await Promise.all([...this.live.values()].map(async (entry) => {
       clearTimeout(entry.graceTimer)
@@ -178,10 +216,36 @@ export class SessionHub {
     }))
   }
 
+  /**
+   * After the writer flushed at shutdown: gives back each live session's unused reserved seqs, so a clean
+   * restart leaves no gap (only a crash does).
+   */
+  /** Stops renewing leases (shutdown, after the release): what is left lapses within SESSION_LEASE_MS. */
+  stopRenewing (): void { clearInterval(this.renewTimer) }
+
+  async releaseSeqs (): Promise<void> {
+    await Promise.all([...this.live.values()].map(async (entry) => { if (entry.session) await this.releaseSeqsOf(entry.session) }))
+  }
+
+  private async releaseSeqsOf (session: ChatSession): Promise<void> {
+    try {
+      if (session.steppedDown) return
+      await this.deps.store.releaseSeqs({ sessionId: session.id, used: session.storedSeq, ...(session.epoch > 0 ? { epoch: session.epoch } : {}) })
+    } catch (err) {
+      // Harmless: the next visit numbers past the reservation, a gap where nothing was sent.
+      this.deps.logger.warn({ err, sessionId: session.id }, 'could not release reserved seqs')
+    }
+  }
+
   private load (sessionId: string, owner: string | null): LiveEntry {
     const entry: LiveEntry = {
-      loading: this.readLog(sessionId).then((log) => {
-        const session = new ChatSession(sessionId, owner, log, this.deps)
+      // The lease first: a session another live instance owns is not read, let alone touched (DESIGN §11).
+      loading: this.acquire(sessionId).then(async (lease) => {
+        const log = await this.readLog(sessionId)
+        // Seqs a run that died had reserved may have reached clients: numbering goes on past them (DESIGN §11).
+        // A new session takes its lease on its first event (no row for a socket that leaves before that).
+        log.skipTo(lease.from - 1)
+        const session = new ChatSession(sessionId, owner, log, this.deps, { epoch: lease.epoch, reservedTo: lease.to, onFenced: (s) => { this.forget(s) } })
         session.closeOrphanTurn()
         entry.session = session
         return session
@@ -190,6 +254,45 @@ export class SessionHub {
     entry.loading.catch(() => { if (this.live.get(sessionId) === entry) this.live.delete(sessionId) })
     this.live.set(sessionId, entry)
     return entry
+  }
+
+  private async acquire (sessionId: string): Promise<{ epoch: number; from: number; to: number }> {
+    const { config, store } = this.deps
+    const got = await store.acquireSession({ sessionId, instanceId: config.INSTANCE_ID, leaseMs: config.SESSION_LEASE_MS, count: SEQ_BLOCK, create: false })
+    if (got.type === 'held') throw new HeldElsewhere(got.instance, got.until)
+    this.startRenewing()
+    return got
+  }
+
+  /** Renews the leases of every loaded session a few times per SESSION_LEASE_MS; a lease found lost steps its session down. */
+  private startRenewing (): void {
+    if (this.renewTimer !== undefined) return
+    const { config, store, logger } = this.deps
+    this.renewTimer = setInterval(() => {
+      if (this.renewing) return
+      const sessions = new Map<string, ChatSession>()
+      for (const entry of this.live.values()) if (entry.session && entry.session.epoch > 0) sessions.set(entry.session.id, entry.session)
+      if (sessions.size === 0) return
+      this.renewing = true
+      store.renewLeases({ instanceId: config.INSTANCE_ID, leaseMs: config.SESSION_LEASE_MS, leases: [...sessions.values()].map((s) => ({ sessionId: s.id, epoch: s.epoch })) })
+        .then((lost) => { for (const id of lost) sessions.get(id)?.stepDown('its lease was taken over') })
+        .catch((err: unknown) => { logger.warn({ err, sessions: sessions.size }, 'could not renew session leases') })
+        .finally(() => { this.renewing = false })
+    }, Math.max(100, Math.floor(config.SESSION_LEASE_MS / 3)))
+    this.renewTimer.unref()
+  }
+
+  /** A writer refusal said another instance owns this session now. */
+  fenced (sessionId: string): void {
+    this.live.get(sessionId)?.session?.stepDown('the store refused its epoch')
+  }
+
+  /** A session that stepped down leaves the live map without an end: its new owner ends it. */
+  private forget (session: ChatSession): void {
+    const entry = this.live.get(session.id)
+    if (entry?.session !== session) return
+    clearTimeout(entry.graceTimer)
+    this.live.delete(session.id)
   }
 
   /** The whole stored log is read (for the clientIds and open turns); only the most recent events stay in memory. */
@@ -217,8 +320,11 @@ export class SessionHub {
     if (!session || session.socketCount > 0 || entry.ending) return
     entry.ending = (async () => {
       await session.stopTurn('cancelled')
-      const ended = await this.deps.writer.end(sessionId, new Date().toISOString())
+      if (session.steppedDown) return
+      const ended = await this.deps.writer.end(sessionId, new Date().toISOString(), session.epoch > 0 ? session.epoch : undefined)
       if (ended) this.deps.onSessionEnded(sessionId)
+      // Every event is stored (the end came after them): the next visit numbers on with no gap.
+      await this.releaseSeqsOf(session)
     })().finally(() => { if (this.live.get(sessionId) === entry) this.live.delete(sessionId) })
     await entry.ending
   }

@@ -6,9 +6,10 @@ import type { Logger } from '../logger.js'
 import type { ChatModel } from '../llm/types.js'
 import { NO_METER, type Meter } from '../metrics/meter.js'
 import type { Tracer } from '../tracing/tracer.js'
-import { PROTOCOL_VERSION, type ErrorCode, type ErrorFrame, type NewEvent, type StoredEvent } from '../protocol.js'
+import { CloseCode, PROTOCOL_VERSION, type ErrorCode, type ErrorFrame, type NewEvent, type StoredEvent } from '../protocol.js'
 import type { EventWriter } from '../store/event-writer.js'
-import type { SessionRepository } from '../store/types.js'
+import { FencedError, StoreError, type SessionRepository } from '../store/types.js'
+import { retryDelay } from '../store/write-health.js'
 import type { ToolRegistry } from '../tools/registry.js'
 import type { EventLog } from './event-log.js'
 import { whenFlushed, type Peer } from './peer.js'
@@ -19,8 +20,8 @@ import { Approvals } from './approvals.js'
 
 export interface SessionDeps {
   writer: EventWriter
-  /** Where a resume reads the events that have left memory, and "always" approvals are remembered. */
-  store: Pick<SessionRepository, 'listEvents' | 'rememberApproval' | 'isApprovalRemembered'>
+  /** Where a resume reads the events that have left memory, "always" approvals are remembered, and seqs are reserved before they are sent. */
+  store: Pick<SessionRepository, 'listEvents' | 'rememberApproval' | 'isApprovalRemembered' | 'reserveSeqs' | 'acquireSession'>
   model: ChatModel
   tools: ToolRegistry
   config: Config
@@ -45,6 +46,10 @@ export interface SessionDeps {
 const LATENCY_SAMPLE_MASK = 63
 
 
+/** Seqs reserved in the store per round trip (DESIGN §11); another block is asked for when half of one is left. */
+export const SEQ_BLOCK = 64
+
+/** `ready`: durable when it had to be (a user_message); a stored event also waits until its seq is reserved. */
 interface Outgoing { data: string; seq: number; ready: boolean }
 
 /** Most events read from the store per round trip when a socket resumes from before the events in memory. */
@@ -60,6 +65,17 @@ export class ChatSession {
   /** Frames waiting behind a user_message that is not durable yet, in seq order. */
   private outbox: Outgoing[] = []
   private turn: Turn | null = null
+  /**
+   * Highest seq the store has reserved for this session: no frame with a higher seq leaves before the store has
+   * reserved it, so a restart after a crash numbers past anything a client may have seen (DESIGN §11).
+   */
+  private reserved: number
+  private reserving = false
+  /** The owner lease's fencing token (0: a new session that has no row yet; its first reservation takes the lease). */
+  private epochValue: number
+  /** Lost the lease (another instance owns the session): nothing more is written or sent. */
+  private fenced = false
+  private readonly onFenced: (session: ChatSession) => void
   /** Sockets that resent a message (same clientId) while it waited for the store: they get its outcome too. */
   private readonly resentWhilePending = new Map<number, Set<Peer>>()
   private readonly log: Logger
@@ -71,7 +87,13 @@ export class ChatSession {
    * @param owner the principal that owns the session (DESIGN §10); null with auth off, or for a session created
    * while it was off. Every socket of an owned session is its owner's: the hub refuses the others.
    */
-  constructor (readonly id: string, readonly owner: string | null, private readonly recent: EventLog, private readonly deps: SessionDeps) {
+  constructor (
+    readonly id: string, readonly owner: string | null, private readonly recent: EventLog, private readonly deps: SessionDeps,
+    lease: { epoch: number; reservedTo: number; onFenced: (session: ChatSession) => void }
+  ) {
+    this.reserved = lease.reservedTo
+    this.epochValue = lease.epoch
+    this.onFenced = lease.onFenced
     this.lastSeq = recent.lastSeq
     this.sentSeq = this.lastSeq
     this.log = deps.logger
@@ -97,6 +119,25 @@ export class ChatSession {
   get runningTurnId (): string | null { return this.turn?.id ?? null }
   /** A turn holds the model now (admitted and not queued or waiting for the store). */
   get turnRunning (): boolean { return this.turn?.running === true }
+  /** The lease epoch this session writes under (0 before its first write). */
+  get epoch (): number { return this.epochValue }
+  get steppedDown (): boolean { return this.fenced }
+
+  /**
+   * This instance no longer owns the session (DESIGN §11): from now on nothing is written or sent; the running
+   * turn is aborted (its close is the new owner's to store) and the sockets are closed 1012 so they reconnect.
+   */
+  stepDown (why: string): void {
+    if (this.fenced) return
+    this.fenced = true
+    this.log.warn({ sessionId: this.id, epoch: this.epochValue, why }, 'lost the session lease: stepping down')
+    const turn = this.turn
+    if (turn) { turn.stopReason ??= 'interrupted'; turn.abort.abort() }
+    for (const peer of [...this.peers, ...this.joining]) peer.close(CloseCode.restarting, 'session moved to another instance; reconnect')
+    this.peers.clear()
+    this.outbox = []
+    this.onFenced(this)
+  }
   get storedSeq (): number { return this.lastSeq }
 
   /** Closes a turn left open by a crash (a user_message with no assistant_message) as interrupted. */
@@ -143,7 +184,8 @@ export class ChatSession {
   private hello (peer: Peer, after: number | undefined): number | undefined {
     const { config, model, tools } = this.deps
     const hadEvents = this.lastSeq > 0
-    const reset = after !== undefined && after > this.sentSeq
+    // Beyond what was sent, or a seq whose event a crash lost: the client's view differs from the log.
+    const reset = after !== undefined && (after > this.sentSeq || this.recent.lost(after))
     if (after !== undefined && this.meter.enabled) this.meter.resume(reset ? 'reset' : after < this.recent.firstSeq - 1 ? 'store' : 'memory')
     peer.send({
       type: 'session',
@@ -387,15 +429,18 @@ export class ChatSession {
    * a user_message is acknowledged only once stored.
    */
   private append (input: NewEvent, acked: boolean, sender?: Peer): { event: StoredEvent; durable: Promise<boolean> } {
+    // A session that stepped down writes nothing: the new owner numbers and stores from here.
+    if (this.fenced) return { event: { ...input, seq: 0, ts: new Date().toISOString() } as StoredEvent, durable: Promise.resolve(false) }
     const seq = this.lastSeq + 1
     const event = { ...input, seq, ts: new Date().toISOString() } as StoredEvent
     // Serialise before the seq is taken: a value JSON cannot carry must fail here, not leave a gap.
     const data = JSON.stringify(event)
     this.lastSeq = seq
     if (input.type === 'error') this.meter.error(input.code)
-    const durable = this.deps.writer.append(this.id, event, { urgent: acked })
+    const durable = this.deps.writer.append(this.id, event, { urgent: acked, ...(this.epochValue > 0 ? { epoch: this.epochValue } : {}) })
     this.recent.add(event, durable)
-    if (acked || this.outbox.length > 0) {
+    if (seq + SEQ_BLOCK / 2 > this.reserved) this.reserveMore()
+    if (acked || this.outbox.length > 0 || seq > this.reserved) {
       const item: Outgoing = { data, seq, ready: !acked }
       this.outbox.push(item)
       if (acked) {
@@ -430,8 +475,39 @@ export class ChatSession {
     }
   }
 
+  /** Asks the store for the next block of seqs (one request at a time, retried while the store is down). */
+  private reserveMore (): void {
+    if (this.reserving) return
+    this.reserving = true
+    void (async () => {
+      for (let attempt = 1; ; attempt++) {
+        if (this.fenced) return
+        try {
+          const { config, store } = this.deps
+          // A new session takes its lease (and creates its row) with its first block of seqs.
+          const got = this.epochValue === 0
+            ? await store.acquireSession({ sessionId: this.id, instanceId: config.INSTANCE_ID, leaseMs: config.SESSION_LEASE_MS, count: SEQ_BLOCK, create: true })
+            : { type: 'owned' as const, epoch: this.epochValue, ...await store.reserveSeqs({ sessionId: this.id, count: SEQ_BLOCK, epoch: this.epochValue }) }
+          if (got.type === 'held') { this.stepDown(`instance ${got.instance} holds it`); return }
+          if (got.from !== this.reserved + 1) this.log.error({ sessionId: this.id, from: got.from, reserved: this.reserved }, 'seq reservation moved under this session')
+          this.epochValue = got.epoch
+          this.reserved = Math.max(this.reserved, got.to)
+          break
+        } catch (err) {
+          if (err instanceof FencedError) { this.stepDown('the store refused its epoch'); return }
+          this.log.warn({ err, sessionId: this.id, attempt }, 'could not reserve seqs; stored events wait to be sent')
+          if (err instanceof StoreError && !err.retryable) break
+          await new Promise((resolve) => setTimeout(resolve, retryDelay(attempt, 50, 2_000)).unref())
+        }
+      }
+      this.reserving = false
+      this.flushOutbox()
+      if (this.lastSeq + SEQ_BLOCK / 2 > this.reserved) this.reserveMore()
+    })()
+  }
+
   private flushOutbox (): void {
-    while (this.outbox.length > 0 && this.outbox[0].ready) {
+    while (this.outbox.length > 0 && this.outbox[0].ready && this.outbox[0].seq <= this.reserved) {
       const item = this.outbox.shift()!
       if (item.seq === 0) for (const peer of this.peers) peer.sendRaw(item.data)
       else this.broadcast(item.data, item.seq)

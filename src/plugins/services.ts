@@ -95,6 +95,11 @@ async function services (app: FastifyInstance, { config, deps = {} }: { config: 
     store,
     logger: log.child({ component: 'event-writer' }),
     ...(config.METRICS === 'on' || tracer ? { observeBatch: observeStoreBatch(() => meter, tracer) } : {}),
+    // Another instance owns the session now (DESIGN §11): its live copy here steps down at once.
+    onRefused: ({ sessionId, reason }) => {
+      if (reason === 'fenced') hub?.fenced(sessionId)
+      else meter.error('store_conflict')
+    },
     batchSize: config.WRITER_BATCH_SIZE,
     flushMs: config.WRITER_FLUSH_MS,
     maxPending: config.WRITER_MAX_PENDING
@@ -190,6 +195,9 @@ async function services (app: FastifyInstance, { config, deps = {} }: { config: 
     await hub.shutdown()
     const flushed = await writer.close(config.SHUTDOWN_TIMEOUT_MS)
     if (!flushed) log.error({ pending: writer.pending }, 'shutdown: events still pending after the timeout')
+    // Only once every numbered event is stored may the unused rest of a reservation (and the lease) be given back.
+    if (flushed) await hub.releaseSeqs()
+    hub.stopRenewing()
     await worker.stop()
     await mcp?.close()
     if (!deps.store) await store.close()

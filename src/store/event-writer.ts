@@ -1,7 +1,7 @@
 /** The batching, retrying EventWriter in front of every store: accepts now, stores soon, never drops, never rejects. */
 import type { Logger } from '../logger.js'
 import type { StoredEvent } from '../protocol.js'
-import { StoreError, type AppendEvent, type SessionRepository } from './types.js'
+import { FencedError, StoreError, type AppendEvent, type SessionRepository } from './types.js'
 import { retryDelay, WriteHealth } from './write-health.js'
 
 export interface EventWriterOptions {
@@ -17,10 +17,15 @@ export interface EventWriterOptions {
   retryMaxMs?: number
   /** Called as each round trip to the store starts; the function it returns when it ends (metrics, a span). */
   observeBatch?: (events: number) => (error?: unknown) => void
+  /**
+   * An event the store refused for good: `fenced` (its epoch no longer owns the session: another instance took
+   * it over, DESIGN §11) or `refused` (bad data, or another event already stored under its seq). Logged too.
+   */
+  onRefused?: (refusal: { sessionId: string; seq: number; reason: 'fenced' | 'refused' }) => void
 }
 
-interface EventItem { kind: 'event'; sessionId: string; event: StoredEvent; done: (stored: boolean) => void; dropped?: true }
-interface EndItem { kind: 'end'; sessionId: string; endedAt: string; done: (ended: boolean) => void }
+interface EventItem { kind: 'event'; sessionId: string; event: StoredEvent; epoch?: number; done: (stored: boolean) => void; dropped?: true }
+interface EndItem { kind: 'end'; sessionId: string; endedAt: string; epoch?: number; done: (ended: boolean) => void }
 type Item = EventItem | EndItem
 
 const nothing = (): void => {}
@@ -50,7 +55,7 @@ export class EventWriter {
   private readonly health: WriteHealth
 
   constructor (opts: EventWriterOptions) {
-    this.opts = { retryMinMs: 50, retryMaxMs: 2_000, observeBatch: noObserver, ...opts }
+    this.opts = { retryMinMs: 50, retryMaxMs: 2_000, observeBatch: noObserver, onRefused: nothing, ...opts }
     this.health = new WriteHealth(opts.logger)
   }
 
@@ -68,9 +73,9 @@ export class EventWriter {
    * `urgent`: someone waits for this one (an acknowledged user_message), so its batch goes out on the
    * next turn of the event loop instead of after flushMs; events queued in the same tick still ride along.
    */
-  append (sessionId: string, event: StoredEvent, { urgent = false }: { urgent?: boolean } = {}): Promise<boolean> {
+  append (sessionId: string, event: StoredEvent, { urgent = false, epoch }: { urgent?: boolean; epoch?: number } = {}): Promise<boolean> {
     return new Promise<boolean>((resolve) => {
-      this.enqueue({ kind: 'event', sessionId, event, done: resolve })
+      this.enqueue({ kind: 'event', sessionId, event, ...(epoch === undefined ? {} : { epoch }), done: resolve })
       this.queuedEvents++
       if (this.queuedEvents >= this.opts.batchSize) this.markDue()
       else if (urgent) setImmediate(this.onUrgent)
@@ -78,9 +83,9 @@ export class EventWriter {
   }
 
   /** Ends the session after every event queued before it; resolves with store.endSession's answer. Never rejects. */
-  end (sessionId: string, endedAt: string): Promise<boolean> {
+  end (sessionId: string, endedAt: string, epoch?: number): Promise<boolean> {
     return new Promise<boolean>((resolve) => {
-      this.enqueue({ kind: 'end', sessionId, endedAt, done: resolve })
+      this.enqueue({ kind: 'end', sessionId, endedAt, ...(epoch === undefined ? {} : { epoch }), done: resolve })
       this.markDue()
     })
   }
@@ -208,7 +213,7 @@ export class EventWriter {
 
   /** Retries until stored; a batch that did commit before failing is harmless to resend (idempotent store). */
   private async writeWithRetry (items: EventItem[]): Promise<void | typeof ABANDONED> {
-    const batch: AppendEvent[] = items.map((i) => ({ sessionId: i.sessionId, event: i.event }))
+    const batch: AppendEvent[] = items.map((i) => ({ sessionId: i.sessionId, event: i.event, ...(i.epoch === undefined ? {} : { epoch: i.epoch }) }))
     for (let attempt = 1; ; attempt++) {
       const observed = this.opts.observeBatch(batch.length)
       try {
@@ -228,11 +233,15 @@ export class EventWriter {
             }
             return
           }
-          if (attempt >= PERMANENT_TRIES) {
+          // Fenced: another instance owns the session now; this one must write nothing more, at once.
+          if (attempt >= PERMANENT_TRIES || err instanceof FencedError) {
             const { sessionId, event } = items[0]
-            this.opts.logger.error({ err, sessionId, seq: event.seq, type: event.type }, 'store refused an event; dropped')
+            const fenced = err instanceof FencedError
+            if (fenced) this.opts.logger.warn({ sessionId, seq: event.seq, type: event.type }, 'store refused an event: this instance no longer owns the session')
+            else this.opts.logger.error({ err, sessionId, seq: event.seq, type: event.type }, 'store refused an event; dropped')
             items[0].dropped = true
             this.inFlightEvents -= 1
+            this.opts.onRefused({ sessionId, seq: event.seq, reason: fenced ? 'fenced' : 'refused' })
             return
           }
         }
@@ -245,11 +254,12 @@ export class EventWriter {
   private async endWithRetry (item: EndItem): Promise<boolean | typeof ABANDONED> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const ended = await this.opts.store.endSession({ sessionId: item.sessionId, endedAt: item.endedAt })
+        const ended = await this.opts.store.endSession({ sessionId: item.sessionId, endedAt: item.endedAt, ...(item.epoch === undefined ? {} : { epoch: item.epoch }) })
         this.health.succeeded()
         return ended
       } catch (err) {
         this.health.failed(err, this.pending)
+        if (err instanceof FencedError) return false
         if (isPermanent(err) && attempt >= PERMANENT_TRIES) {
           this.opts.logger.error({ err, sessionId: item.sessionId }, 'store refused to end a session')
           return false

@@ -4,8 +4,8 @@
  */
 import type { StoredEvent } from '../protocol.js'
 import {
-  StoreError,
-  type AppendEvent, type SessionRecord, type SessionRepository, type SessionStatus, type SummaryJob, type SummaryJobCounts, type UserProfile
+  FencedError, StoreError,
+  type Acquired, type AppendEvent, type SeqRange, type SessionRecord, type SessionRepository, type SessionStatus, type SummaryJob, type SummaryJobCounts, type UserProfile
 } from './types.js'
 
 export interface MemoryStoreOptions {
@@ -41,6 +41,10 @@ interface Row {
   leaseOwner: string | null
   leaseUntil: number
   attempts: number
+  /** The highest seq reserved for numbering (reserveSeqs). */
+  seqReserved: number
+  /** The owner lease (acquireSession): instance, fencing epoch, expiry in ms (0: none). */
+  lease: { instance: string | null; epoch: number; until: number }
 }
 
 /** Keyed by session id; every answer is a copy. A stateful adapter, hence the class. */
@@ -73,7 +77,16 @@ class MemoryStore implements SessionRepository {
 
   async appendEvents (batch: AppendEvent[]): Promise<void> {
     // Validate the whole batch first: like the SQL backends, a batch is stored entirely or not at all.
-    for (const { sessionId, event } of batch) validate(sessionId, event)
+    for (const { sessionId, event, epoch } of batch) {
+      validate(sessionId, event)
+      const row = this.rows.get(sessionId)
+      if (row === undefined) continue
+      this.fence(row, epoch, 'appendEvents')
+      const at = lowerBound(row.events, event.seq)
+      if (row.events[at]?.seq === event.seq && row.events[at].json !== JSON.stringify(event)) {
+        throw new StoreError(`appendEvents: session ${sessionId} seq ${event.seq} already holds another event`, false)
+      }
+    }
     for (const { sessionId, event } of batch) this.appendOne(sessionId, event)
   }
 
@@ -150,6 +163,63 @@ class MemoryStore implements SessionRepository {
     return row.rec.owner
   }
 
+  async acquireSession (opts: { sessionId: string; instanceId: string; leaseMs: number; count: number; create: boolean }): Promise<Acquired> {
+    const { sessionId, instanceId, leaseMs, count, create } = opts
+    if (typeof sessionId !== 'string' || sessionId === '' || typeof instanceId !== 'string' || instanceId === '') {
+      throw new StoreError('acquireSession: sessionId and instanceId must be non-empty strings', false)
+    }
+    if (!Number.isSafeInteger(count) || count < 1 || !(leaseMs >= 1)) throw new StoreError(`acquireSession: count and leaseMs must be positive, got ${count} and ${leaseMs}`, false)
+    let row = this.rows.get(sessionId)
+    if (row === undefined) {
+      if (!create) return { type: 'owned', epoch: 0, from: 1, to: 0 }
+      row = newRow(sessionId, new Date(this.now()).toISOString(), null)
+      this.rows.set(sessionId, row)
+    }
+    const now = this.now()
+    const { lease } = row
+    if (lease.instance !== null && lease.instance !== instanceId && lease.until > now) {
+      return { type: 'held', instance: lease.instance, until: new Date(lease.until).toISOString() }
+    }
+    row.lease = { instance: instanceId, epoch: lease.epoch + 1, until: now + leaseMs }
+    return { type: 'owned', epoch: row.lease.epoch, ...this.reserve(row, count) }
+  }
+
+  async reserveSeqs (opts: { sessionId: string; count: number; epoch?: number }): Promise<SeqRange> {
+    const { sessionId, count, epoch } = opts
+    if (!Number.isSafeInteger(count) || count < 1) throw new StoreError(`reserveSeqs: count must be a positive integer, got ${String(count)}`, false)
+    const row = this.rows.get(sessionId)
+    if (row === undefined) return { from: 1, to: 0 }
+    this.fence(row, epoch, 'reserveSeqs')
+    return this.reserve(row, count)
+  }
+
+  private reserve (row: Row, count: number): SeqRange {
+    const from = Math.max(row.seqReserved, row.rec.lastSeq) + 1
+    row.seqReserved = from + count - 1
+    return { from, to: row.seqReserved }
+  }
+
+  private fence (row: Row, epoch: number | undefined, op: string): void {
+    if (epoch !== undefined && row.lease.epoch !== epoch) throw new FencedError(`${op}: session ${row.rec.id} is owned under a newer epoch`)
+  }
+
+  async renewLeases (opts: { instanceId: string; leaseMs: number; leases: Array<{ sessionId: string; epoch: number }> }): Promise<string[]> {
+    const lost: string[] = []
+    for (const { sessionId, epoch } of opts.leases) {
+      const row = this.rows.get(sessionId)
+      if (row !== undefined && row.lease.epoch === epoch && row.lease.instance === opts.instanceId) row.lease.until = this.now() + opts.leaseMs
+      else lost.push(sessionId)
+    }
+    return lost.sort()
+  }
+
+  async releaseSeqs (opts: { sessionId: string; used: number; epoch?: number }): Promise<void> {
+    const row = this.rows.get(opts.sessionId)
+    if (row === undefined || (opts.epoch !== undefined && row.lease.epoch !== opts.epoch)) return
+    row.seqReserved = Math.min(row.seqReserved, Math.max(row.rec.lastSeq, opts.used))
+    if (opts.epoch !== undefined) row.lease = { ...row.lease, instance: null, until: 0 }
+  }
+
   async listEvents (sessionId: string, opts: { after: number; limit: number }): Promise<StoredEvent[]> {
     this.evict()
     const row = this.rows.get(sessionId)
@@ -158,8 +228,9 @@ class MemoryStore implements SessionRepository {
     return row.events.slice(from, from + opts.limit).map((e) => JSON.parse(e.json) as StoredEvent)
   }
 
-  async endSession (opts: { sessionId: string; endedAt: string }): Promise<boolean> {
+  async endSession (opts: { sessionId: string; endedAt: string; epoch?: number }): Promise<boolean> {
     const row = this.rows.get(opts.sessionId)
+    if (row !== undefined) this.fence(row, opts.epoch, 'endSession')
     if (row === undefined || row.rec.status !== 'active') return false
     const endedMs = parseTime(opts.endedAt, 'endedAt')
     const { rec } = row
@@ -288,7 +359,8 @@ function newRow (id: string, ts: string, owner: string | null): Row {
       id, owner, status: 'active', startedAt: new Date(startedMs).toISOString(), endedAt: null, durationMs: null,
       summary: null, summaryStatus: 'none', summaryError: null, messageCount: 0, lastSeq: 0, title: null, openTurnId: null, version: 0
     },
-    startedMs, events: [], dueAt: 0, leaseOwner: null, leaseUntil: 0, attempts: 0
+    startedMs, events: [], dueAt: 0, leaseOwner: null, leaseUntil: 0, attempts: 0, seqReserved: 0,
+    lease: { instance: null, epoch: 0, until: 0 }
   }
 }
 

@@ -1,5 +1,6 @@
 /** Maps node-postgres failures to StoreError: connection trouble is retryable, SQL errors are not. */
-import { StoreError } from './types.js'
+import { FENCED_SQLSTATE } from './sql-codec.js'
+import { FencedError, StoreError } from './types.js'
 
 const NETWORK_CODES = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH',
@@ -29,6 +30,7 @@ export function toStoreError (err: unknown, op: string): StoreError {
   const e = (typeof err === 'object' && err !== null ? err : {}) as PgLikeError
   const code = typeof e.code === 'string' ? e.code : undefined
   const message = typeof e.message === 'string' && e.message !== '' ? e.message : String(err)
+  if (code === FENCED_SQLSTATE) return new FencedError(`fenced off during ${op}: ${message}`, { cause: err })
   if (isRetryablePgError(err)) {
     return new StoreError(`postgres unavailable during ${op}: ${code ? `${code} ` : ''}${message}`, true, { cause: err })
   }

@@ -3,7 +3,8 @@ import pg from 'pg'
 import type { Logger } from '../logger.js'
 import { toStoreError } from './pg-errors.js'
 import {
-  SCHEMA_HINT, appendEventsJson, toSummaryJobCounts, checkSchemaVersion, pgText, toEvents, toProfile, toSessionRecord, toSessionRecords, toSummaryJob, toUsage
+  SCHEMA_HINT, appendEventsJson, checkSchemaVersion, pgText, toEvents, toProfile, toSessionRecord, toSessionRecords, toAcquired, toSeqRange, toSummaryJob,
+  toSummaryJobCounts, toUsage
 } from './sql-codec.js'
 import { StoreError, type SessionRepository } from './types.js'
 
@@ -97,14 +98,33 @@ export function createPostgresStore (opts: PostgresStoreOptions): SessionReposit
       return await one<string | null>('claimSession', 'select public.rtb_claim_session($1::text, $2::text) as r', [sessionId, owner]) ?? null
     },
 
+    async acquireSession ({ sessionId, instanceId, leaseMs, count, create }) {
+      return toAcquired(await one('acquireSession', 'select public.rtb_acquire_session($1::text, $2::text, $3::int, $4::int, $5::boolean) as r',
+        [sessionId, instanceId, Math.round(leaseMs), count, create]))
+    },
+
+    async reserveSeqs ({ sessionId, count, epoch }) {
+      return toSeqRange(await one('reserveSeqs', 'select public.rtb_reserve_seqs($1::text, $2::int, $3::int) as r', [sessionId, count, epoch ?? null]))
+    },
+
+    async renewLeases ({ instanceId, leaseMs, leases }) {
+      if (leases.length === 0) return []
+      return await one<string[]>('renewLeases', 'select public.rtb_renew_leases($1::text, $2::int, $3::jsonb) as r',
+        [instanceId, Math.round(leaseMs), JSON.stringify(leases.map((l) => ({ session_id: l.sessionId, epoch: l.epoch })))])
+    },
+
+    async releaseSeqs ({ sessionId, used, epoch }) {
+      await call('releaseSeqs', 'select public.rtb_release_seqs($1::text, $2::int, $3::int)', [sessionId, used, epoch ?? null])
+    },
+
     async listEvents (sessionId, { after, limit }) {
       return toEvents(await one('listEvents',
         'select public.rtb_list_events($1::text, $2::int, $3::int) as r', [sessionId, after, limit]))
     },
 
-    async endSession ({ sessionId, endedAt }) {
+    async endSession ({ sessionId, endedAt, epoch }) {
       return await one<boolean>('endSession',
-        'select public.rtb_end_session($1::text, $2::timestamptz) as r', [sessionId, endedAt]) === true
+        'select public.rtb_end_session($1::text, $2::timestamptz, $3::int) as r', [sessionId, endedAt, epoch ?? null]) === true
     },
 
     async claimSummaryJobs ({ workerId, limit, leaseMs }) {

@@ -1,10 +1,10 @@
 /** Shapes shared by the SQL stores: the rtb_append_events argument and the mapping of rtb_* results to the port's types. */
 import type { StoredEvent } from '../protocol.js'
 import { wellFormed } from '../text.js'
-import { StoreError, type AppendEvent, type SessionRecord, type SummaryJob, type SummaryJobCounts, type UserProfile } from './types.js'
+import { StoreError, type Acquired, type AppendEvent, type SeqRange, type SessionRecord, type SummaryJob, type SummaryJobCounts, type UserProfile } from './types.js'
 
 /** The schema version supabase-schema.sql declares through rtb_schema_version(). */
-export const SCHEMA_VERSION = 5
+export const SCHEMA_VERSION = 6
 
 export const SCHEMA_HINT = 'apply supabase-schema.sql (psql -v ON_ERROR_STOP=1 -f supabase-schema.sql)'
 
@@ -19,13 +19,14 @@ export function checkSchemaVersion (version: number, hint: string): void {
  * of failing the whole batch forever.
  */
 export function appendEventsJson (batch: AppendEvent[]): string {
-  const rows = batch.map(({ sessionId, event }) => ({
+  const rows = batch.map(({ sessionId, event, epoch }) => ({
     session_id: sessionId,
     seq: event.seq,
     type: event.type,
     turn_id: 'turnId' in event && typeof event.turnId === 'string' ? event.turnId : null,
     payload: event,
-    created_at: event.ts
+    created_at: event.ts,
+    ...(epoch === undefined ? {} : { epoch })
   }))
   return JSON.stringify(rows, pgSafe)
 }
@@ -111,3 +112,22 @@ export function toSummaryJobCounts (raw: unknown): SummaryJobCounts {
   const r = (raw ?? {}) as Record<string, unknown>
   return { pending: Number(r.pending ?? 0), running: Number(r.running ?? 0), failed: Number(r.failed ?? 0) }
 }
+
+/** rtb_reserve_seqs answers {from, to}. */
+export function toSeqRange (value: unknown): SeqRange {
+  const r = value as { from?: unknown; to?: unknown } | null
+  if (typeof r?.from !== 'number' || typeof r.to !== 'number') throw new StoreError(`reserveSeqs: unexpected answer ${JSON.stringify(value)}`, false)
+  return { from: r.from, to: r.to }
+}
+
+/** rtb_acquire_session answers {epoch, from, to} or {held, until}. */
+export function toAcquired (value: unknown): Acquired {
+  const r = value as { held?: unknown; until?: unknown; epoch?: unknown } | null
+  if (typeof r?.held === 'string') return { type: 'held', instance: r.held, until: String(r.until) }
+  if (typeof r?.epoch !== 'number') throw new StoreError(`acquireSession: unexpected answer ${JSON.stringify(value)}`, false)
+  return { type: 'owned', epoch: r.epoch, ...toSeqRange(value) }
+}
+
+/** SQLSTATEs the rtb_* functions raise: RTB01 a stale lease epoch (fenced off), RTB02 another event under a stored seq. */
+export const FENCED_SQLSTATE = 'RTB01'
+export const CONFLICT_SQLSTATE = 'RTB02'

@@ -3,9 +3,10 @@ import { createClient } from '@supabase/supabase-js'
 import ws from 'ws'
 import type { Logger } from '../logger.js'
 import {
-  appendEventsJson, checkSchemaVersion, toSummaryJobCounts, pgText, toEvents, toProfile, toSessionRecord, toSessionRecords, toSummaryJob, toUsage
+  appendEventsJson, checkSchemaVersion, pgText, toEvents, toProfile, toSessionRecord, toSessionRecords, toAcquired, toSeqRange, toSummaryJob,
+  toSummaryJobCounts, toUsage, FENCED_SQLSTATE
 } from './sql-codec.js'
-import { StoreError, type SessionRepository } from './types.js'
+import { FencedError, StoreError, type SessionRepository } from './types.js'
 
 export interface SupabaseStoreOptions {
   url: string
@@ -101,12 +102,33 @@ export function createSupabaseStore (opts: SupabaseStoreOptions): SessionReposit
       return await rpc<string | null>('claimSession', 'rtb_claim_session', { p_session_id: sessionId, p_owner: owner }) ?? null
     },
 
+    async acquireSession ({ sessionId, instanceId, leaseMs, count, create }) {
+      return toAcquired(await rpc('acquireSession', 'rtb_acquire_session', {
+        p_session_id: sessionId, p_instance: instanceId, p_lease_ms: Math.round(leaseMs), p_count: count, p_create: create
+      }))
+    },
+
+    async reserveSeqs ({ sessionId, count, epoch }) {
+      return toSeqRange(await rpc('reserveSeqs', 'rtb_reserve_seqs', { p_session_id: sessionId, p_count: count, p_epoch: epoch ?? null }))
+    },
+
+    async renewLeases ({ instanceId, leaseMs, leases }) {
+      if (leases.length === 0) return []
+      return await rpc<string[]>('renewLeases', 'rtb_renew_leases', {
+        p_instance: instanceId, p_lease_ms: Math.round(leaseMs), p_leases: leases.map((l) => ({ session_id: l.sessionId, epoch: l.epoch }))
+      })
+    },
+
+    async releaseSeqs ({ sessionId, used, epoch }) {
+      await rpc('releaseSeqs', 'rtb_release_seqs', { p_session_id: sessionId, p_used: used, p_epoch: epoch ?? null })
+    },
+
     async listEvents (sessionId, { after, limit }) {
       return toEvents(await rpc('listEvents', 'rtb_list_events', { p_session_id: sessionId, p_after: after, p_limit: limit }))
     },
 
-    async endSession ({ sessionId, endedAt }) {
-      return await rpc<boolean>('endSession', 'rtb_end_session', { p_session_id: sessionId, p_ended_at: endedAt }) === true
+    async endSession ({ sessionId, endedAt, epoch }) {
+      return await rpc<boolean>('endSession', 'rtb_end_session', { p_session_id: sessionId, p_ended_at: endedAt, p_epoch: epoch ?? null }) === true
     },
 
     async claimSummaryJobs ({ workerId, limit, leaseMs }) {
@@ -163,6 +185,7 @@ function toStoreError (error: unknown, status: number, op: string): StoreError {
   const cause: SupabaseErrorCause = {
     code: e.code ?? '', message: e.message ?? 'unknown error', details: e.details ?? null, hint: e.hint ?? null, status
   }
+  if (cause.code === FENCED_SQLSTATE) return new FencedError(`fenced off during ${op}: ${cause.message}`, { cause })
   const retryable = status === 0 || status >= 500 || status === 408 || status === 429
   const code = cause.code ? ` ${cause.code}` : ''
   return retryable

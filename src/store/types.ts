@@ -33,7 +33,20 @@ export interface SessionRecord {
 export interface AppendEvent {
   sessionId: string
   event: StoredEvent
+  /** The writer's lease epoch (DESIGN §11): the store refuses the event (FencedError) once another epoch owns the session. */
+  epoch?: number
 }
+
+/** Seqs reserved for numbering (DESIGN §11): `from`..`to` are this caller's; `from` − 1 is the previous mark. */
+export interface SeqRange { from: number; to: number }
+
+/**
+ * What acquireSession answers: the lease (epoch 0 and nothing reserved for a session with no row, when not
+ * created), or the instance that holds it live.
+ */
+export type Acquired =
+  | { type: 'owned'; epoch: number; from: number; to: number }
+  | { type: 'held'; instance: string; until: string }
 
 /** A claimed summary job: the worker holds it until leaseUntil. */
 export interface SummaryJob {
@@ -62,6 +75,12 @@ export class StoreError extends Error {
   constructor (message: string, readonly retryable: boolean, options?: { cause?: unknown }) {
     super(message, options)
   }
+}
+
+/** A write under a lease epoch that no longer owns the session (another instance took it over): never retried. */
+export class FencedError extends StoreError {
+  override name = 'FencedError'
+  constructor (message: string, options?: { cause?: unknown }) { super(message, false, options) }
 }
 
 /**
@@ -98,15 +117,34 @@ export interface SessionRepository {
    * owner. Atomic: two principals claiming one new id at once get the same answer.
    */
   claimSession (opts: { sessionId: string; owner: string }): Promise<string | null>
+  /**
+   * Takes the session's owner lease (DESIGN §11) when nobody holds it, it expired, or `instanceId` holds it; each
+   * acquisition bumps the epoch (the fencing token every write then carries), and reserves the next `count` seqs
+   * for numbering, ahead of anything sent under them, past both the previous reservation and the highest stored
+   * seq (no seq is ever reused, also after a crash), durably before this resolves. Creates the session row
+   * (active, no events, owner null) when it is new; with `create: false` a new session gets no row, epoch 0 and
+   * nothing reserved ({from: 1, to: 0}).
+   */
+  acquireSession (opts: { sessionId: string; instanceId: string; leaseMs: number; count: number; create: boolean }): Promise<Acquired>
+  /** The next `count` seqs, for the owner under `epoch` (FencedError when another epoch owns it); no row: {from: 1, to: 0}. */
+  reserveSeqs (opts: { sessionId: string; count: number; epoch?: number }): Promise<SeqRange>
+  /** Extends the leases `instanceId` holds under these epochs by leaseMs; answers the session ids it no longer holds. */
+  renewLeases (opts: { instanceId: string; leaseMs: number; leases: Array<{ sessionId: string; epoch: number }> }): Promise<string[]>
+  /**
+   * Gives back what was reserved above `used` (the highest seq numbered, all of them stored), never going below
+   * the highest stored seq, so the next visit numbers on without a gap. With `epoch`: only while that epoch owns
+   * the session, and the lease is let go as well. Unknown session: nothing happens.
+   */
+  releaseSeqs (opts: { sessionId: string; used: number; epoch?: number }): Promise<void>
   /** Events with seq > after, ascending, at most limit. */
   listEvents (sessionId: string, opts: { after: number; limit: number }): Promise<StoredEvent[]>
 
   /**
    * Ends an active session: endedAt, durationMs = endedAt − startedAt, version + 1, summary
    * status pending with the job due now — atomically. Returns false when the session is unknown
-   * or already ended (no new job).
+   * or already ended (no new job). With `epoch`: FencedError when another epoch owns the session.
    */
-  endSession (opts: { sessionId: string; endedAt: string }): Promise<boolean>
+  endSession (opts: { sessionId: string; endedAt: string; epoch?: number }): Promise<boolean>
   /** Claims up to `limit` due jobs (pending, due, lease free or expired) for `leaseMs`, incrementing attempts. */
   claimSummaryJobs (opts: { workerId: string; limit: number; leaseMs: number }): Promise<SummaryJob[]>
   /** Stores the summary if this worker still holds the lease on this version; false otherwise. */

@@ -6,6 +6,7 @@ import type { SessionRepository } from '../../src/store/types.js'
 import { claimMine, ev, Ids, TimeWindow } from './contract-helpers.js'
 import { describeJobContract } from './contract-jobs.js'
 import { describeOwnerContract, describeUsageContract } from './contract-owners.js'
+import { describeSeqContract } from './contract-seqs.js'
 
 export interface StoreUnderTest { store: SessionRepository; teardown?: () => Promise<void> }
 
@@ -64,13 +65,13 @@ export function describeStoreContract (name: string, setup: () => Promise<StoreU
         expect(s).toMatchObject({ lastSeq: 8, messageCount: 2, openTurnId: null, title: 'Héllo 👋 — "quotes", \\ backslash\nnew line' })
       })
 
-      it('is idempotent on (sessionId, seq): a repeated batch and overlapping batches store one copy, the first one kept', async () => {
+      it('is idempotent on (sessionId, seq): a repeated batch and overlapping batches store one copy', async () => {
         const t = new TimeWindow()
         const id = ids.next()
         const first = [ev.user(1, t.at(0), 'a', 'one'), ev.assistant(2, t.at(1), 'a', 'two'), ev.user(3, t.at(2), 'b', 'three')]
         await store.appendEvents(first.map((event) => ({ sessionId: id, event })))
         await store.appendEvents(first.map((event) => ({ sessionId: id, event })))
-        const overlap = [ev.user(3, t.at(2), 'b', 'CHANGED'), ev.assistant(4, t.at(3), 'b', 'four'), ev.connected(5, t.at(4))]
+        const overlap = [first[2], ev.assistant(4, t.at(3), 'b', 'four'), ev.connected(5, t.at(4))]
         await store.appendEvents(overlap.map((event) => ({ sessionId: id, event })))
         await store.appendEvents(overlap.map((event) => ({ sessionId: id, event })))
         const got = await store.listEvents(id, { after: 0, limit: 100 })
@@ -235,6 +236,7 @@ export function describeStoreContract (name: string, setup: () => Promise<StoreU
     describeJobContract({ store: () => store, ids })
     describeOwnerContract({ store: () => store, ids })
     describeUsageContract({ store: () => store })
+    describeSeqContract({ store: () => store, ids })
 
     describe('profiles', () => {
       it('knows the seeded demo users and answers null for others', async () => {

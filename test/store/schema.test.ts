@@ -9,13 +9,15 @@ import { createScratchDatabase } from '../support/postgres.js'
 const run = promisify(execFile)
 const SCHEMA = fileURLToPath(new URL('../../supabase-schema.sql', import.meta.url))
 const SCHEMA_V2 = fileURLToPath(new URL('./fixtures/supabase-schema-v2.sql', import.meta.url))
+const SCHEMA_V3 = fileURLToPath(new URL('./fixtures/supabase-schema-v3.sql', import.meta.url))
 const hasServer = Boolean(process.env.TEST_DATABASE_URL)
 if (process.env.CI === 'true' && !hasServer) throw new Error('CI=true but TEST_DATABASE_URL is not set: the schema test must run in CI')
 
 const FUNCTIONS = [
   'rtb_append_events', 'rtb_end_session', 'rtb_claim_summary_jobs', 'rtb_complete_summary_job', 'rtb_fail_summary_job',
   'rtb_get_session', 'rtb_list_sessions', 'rtb_list_events', 'rtb_get_profile', 'rtb_schema_version',
-  'rtb_claim_session', 'rtb_add_usage', 'rtb_get_usage', 'rtb_summary_job_counts', 'rtb_remember_approval', 'rtb_is_approval_remembered'
+  'rtb_claim_session', 'rtb_add_usage', 'rtb_get_usage', 'rtb_summary_job_counts', 'rtb_remember_approval', 'rtb_is_approval_remembered',
+  'rtb_reserve_seqs', 'rtb_release_seqs', 'rtb_acquire_session', 'rtb_renew_leases'
 ]
 const LIST_SESSIONS_ARGS = 'p_limit integer, p_before timestamp with time zone, p_status text, p_before_id text, p_owner text'
 
@@ -79,7 +81,7 @@ describe.skipIf(!hasServer)('supabase-schema.sql with psql (needs TEST_DATABASE_
       expect(ownerIndex[0].def).toContain('(owner, started_at DESC, id DESC)')
       const profiles = await query<{ user_id: string }>(scratch.url, 'select user_id from public.profiles order by user_id')
       expect(profiles.map((p) => p.user_id)).toEqual(['alice', 'bob', 'demo', 'user-42'])
-      expect(await version(scratch.url)).toBe(5)
+      expect(await version(scratch.url)).toBe(6)
     } finally {
       await scratch.drop()
     }
@@ -98,7 +100,7 @@ describe.skipIf(!hasServer)('supabase-schema.sql with psql (needs TEST_DATABASE_
 
       expect(await psql(scratch.url)).toBe('')
       expect(await psql(scratch.url)).toBe('')
-      expect(await version(scratch.url)).toBe(5)
+      expect(await version(scratch.url)).toBe(6)
       const lists = await query<{ args: string }>(scratch.url, "select pg_get_function_identity_arguments(oid) as args from pg_proc where proname = 'rtb_list_sessions'")
       expect(lists).toEqual([{ args: LIST_SESSIONS_ARGS }])
       const [{ r: kept }] = await query<{ r: Record<string, unknown> }>(scratch.url, "select public.rtb_get_session('v2-a') as r")
@@ -109,6 +111,31 @@ describe.skipIf(!hasServer)('supabase-schema.sql with psql (needs TEST_DATABASE_
       expect((await query<{ n: string }>(scratch.url, "select public.rtb_add_usage('p', '2024-01-01', 5) as n"))[0].n).toBe('5')
       const policies = await query<{ n: number }>(scratch.url, 'select count(*)::int as n from pg_policy')
       expect(policies[0].n).toBe(2)
+    } finally {
+      await scratch.drop()
+    }
+  })
+
+  it('upgrades a version-3 database holding sessions: seq reservations start past each stored log, data kept', async () => {
+    const scratch = await createScratchDatabase()
+    try {
+      expect(await psql(scratch.url, SCHEMA_V3)).toBe('')
+      expect(await version(scratch.url)).toBe(3)
+      const event = (seq: number) => ({ session_id: 'v3-a', seq, type: 'connected', turn_id: null, payload: { type: 'connected', seq, ts: '2024-01-01T00:00:00.000Z', connectionId: `c${seq}` }, created_at: '2024-01-01T00:00:00.000Z' })
+      await query(scratch.url, 'select public.rtb_append_events($1::jsonb)', [JSON.stringify([event(1), event(2), event(3)])])
+      expect(await psql(scratch.url)).toBe('')
+      expect(await psql(scratch.url)).toBe('')
+      expect(await version(scratch.url)).toBe(6)
+      const acquire = async (id: string) =>
+        (await query<{ r: unknown }>(scratch.url, "select public.rtb_acquire_session($1, 'inst', 1000, 10, false) as r", [id]))[0].r
+      expect(await acquire('v3-a')).toEqual({ epoch: 1, from: 4, to: 13 })
+      expect(await acquire('v3-new')).toEqual({ epoch: 0, from: 1, to: 0 })
+      const [{ r: kept }] = await query<{ r: Record<string, unknown> }>(scratch.url, "select public.rtb_get_session('v3-a') as r")
+      expect(kept).toMatchObject({ id: 'v3-a', lastSeq: 3, status: 'active' })
+      const reserves = await query<{ args: string }>(scratch.url, "select pg_get_function_identity_arguments(oid) as args from pg_proc where proname = 'rtb_reserve_seqs'")
+      expect(reserves).toEqual([{ args: 'p_session_id text, p_count integer, p_epoch integer' }])
+      const ends = await query<{ args: string }>(scratch.url, "select pg_get_function_identity_arguments(oid) as args from pg_proc where proname = 'rtb_end_session'")
+      expect(ends).toEqual([{ args: 'p_session_id text, p_ended_at timestamp with time zone, p_epoch integer' }])
     } finally {
       await scratch.drop()
     }
@@ -126,7 +153,7 @@ describe.skipIf(!hasServer)('supabase-schema.sql with psql (needs TEST_DATABASE_
       const lists = await query<{ args: string }>(scratch.url,
         "select pg_get_function_identity_arguments(oid) as args from pg_proc where proname = 'rtb_list_sessions'")
       expect(lists).toEqual([{ args: LIST_SESSIONS_ARGS }])
-      expect(await version(scratch.url)).toBe(5)
+      expect(await version(scratch.url)).toBe(6)
     } finally {
       await scratch.drop()
     }
