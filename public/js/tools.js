@@ -34,8 +34,16 @@ export function createToolCard (call) {
   return card
 }
 
+/** A question nobody answered (the turn was cancelled, the grace ended, the server restarted): no buttons left to click. */
+function closeUnansweredApproval (card, text) {
+  if (card.dataset.approval !== 'waiting') return
+  card.dataset.approval = 'unanswered'
+  card.querySelector('.tool-approval')?.replaceChildren(h('span', { className: 'tool-approval-text', text }))
+}
+
 /** Fills a card in from its `tool_result` event. */
 export function finishToolCard (card, result) {
+  closeUnansweredApproval(card, 'Not run: the turn ended before an answer')
   const state = result.ok ? 'ok' : 'failed'
   card.dataset.status = state
   card.querySelector('.tool-status').textContent = state
@@ -52,6 +60,7 @@ export function finishToolCard (card, result) {
 
 /** A call whose turn ended without a result (stopped or interrupted). */
 export function abandonToolCard (card) {
+  closeUnansweredApproval(card, 'Not run: the turn ended before an answer')
   if (card.dataset.status !== 'running') return
   card.dataset.status = 'failed'
   card.querySelector('.tool-status').textContent = 'no result'

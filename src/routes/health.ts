@@ -5,6 +5,9 @@ import { createOperatorCheck } from '../ops/operator.js'
 import { protocolJsonSchema } from '../protocol.js'
 import { healthSchema, liveSchema, readySchema } from './schemas.js'
 
+const withoutErrors = <T extends { error?: string }>(servers: Record<string, T>): Record<string, Omit<T, 'error'>> =>
+  Object.fromEntries(Object.entries(servers).map(([name, { error: _hidden, ...rest }]) => [name, rest]))
+
 export default async function healthRoutes (app: FastifyInstance): Promise<void> {
   const { store, writer, model, hub, version, readiness, auth, config, slots, serverSockets, addressSockets, userSockets, mcp } = app.services
   const protocol = JSON.stringify(protocolJsonSchema(), null, 2)
@@ -19,7 +22,8 @@ export default async function healthRoutes (app: FastifyInstance): Promise<void>
     if (!answered) pingError = 'store ping timed out'
     const ok = pingError === undefined && writer.healthy
     // The store's error text can name the database host, user or schema: only operators read it.
-    const detail = ok ? undefined : (await operatorAccess(request)) === 'operator' ? pingError ?? writer.lastError ?? 'writes failing' : undefined
+    const operator = (await operatorAccess(request)) === 'operator'
+    const detail = ok ? undefined : operator ? pingError ?? writer.lastError ?? 'writes failing' : undefined
     return {
       status: ok ? 'ok' : 'degraded',
       version,
@@ -27,7 +31,8 @@ export default async function healthRoutes (app: FastifyInstance): Promise<void>
       model: model.info,
       store: { kind: store.kind, ok, pendingWrites: writer.pending, ...(detail === undefined ? {} : { error: detail }) },
       sessions: { live: hub.liveCount },
-      ...(mcp ? { mcp: mcp.status() } : {}),
+      // An MCP server's error can name its host or command: operators only, like the store's.
+      ...(mcp ? { mcp: operator ? mcp.status() : withoutErrors(mcp.status()) } : {}),
       limits: limitsInUse()
     }
   })

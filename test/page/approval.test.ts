@@ -77,4 +77,30 @@ describeWithBrowser('tool approval timing out on the page', () => {
       await close()
     }
   })
+
+  it('Stop while a card waits for approval: the buttons go, the card says it was not run, the tool never ran', async () => {
+    const { page, problems, close } = await openPage(ctx.browser, ctx.server.baseUrl)
+    try {
+      await waitConnected(page)
+      const sessionId = sessionIdOf(page)
+      await sendMessage(page, 'What is the CPU load?')
+      const card = page.locator(`${lastTurn} details.tool`)
+      await page.locator(`${lastTurn} details.tool[data-approval="waiting"]`).waitFor()
+      await page.getByRole('button', { name: 'Stop' }).click()
+      await page.locator(`${lastTurn} details.tool[data-approval="unanswered"]`).waitFor()
+      expect(await card.locator('.tool-approval button').count()).toBe(0)
+      expect(await card.locator('.tool-approval').textContent()).toBe('Not run: the turn ended before an answer')
+      await waitStoredAnswers(ctx.server, sessionId, 1)
+      const events = await storedEvents(ctx.server, sessionId) as Stored[]
+      // No decision was stored; the call's one result says it did not run.
+      expect(events.filter((e) => e.type === 'approval')).toEqual([])
+      const results = events.filter((e) => e.type === 'tool_result')
+      expect(results).toHaveLength(1)
+      expect(results[0]).toMatchObject({ ok: false })
+      expect(events.find((e) => e.type === 'assistant_message')).toMatchObject({ finishReason: 'cancelled' })
+      expect(problems).toEqual([])
+    } finally {
+      await close()
+    }
+  })
 })

@@ -24,7 +24,8 @@ const HttpServer = z.strictObject({
 })
 
 /** A server's name becomes the prefix of its tools' names: the model API's character set, no `__` (the separator). */
-const ServerName = z.string().regex(/^[A-Za-z0-9-]+(_[A-Za-z0-9-]+)*$/, 'a server name may hold letters, digits, - and single _')
+const ServerName = z.string().max(32, 'a server name is at most 32 characters (its tools are named <server>__<tool> in 64)')
+  .regex(/^[A-Za-z0-9-]+(_[A-Za-z0-9-]+)*$/, 'a server name may hold letters, digits, - and single _')
 
 export const McpConfigFile = z.object({
   mcpServers: z.record(ServerName, z.union([StdioServer, HttpServer]))

@@ -3,6 +3,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
+import { clip } from '../../text.js'
 import type { Logger } from '../../logger.js'
 import type { ExternalTool } from '../types.js'
 import { isStdio, mcpToolName, type McpServerConfig } from './config.js'
@@ -27,13 +28,44 @@ const CLIENT_INFO = { name: 'realtime-ai-backend', version: '1' }
 
 interface McpContent { type: string; text?: string; [key: string]: unknown }
 
+/**
+ * A result is stored, sent to every socket of the session and read by the model: one server's 8 MB answer closed
+ * every socket as too slow and rode along in every later request. Text is cut to this; other content this large fails.
+ */
+export const MAX_MCP_RESULT_CHARS = 100_000
+/** Tools one server may offer (OpenAI refuses a request with more than 128 tools: one server must not break every turn). */
+export const MAX_MCP_TOOLS_PER_SERVER = 64
+
+const cut = (text: string): string => text.length <= MAX_MCP_RESULT_CHARS
+  ? text
+  : `${clip(text, MAX_MCP_RESULT_CHARS)}… [cut: ${text.length} characters, at most ${MAX_MCP_RESULT_CHARS}]`
+
 /** The result the model reads: text-only content as its text, anything else as the content list (plus structured content). */
 function resultOf (res: Record<string, unknown>): { ok: true; result: unknown } | { ok: false; error: string } {
   const content = Array.isArray(res.content) ? res.content as McpContent[] : []
   const texts = content.every((c) => c.type === 'text') ? content.map((c) => String(c.text ?? '')) : undefined
-  if (res.isError === true) return { ok: false, error: texts ? texts.join('\n') || 'the tool reported an error' : JSON.stringify(content) }
-  if (res.structuredContent !== undefined) return { ok: true, result: res.structuredContent }
-  return { ok: true, result: texts ? texts.join('\n') : content }
+  if (res.isError === true) return { ok: false, error: cut(texts ? texts.join('\n') || 'the tool reported an error' : JSON.stringify(content)) }
+  const result = res.structuredContent !== undefined ? res.structuredContent : texts ? cut(texts.join('\n')) : content
+  if (typeof result !== 'string') {
+    const size = JSON.stringify(result)?.length ?? 0
+    if (size > MAX_MCP_RESULT_CHARS) return { ok: false, error: `the result is too large (${size} characters of JSON; at most ${MAX_MCP_RESULT_CHARS})` }
+  }
+  return { ok: true, result }
+}
+
+/** An input schema the model API takes: a JSON Schema object whose `properties`, when present, is an object. */
+function validSchema (schema: unknown): schema is Record<string, unknown> {
+  if (schema === null || typeof schema !== 'object' || Array.isArray(schema)) return false
+  const s = schema as Record<string, unknown>
+  const objectish = (v: unknown) => v === undefined || (v !== null && typeof v === 'object' && !Array.isArray(v))
+  return s.type === 'object' && objectish(s.properties) && (s.required === undefined || Array.isArray(s.required)) &&
+    (s.additionalProperties === undefined || typeof s.additionalProperties === 'boolean' || objectish(s.additionalProperties))
+}
+
+/** An error's text with URL credentials hidden: /health and the logs must not show a configured password. */
+export function safeError (err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err)
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi, '$1[redacted]@').slice(0, 500)
 }
 
 export interface McpServerOptions {
@@ -50,6 +82,8 @@ export class McpServer {
   state: McpServerState = 'connecting'
   private offered: ExternalTool[] = []
   private client: Client | undefined
+  /** A client still connecting (its process started): closed too on shutdown, or the child outlives the server. */
+  private connecting: Client | undefined
   private error: string | undefined
   private attempts = 0
   private timer: NodeJS.Timeout | undefined
@@ -80,9 +114,10 @@ export class McpServer {
     this.state = 'closed'
     clearTimeout(this.timer)
     this.setTools([])
-    const client = this.client
+    const clients = [this.client, this.connecting]
     this.client = undefined
-    await client?.close().catch(() => {})
+    this.connecting = undefined
+    await Promise.all(clients.map(async (c) => { await c?.close().catch(() => {}) }))
   }
 
   /** The process id of a stdio server while it runs (tests kill it to show a dead server). */
@@ -114,7 +149,8 @@ export class McpServer {
     this.attempts++
     const { name, config } = this.opts
     const client = new Client(CLIENT_INFO)
-    client.onerror = (err) => { this.log.debug({ err: err.message }, 'mcp transport error') }
+    client.onerror = (err) => { this.log.debug({ err: safeError(err) }, 'mcp transport error') }
+    this.connecting = client
     try {
       await client.connect(this.transport(), { timeout: config.timeoutMs })
       const listed: Array<{ name: string; description?: string; inputSchema: Record<string, unknown> }> = []
@@ -125,8 +161,8 @@ export class McpServer {
         cursor = page.nextCursor
       } while (cursor)
       if (this.closed) { await client.close(); return }
-      const allowed = config.tools ? new Set(config.tools) : undefined
-      const tools = listed.filter((t) => !allowed || allowed.has(t.name)).map((t) => this.external(client, t))
+      this.connecting = undefined
+      const tools = this.offer(client, listed)
       this.client = client
       // Set after the first list: a close from here on is a death, not a failed start.
       client.onclose = () => { if (this.client === client) this.lost('the connection closed') }
@@ -136,9 +172,10 @@ export class McpServer {
       this.setTools(tools)
       this.log.info({ tools: tools.length, listed: listed.length }, `mcp server ${name} ready`)
     } catch (err) {
+      if (this.connecting === client) this.connecting = undefined
       await client.close().catch(() => {})
       if (this.closed) return
-      this.error = err instanceof Error ? err.message : String(err)
+      this.error = safeError(err)
       this.state = 'down'
       this.log.warn({ err: this.error, attempts: this.attempts }, `mcp server ${name} failed to start`)
       this.retry()
@@ -163,6 +200,27 @@ export class McpServer {
     this.timer.unref()
   }
 
+  /**
+   * The tools this server offers: the allow-listed ones with a schema the model API takes, one per name (two names
+   * that map to one `<server>__<tool>` keep only the first, by name order so it never depends on list order), at
+   * most MAX_MCP_TOOLS_PER_SERVER. What is left out is logged.
+   */
+  private offer (client: Client, listed: Array<{ name: string; description?: string; inputSchema: Record<string, unknown> }>): ExternalTool[] {
+    const allowed = this.opts.config.tools ? new Set(this.opts.config.tools) : undefined
+    const byName = new Map<string, ExternalTool>()
+    const skipped: string[] = []
+    for (const tool of [...listed].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      if (allowed && !allowed.has(tool.name)) continue
+      const external = this.external(client, tool)
+      if (!validSchema(tool.inputSchema) || byName.has(external.name) || byName.size >= MAX_MCP_TOOLS_PER_SERVER) { skipped.push(tool.name.slice(0, 64)); continue }
+      byName.set(external.name, external)
+    }
+    if (skipped.length > 0) {
+      this.log.warn({ skipped: skipped.length, examples: skipped.slice(0, 5) }, `mcp server ${this.opts.name}: tools left out (invalid input schema, a name taken by another tool, or over ${MAX_MCP_TOOLS_PER_SERVER})`)
+    }
+    return [...byName.values()]
+  }
+
   private setTools (tools: ExternalTool[]): void {
     if (tools.length === 0 && this.offered.length === 0) return
     this.offered = tools
@@ -184,7 +242,7 @@ export class McpServer {
           const res = await client.callTool({ name: tool.name, arguments: args }, undefined, { signal, timeout: config.timeoutMs })
           return resultOf(res as Record<string, unknown>)
         } catch (err) {
-          return { ok: false, error: `MCP server "${server}": ${err instanceof Error ? err.message : String(err)}` }
+          return { ok: false, error: `MCP server "${server}": ${safeError(err)}` }
         }
       }
     }
