@@ -107,6 +107,7 @@ export async function runTurn ({ session, turn, deps }: { session: ChatSession; 
       maxSteps: config.MAX_TOOL_STEPS,
       sessionId: session.id,
       principal: session.owner,
+      logger,
       callbacks,
       approve: (call, args) => session.approvals.ask({ turnId: turn.id, callId: call.id, name: call.name, args, signal: turn.abort.signal })
     })

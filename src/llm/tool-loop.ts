@@ -1,4 +1,5 @@
 /** One turn of conversation: stream the model, run a step's tool calls in parallel, feed the results back, repeat. */
+import type { Logger } from '../logger.js'
 import { clip } from '../text.js'
 import type { ToolRegistry } from '../tools/registry.js'
 import type { ToolOutcome } from '../tools/types.js'
@@ -50,6 +51,8 @@ export interface ToolLoopOptions {
   sessionId: string
   /** The session's owner (DESIGN §10): tools answer for this principal only; null with auth off. */
   principal?: string | null
+  /** The turn's logger, handed to the tools' lines. */
+  logger?: Logger
   callbacks: TurnCallbacks
   /**
    * Asks the user about a call of a tool that needs approval (the registry says which); absent: such calls run
@@ -186,7 +189,7 @@ export async function runToolLoop (opts: ToolLoopOptions): Promise<TurnResult> {
             outcome = { ok: false, error: cancelled ? 'cancelled' : decision.error, durationMs: Math.round(performance.now() - asked), failure: cancelled ? 'cancelled' : 'declined' }
           }
         }
-        outcome ??= await tools.run({ name: call.name, arguments: call.arguments }, { signal, sessionId, principal })
+        outcome ??= await tools.run({ name: call.name, arguments: call.arguments }, { signal, sessionId, principal, ...(opts.logger ? { logger: opts.logger } : {}) })
         callbacks.onToolResult(call, outcome)
         return outcome
       }))

@@ -76,7 +76,7 @@ export function createToolRegistry ({ tools, sources = [], timeoutMs, logger, re
     const started = performance.now()
     const elapsed = () => Math.round((performance.now() - started) * 100) / 100
     const failed = (error: string, failure: ToolFailure = 'invalid'): ToolOutcome => {
-      logger?.debug({ sessionId: ctx.sessionId, tool: call.name, ok: false, error }, 'tool call failed')
+      (ctx.logger ?? logger)?.debug({ sessionId: ctx.sessionId, tool: call.name, ok: false, error }, 'tool call failed')
       return { ok: false, error, durationMs: elapsed(), failure }
     }
 
@@ -123,11 +123,12 @@ export function createToolRegistry ({ tools, sources = [], timeoutMs, logger, re
       }
       ctx.signal.addEventListener('abort', onAbort, { once: true })
     })
-    logger?.debug({ sessionId: ctx.sessionId, tool: name }, 'tool call')
+    const log = ctx.logger ?? logger
+    log?.debug({ sessionId: ctx.sessionId, tool: name }, 'tool call')
     const work = (async (): Promise<ToolOutcome> => {
       try {
         const result = await invoke(own.signal)
-        logger?.debug({ sessionId: ctx.sessionId, tool: name, ok: true, durationMs: elapsed() }, 'tool call done')
+        log?.debug({ sessionId: ctx.sessionId, tool: name, ok: true, durationMs: elapsed() }, 'tool call done')
         return { ok: true, result: asJson(result), durationMs: elapsed() }
       } catch (err) {
         return failed(messageOf(err), 'error')

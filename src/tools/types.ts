@@ -1,11 +1,14 @@
 /** The tool port: a tool is a name, a description, zod parameters and a handler. */
 import type { z } from 'zod'
+import type { Logger } from '../logger.js'
 
 export interface ToolContext {
   signal: AbortSignal
   sessionId: string
   /** The signed-in principal the turn runs for (DESIGN §10); null when authentication is off. */
   principal?: string | null
+  /** The turn's logger (its lines carry session, connection, turn, principal, client); else the registry's. */
+  logger?: Logger
 }
 
 export interface ToolDefinition<S extends z.ZodType = z.ZodType> {

@@ -49,4 +49,25 @@ describe('log context', () => {
       if (server.app.server.listening) await server.close()
     }
   })
+
+  it('tool call lines (debug) carry the turn\'s context too: connectionId, turnId, principal, client', async () => {
+    const { lines, stream } = capture()
+    const server = await startApp({ env: authEnv({ LOG_LEVEL: 'debug' }), logger: { level: 'debug', stream } })
+    const user = await newUser('logs-tools')
+    try {
+      const client = await connectAs(server, user, 'logs-2')
+      await client.waitFor((f) => f.type === 'connected')
+      client.send({ type: 'user_message', content: 'How busy is the server CPU?' })
+      const done = await client.waitTurnEnd()
+      const connectionId = client.ofType('connected')[0].connectionId
+      await client.close()
+      const toolLines = lines.filter((l) => l.msg === 'tool call' || l.msg === 'tool call done')
+      expect(toolLines.map((l) => l.msg)).toEqual(['tool call', 'tool call done'])
+      for (const l of toolLines) {
+        expect(l, l.msg).toMatchObject({ sessionId: 'logs-2', connectionId, turnId: done.turnId, principal: user.sub, client: '127.0.0.1', tool: 'get_system_metrics' })
+      }
+    } finally {
+      await server.close()
+    }
+  })
 })
