@@ -5,7 +5,7 @@ import type { SessionRepository } from '../store/types.js'
 import { EventLog } from './event-log.js'
 import type { Peer } from './peer.js'
 import { ChatSession, SEQ_BLOCK, type SessionDeps } from './session.js'
-import { settlesWithin } from './settles.js'
+import { settlesWithin } from '../settles.js'
 
 export interface HubDeps extends SessionDeps {
   store: SessionRepository

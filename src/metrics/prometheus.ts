@@ -1,4 +1,5 @@
 /** The Prometheus meter (prom-client): every metric of DESIGN §12 on its own registry. Loaded only with METRICS=on. */
+import { settlesWithin } from '../settles.js'
 import { collectProcessMetrics, Counter, Gauge, Histogram, Registry } from './prom-parts.js'
 import { ErrorCode, FinishReason } from '../protocol.js'
 import type { Meter, ModelOutcome, ResumeSource, ToolCallOutcome } from './meter.js'
@@ -44,17 +45,6 @@ export const METRIC_HELP = {
 
 const SUMMARY_READ_MS = 1_000
 
-/** The value, or undefined when it failed or took longer than `ms`. */
-async function withinMs<T> (work: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const late = new Promise<undefined>((resolve) => { timer = setTimeout(() => { resolve(undefined) }, ms) })
-  try {
-    return await Promise.race([work.catch(() => undefined), late])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
 export interface PrometheusMeter { meter: Meter; registry: Registry }
 
 export function createPrometheusMeter ({ toolNames, sources }: { toolNames: readonly string[]; sources: GaugeSources }): PrometheusMeter {
@@ -74,7 +64,8 @@ export function createPrometheusMeter ({ toolNames, sources }: { toolNames: read
     registers,
     // A store read per scrape, bounded: a slow or failing store leaves the last values rather than failing the scrape.
     async collect () {
-      const counts = await withinMs(sources.summaryJobs(), SUMMARY_READ_MS)
+      const read = sources.summaryJobs()
+      const counts = await settlesWithin(read, SUMMARY_READ_MS) ? await read.catch(() => undefined) : undefined
       if (counts) for (const [status, n] of Object.entries(counts)) this.set({ status }, n)
     }
   })

@@ -1,6 +1,6 @@
 /** GET /health, /health/live, /health/ready and GET /protocol.json (the WebSocket protocol as JSON Schema). */
 import type { FastifyInstance } from 'fastify'
-import { settlesWithin } from '../chat/settles.js'
+import { settlesWithin } from '../settles.js'
 import { createOperatorCheck } from '../ops/operator.js'
 import { protocolJsonSchema } from '../protocol.js'
 import { healthSchema, liveSchema, readySchema } from './schemas.js'

@@ -4,6 +4,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
 import { resourceFromAttributes } from '@opentelemetry/resources'
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base'
 import type { Logger } from '../logger.js'
+import { settlesWithin } from '../settles.js'
 import type { SpanAttributes, SpanHandle, Tracer } from './tracer.js'
 
 /** Span names carry the tool's name as the model sent it: bounded, so a hostile name cannot bloat the backend. */
@@ -79,14 +80,8 @@ export function createOtelTracer ({ endpoint, serviceName, version, logger }: { 
     async shutdown () {
       // Bounded: a collector that is down or hangs must not hold the process's exit (it took 8-10 s, past a short
       // SHUTDOWN_TIMEOUT_MS, and the process exited 1 instead of 0). Spans not exported by then are dropped.
-      let timer: ReturnType<typeof setTimeout> | undefined
-      const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => { resolve('late') }, SHUTDOWN_EXPORT_MS) })
-      const done = provider.shutdown().then(() => 'done' as const, (err: unknown) => { logger.warn({ err }, 'tracing: could not export the last spans'); return 'done' as const })
-      try {
-        if (await Promise.race([done, late]) === 'late') logger.warn({ waitedMs: SHUTDOWN_EXPORT_MS }, 'tracing: the collector did not take the last spans in time; dropped')
-      } finally {
-        clearTimeout(timer)
-      }
+      const done = provider.shutdown().catch((err: unknown) => { logger.warn({ err }, 'tracing: could not export the last spans') })
+      if (!(await settlesWithin(done, SHUTDOWN_EXPORT_MS))) logger.warn({ waitedMs: SHUTDOWN_EXPORT_MS }, 'tracing: the collector did not take the last spans in time; dropped')
     }
   }
 }
