@@ -1,6 +1,7 @@
 -- Realtime AI Backend: tables, indexes, row level security and the rtb_* functions that hold every
 -- storage rule the postgres and supabase stores share (DESIGN §6), and the owner-only read access of
--- Supabase-signed-in users (DESIGN §10). Schema version 6 (see rtb_schema_version): 5 + seqs reserved ahead of
+-- Supabase-signed-in users (DESIGN §10). Schema version 7 (see rtb_schema_version): 6 + the sessions whose owner
+-- lease lapsed, for the periodic takeover sweep of cluster mode (rtb_list_lapsed_sessions). Version 6: 5 + seqs reserved ahead of
 -- what is sent (sessions.seq_reserved, rtb_reserve_seqs, rtb_release_seqs: DESIGN §11, no seq ever reused) and
 -- one fenced owner per live session (sessions.lease_*, rtb_acquire_session, rtb_renew_leases; appends, seq
 -- reservations and ends refuse a stale epoch with SQLSTATE RTB01; an append that differs from a stored event
@@ -165,7 +166,7 @@ $$;
 
 create or replace function public.rtb_schema_version() returns integer
 language sql immutable security invoker set search_path = public
-as $$ select 6 $$;
+as $$ select 7 $$;
 
 -- ── event log ──────────────────────────────────────────────────────────────────
 -- p_events: [{session_id, seq, type, turn_id, payload, created_at}, …]. Returns the number of events
@@ -419,6 +420,21 @@ as $$
       and (p_status is null or s.status = p_status)
       and (p_owner is null or s.owner = p_owner)
     order by s.started_at desc, s.id desc limit greatest(coalesce(p_limit, 20), 0)
+  ) t
+$$;
+
+-- Active sessions no live instance holds (DESIGN §11): the lease expired (its instance died or was cut off) or was
+-- given back (a drain). Every instance sweeps these now and then and takes them, so their open turns are closed
+-- and their disconnect grace runs even when no client comes back. Oldest lapse first; never-leased rows first of all.
+create index if not exists sessions_lease_lapse_idx on public.sessions (lease_until) where status = 'active';
+create or replace function public.rtb_list_lapsed_sessions(p_limit integer) returns jsonb
+language sql stable security invoker set search_path = public
+as $$
+  select coalesce(jsonb_agg(rtb_session_json(t.s) order by t.lease_until nulls first, t.id), '[]'::jsonb)
+  from (
+    select s, s.lease_until, s.id from sessions s
+    where s.status = 'active' and (s.lease_until is null or s.lease_until <= now())
+    order by s.lease_until nulls first, s.id limit greatest(coalesce(p_limit, 100), 0)
   ) t
 $$;
 

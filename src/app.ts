@@ -4,6 +4,7 @@ import rateLimit from '@fastify/rate-limit'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import websocket from '@fastify/websocket'
+import type { Duplex } from 'node:stream'
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config.js'
 import { CloseCode } from './protocol.js'
@@ -61,11 +62,20 @@ export async function buildApp ({ config, deps, logger }: AppOptions): Promise<F
   // One key space per client address across every route (request.ip: TRUST_PROXY decides whom it names);
   // probes and the WebSocket route opt out with `rateLimit: false` (sockets have their own limits).
   await app.register(rateLimit, { global: true, max: config.RATE_HTTP_PER_MIN, timeWindow: '1 minute' })
+  // While closing, Fastify answers an upgrade request 503 on the raw socket and leaves it open: a client that keeps
+  // it would hold the close (and the drain) until the process is killed. Ended once the answer is written.
+  let closing = false
+  app.server.on('upgrade', (_request: unknown, socket: Duplex) => {
+    if (!closing) return
+    setImmediate(() => socket.end())
+    setTimeout(() => socket.destroy(), 1_000).unref()
+  })
   await app.register(websocket, {
     options: { maxPayload: config.MAX_MESSAGE_BYTES },
-    // Our shutdown closes sockets itself (1012, after turns are closed as interrupted).
+    // Our shutdown closes sockets itself (1012): at once when draining turns (DRAIN_TIMEOUT_MS), else after turns are closed as interrupted.
     preClose: async () => {
-      await app.services.hub.shutdown()
+      closing = true
+      await app.services.hub.shutdown(config.DRAIN_TIMEOUT_MS)
       // Sockets not attached to a session yet (still loading, or being refused) close here too.
       for (const client of app.websocketServer.clients) {
         client.close(CloseCode.restarting, 'server restarting')

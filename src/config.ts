@@ -182,6 +182,10 @@ const EnvSchema = z.object({
   DISCONNECT_GRACE_MS: ms(10_000, 0),
   /** DESIGN §11: an instance owns each live session under a lease this long, renewed a few times within it. */
   SESSION_LEASE_MS: ms(10_000, 300),
+  /** DESIGN §11: cluster mode — Redis carries live frames between instances (needs STORAGE=postgres or supabase). */
+  REDIS_URL: optionalString.pipe(z.string().regex(/^rediss?:\/\/\S+$/, 'a redis:// or rediss:// URL').optional()),
+  /** SIGTERM: running turns go on this long (their frames reach clients on other instances), then close interrupted. */
+  DRAIN_TIMEOUT_MS: ms(30_000, 0, 600_000),
   /** Names this instance in session leases and logs; default: random per start. */
   INSTANCE_ID: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits and _ . : - (at most 64)').default(() => `i-${randomBytes(6).toString('hex')}`),
   /** Recent events a live session keeps in memory (replay, model context); older ones are read back from the store. */
@@ -288,6 +292,9 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   if (provider === 'openai' && !config.OPENAI_API_KEY && !config.OPENAI_BASE_URL) {
     missing('OPENAI_API_KEY', 'required when LLM_PROVIDER=openai (or set OPENAI_BASE_URL for a keyless local endpoint)')
   }
+  if (config.REDIS_URL !== undefined && config.STORAGE === 'memory') {
+    missing('REDIS_URL', 'cluster mode needs a shared store: set STORAGE=postgres or STORAGE=supabase (the memory store is one process\'s own)')
+  }
   if (config.STORAGE === 'postgres' && !config.DATABASE_URL) missing('DATABASE_URL', 'required when STORAGE=postgres')
   if (config.STORAGE === 'supabase') {
     if (!config.SUPABASE_URL) missing('SUPABASE_URL', 'required when STORAGE=supabase')
@@ -300,5 +307,6 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
 export function testConfig (overrides: Partial<Record<keyof Env, string>> = {}): Config {
   // Every test client comes from 127.0.0.1: the per-address limits are lifted unless a test sets them.
   const perAddress = { MAX_SOCKETS_PER_IP: '1000000', MAX_NEW_SESSIONS_PER_IP_PER_MIN: '1000000', RATE_MESSAGES_PER_MIN_PER_IP: '1000000', RATE_CONNECTIONS_PER_MIN_PER_IP: '1000000' }
-  return loadConfig({ LOG_LEVEL: 'silent', PORT: '0', LLM_PROVIDER: 'offline', OFFLINE_TOKEN_DELAY_MS: '0', ...perAddress, ...overrides })
+  // A test app closes at once (no drain of running turns) unless a test sets DRAIN_TIMEOUT_MS.
+  return loadConfig({ LOG_LEVEL: 'silent', PORT: '0', LLM_PROVIDER: 'offline', OFFLINE_TOKEN_DELAY_MS: '0', DRAIN_TIMEOUT_MS: '0', ...perAddress, ...overrides })
 }

@@ -5,6 +5,7 @@ import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { LOG_SAFETY } from './logger.js'
 import { StoreError } from './store/types.js'
+import { ClusterUnavailable } from './cluster/errors.js'
 
 function readConfig (): Config {
   try {
@@ -35,6 +36,10 @@ async function build (config: Config): Promise<FastifyInstance> {
       process.stderr.write(`Could not start: STORAGE=${config.STORAGE}: ${err.message} (check ${where})\n`)
       process.exit(1)
     }
+    if (err instanceof ClusterUnavailable) {
+      process.stderr.write(`Could not start: cluster mode: ${err.message} (check REDIS_URL)\n`)
+      process.exit(1)
+    }
     throw err
   }
 }
@@ -48,11 +53,12 @@ async function shutdown (signal: string): Promise<void> {
   stopping = true
   // First, before anything closes: a load balancer polling /health/ready stops routing here.
   app.services.readiness.drain()
+  app.services.hub.stopAccepting()
   app.log.info({ signal, delayMs: config.SHUTDOWN_DELAY_MS }, 'draining: /health/ready answers 503')
   const timer = setTimeout(() => {
     app.log.error('shutdown timed out; exiting')
     process.exit(1)
-  }, config.SHUTDOWN_DELAY_MS + config.SHUTDOWN_TIMEOUT_MS + 5_000)
+  }, Math.min(2 ** 31 - 1, config.SHUTDOWN_DELAY_MS + config.DRAIN_TIMEOUT_MS + config.SHUTDOWN_TIMEOUT_MS + 5_000))
   timer.unref()
   try {
     if (config.SHUTDOWN_DELAY_MS > 0) await new Promise((resolve) => setTimeout(resolve, config.SHUTDOWN_DELAY_MS))

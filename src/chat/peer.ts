@@ -20,6 +20,8 @@ export interface Peer {
   readonly open: boolean
   /** Calls `fn` once when the socket has closed (at once if it has); returns a function that cancels it. */
   onClose (fn: () => void): () => void
+  /** Cluster mode: the instance the socket is on, when that is not this one. */
+  readonly via?: string
   /** Lines about this socket (sessionId, connectionId, principal, client); the session's logger when absent. */
   log?: Logger
 }

@@ -117,6 +117,8 @@ export class ChatSession {
   get socketCount (): number { return this.peers.size + this.joining.size }
 
   get runningTurnId (): string | null { return this.turn?.id ?? null }
+  /** Settles when the turn in progress (if any) is done and its assistant_message recorded. */
+  get turnDone (): Promise<void> | undefined { return this.turn?.done }
   /** A turn holds the model now (admitted and not queued or waiting for the store). */
   get turnRunning (): boolean { return this.turn?.running === true }
   /** The lease epoch this session writes under (0 before its first write). */
@@ -467,12 +469,11 @@ export class ChatSession {
     return { event, durable }
   }
 
-  /** Closes every socket (shutdown, refusal) after recording its disconnect. */
-  closeAll (code: number, reason: string): void {
-    for (const peer of [...this.peers]) {
-      this.detach(peer, reason)
-      peer.close(code, reason)
-    }
+  /** Records the disconnect of every socket (or those `which` picks) and takes them out of the broadcast (shutdown); the caller closes them. */
+  detachAll (reason: string, which: (peer: Peer) => boolean = () => true): Peer[] {
+    const peers = [...this.peers].filter(which)
+    for (const peer of peers) this.detach(peer, reason)
+    return peers
   }
 
   /** Asks the store for the next block of seqs (one request at a time, retried while the store is down). */
@@ -489,7 +490,8 @@ export class ChatSession {
             ? await store.acquireSession({ sessionId: this.id, instanceId: config.INSTANCE_ID, leaseMs: config.SESSION_LEASE_MS, count: SEQ_BLOCK, create: true })
             : { type: 'owned' as const, epoch: this.epochValue, ...await store.reserveSeqs({ sessionId: this.id, count: SEQ_BLOCK, epoch: this.epochValue }) }
           if (got.type === 'held') { this.stepDown(`instance ${got.instance} holds it`); return }
-          if (got.from !== this.reserved + 1) this.log.error({ sessionId: this.id, from: got.from, reserved: this.reserved }, 'seq reservation moved under this session')
+          // Past the reservation is expected where events numbered here were stored before the first block came back.
+          if (got.from <= this.reserved || got.from - 1 > Math.max(this.reserved, this.lastSeq)) this.log.error({ sessionId: this.id, from: got.from, reserved: this.reserved }, 'seq reservation moved under this session')
           this.epochValue = got.epoch
           this.reserved = Math.max(this.reserved, got.to)
           break

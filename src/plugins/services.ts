@@ -24,6 +24,8 @@ import { createDefaultTools } from '../tools/index.js'
 import { createToolRegistry, parseApprovalList, type ToolRegistry } from '../tools/registry.js'
 import type { ToolDefinition } from '../tools/types.js'
 import type { McpTools } from '../tools/mcp/index.js'
+import type { ClusterBus } from '../cluster/bus.js'
+import type { ClusterNode } from '../cluster/node.js'
 
 export interface Services {
   config: Config
@@ -53,6 +55,8 @@ export interface Services {
   metrics?: MetricsExposition
   /** Spans over OTLP/HTTP; absent unless OTEL_EXPORTER_OTLP_ENDPOINT is set. */
   tracer?: Tracer
+  /** Cluster mode (REDIS_URL, DESIGN §11): live traffic between instances; absent without it. */
+  cluster?: ClusterNode
   /** The MCP servers of MCP_CONFIG (DESIGN §13); absent when it is unset. */
   mcp?: McpTools
   version: string
@@ -155,6 +159,15 @@ async function services (app: FastifyInstance, { config, deps = {} }: { config: 
     meter = prometheus.meter
     metrics = { contentType: prometheus.registry.contentType, render: () => prometheus.registry.metrics() }
   }
+  // Loaded only in cluster mode: without REDIS_URL nothing of ioredis is imported and the token path is unchanged.
+  let bus: ClusterBus | undefined
+  let cluster: ClusterNode | undefined
+  if (config.REDIS_URL !== undefined) {
+    const [{ createRedisBus }, { createClusterNode }] = await Promise.all([import('../cluster/bus.js'), import('../cluster/node.js')])
+    const clusterLog = log.child({ component: 'cluster', instance: config.INSTANCE_ID })
+    bus = await createRedisBus({ url: config.REDIS_URL, instanceId: config.INSTANCE_ID, logger: clusterLog })
+    cluster = createClusterNode({ bus, instanceId: config.INSTANCE_ID, heartbeatMs: clusterHeartbeatMs(config.SESSION_LEASE_MS), logger: clusterLog, meter })
+  }
   hub = new SessionHub({
     store,
     writer,
@@ -170,14 +183,16 @@ async function services (app: FastifyInstance, { config, deps = {} }: { config: 
     slots,
     meter,
     ...(tracer ? { tracer } : {}),
+    ...(cluster ? { remote: cluster } : {}),
     onSessionEnded: () => worker?.kick()
   })
+  cluster?.serve(hub)
   const userSockets = createHeldCounter(config.MAX_SOCKETS_PER_USER)
   const addressSockets = createHeldCounter(config.MAX_SOCKETS_PER_IP)
   const serverSockets = createHeldCounter(config.MAX_SOCKETS)
   const readiness = createReadiness()
   app.decorate('services', {
-    config, store, writer, model, tools, hub, worker, auth, userSockets, addressSockets, serverSockets, slots, budget, readiness, meter, metrics, tracer, mcp, version
+    config, store, writer, model, tools, hub, worker, auth, userSockets, addressSockets, serverSockets, slots, budget, readiness, meter, metrics, tracer, cluster, mcp, version
   })
 
   app.addHook('onReady', async () => {
@@ -186,13 +201,19 @@ async function services (app: FastifyInstance, { config, deps = {} }: { config: 
     hub.recover().then(
       (recovered) => { if (recovered > 0) log.info({ sessions: recovered }, 'recovering active sessions left by the previous run') },
       (err: unknown) => log.warn({ err }, 'could not list sessions to recover')
-    ).finally(() => readiness.started())
+    ).finally(() => {
+      readiness.started()
+      hub.startSweeping()
+    })
   })
   // Any close drains (server.ts drains earlier, at the signal): a probe never sees a closing instance as ready.
   app.addHook('preClose', async () => { readiness.drain() })
   // Written out in the order teardown must happen (sockets and turns are closed in the websocket preClose).
   app.addHook('onClose', async () => {
-    await hub.shutdown()
+    // Begun by the websocket plugin's preClose (running turns go on for DRAIN_TIMEOUT_MS): the same promise here.
+    await hub.shutdown(config.DRAIN_TIMEOUT_MS)
+    cluster?.stop()
+    await bus?.close()
     const flushed = await writer.close(config.SHUTDOWN_TIMEOUT_MS)
     if (!flushed) log.error({ pending: writer.pending }, 'shutdown: events still pending after the timeout')
     // Only once every numbered event is stored may the unused rest of a reservation (and the lease) be given back.
@@ -222,3 +243,8 @@ function observeStoreBatch (meter: () => Meter, tracer: Tracer | undefined): (ev
 }
 
 const nothingToEnd = (): void => {}
+
+/** Heartbeats between linked instances: a fifth of the lease, within 0.1–1 s (a silent instance is dropped after three). */
+function clusterHeartbeatMs (leaseMs: number): number {
+  return Math.min(1_000, Math.max(100, Math.floor(leaseMs / 5)))
+}

@@ -9,7 +9,7 @@ const withoutErrors = <T extends { error?: string }>(servers: Record<string, T>)
   Object.fromEntries(Object.entries(servers).map(([name, { error: _hidden, ...rest }]) => [name, rest]))
 
 export default async function healthRoutes (app: FastifyInstance): Promise<void> {
-  const { store, writer, model, hub, version, readiness, auth, config, slots, serverSockets, addressSockets, userSockets, mcp } = app.services
+  const { store, writer, model, hub, version, readiness, auth, config, slots, serverSockets, addressSockets, userSockets, mcp, cluster } = app.services
   const protocol = JSON.stringify(protocolJsonSchema(), null, 2)
   // Admins may read /health's details too; /metrics takes only loopback or METRICS_TOKEN (routes/metrics.ts).
   const operatorAccess = createOperatorCheck({ metricsToken: config.METRICS_TOKEN, auth, allowAdmins: true })
@@ -21,16 +21,18 @@ export default async function healthRoutes (app: FastifyInstance): Promise<void>
     const answered = await settlesWithin(ping, 1_000)
     if (!answered) pingError = 'store ping timed out'
     const ok = pingError === undefined && writer.healthy
+    const busUp = cluster?.up ?? true
     // The store's error text can name the database host, user or schema: only operators read it.
     const operator = (await operatorAccess(request)) === 'operator'
     const detail = ok ? undefined : operator ? pingError ?? writer.lastError ?? 'writes failing' : undefined
     return {
-      status: ok ? 'ok' : 'degraded',
+      status: ok && busUp ? 'ok' : 'degraded',
       version,
       uptimeS: Math.round(process.uptime()),
       model: model.info,
       store: { kind: store.kind, ok, pendingWrites: writer.pending, ...(detail === undefined ? {} : { error: detail }) },
       sessions: { live: hub.liveCount },
+      ...(cluster ? { cluster: { instanceId: cluster.instanceId, bus: busUp ? 'up' as const : 'down' as const, links: cluster.links } } : {}),
       // An MCP server's error can name its host or command: operators only, like the store's.
       ...(mcp ? { mcp: operator ? mcp.status() : withoutErrors(mcp.status()) } : {}),
       limits: limitsInUse()

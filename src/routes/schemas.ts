@@ -117,6 +117,11 @@ export const healthSchema = {
       model: z.object({ provider: z.string(), name: z.string(), offline: z.boolean() }),
       store: z.object({ kind: z.string(), ok: z.boolean(), pendingWrites: z.number().int(), error: z.string().optional() }),
       sessions: z.object({ live: z.number().int() }),
+      cluster: z.object({
+        instanceId: z.string(),
+        bus: z.enum(['up', 'down']).describe('Redis (REDIS_URL); down: sessions keep working on their owners, sockets on other instances must reconnect'),
+        links: z.object({ forwarded: z.number().int(), served: z.number().int(), published: z.number().int().describe('bus messages sent since start') })
+      }).optional().describe('Cluster mode only (REDIS_URL)'),
       mcp: z.record(z.string(), z.object({
         state: z.enum(['connecting', 'ready', 'down', 'closed']),
         transport: z.enum(['stdio', 'http']),

@@ -8,7 +8,7 @@ import { createRateLimit } from '../chat/limits.js'
 import { addressKey } from '../quota/address-key.js'
 import { parseClientFrame } from '../chat/frames.js'
 import { createPeer, type Peer } from '../chat/peer.js'
-import type { ChatSession } from '../chat/session.js'
+import type { SessionHandle } from '../chat/dispatch.js'
 import { errorFrame } from '../errors.js'
 import { CloseCode, SESSION_ID_PATTERN } from '../protocol.js'
 import { createHostPolicy } from './origin.js'
@@ -131,7 +131,7 @@ export default async function sessionSocketRoutes (app: FastifyInstance): Promis
       peer.close(CloseCode.tryAgainLater, 'too many connections from this address')
       return false
     }
-    const ready: Promise<ChatSession | null> = openAllowed().then(async (allowed) => allowed ? await signIn() : false).then(async (who) => {
+    const ready: Promise<SessionHandle | null> = openAllowed().then(async (allowed) => allowed ? await signIn() : false).then(async (who) => {
       if (who === false) return null
       if (auth.enabled && who === null) return null
       return await hub.attach({ sessionId, after, peer, ...(who ? { principal: who.id } : {}) })
@@ -189,11 +189,9 @@ export default async function sessionSocketRoutes (app: FastifyInstance): Promis
         const parsed = parseClientFrame(raw as Buffer, isBinary, config.MAX_MESSAGE_CHARS)
         if (!parsed.ok) { peer.send(errorFrame('bad_request', parsed.message)); return }
         const frame = parsed.frame
-        if (frame.type === 'ping') peer.send({ type: 'pong' })
-        else if (frame.type === 'cancel') session.cancel(peer, frame.turnId)
-        else if (frame.type === 'auth') await reauthenticate(frame.token)
-        else if (frame.type === 'tool_approval') session.approvals.answer(peer, frame)
-        else await session.userMessage(peer, frame)
+        // The credential belongs to this socket, wherever its session runs; the rest acts on the session.
+        if (frame.type === 'auth') await reauthenticate(frame.token)
+        else await session.handle(peer, frame)
       }).catch((err: unknown) => {
         log.error({ err }, 'frame handling failed')
         peer.send(errorFrame('internal_error', 'internal error while handling the frame', { retryable: true }))
@@ -208,7 +206,7 @@ export default async function sessionSocketRoutes (app: FastifyInstance): Promis
       void ready.then((session) => {
         if (!session) return
         const why = failedWith ?? (reason.length > 0 ? `${code} ${reason.toString('utf8').slice(0, 120)}` : String(code))
-        hub.detach(session, peer, why)
+        session.detach(peer, why)
         log.info({ code, reason: why }, 'socket disconnected')
       })
     })

@@ -151,6 +151,14 @@ class MemoryStore implements SessionRepository {
     return found.slice(0, Math.max(0, opts.limit)).map((r) => ({ ...r.rec }))
   }
 
+  async listLapsedSessions (opts: { limit: number }): Promise<SessionRecord[]> {
+    this.evict()
+    const now = this.now()
+    const lapsed = [...this.rows.values()].filter((r) => r.rec.status === 'active' && (r.lease.instance === null || r.lease.until <= now))
+    lapsed.sort((a, b) => (a.lease.instance === null ? 0 : a.lease.until) - (b.lease.instance === null ? 0 : b.lease.until) || (a.rec.id < b.rec.id ? -1 : 1))
+    return lapsed.slice(0, Math.max(0, opts.limit)).map((r) => ({ ...r.rec }))
+  }
+
   async claimSession (opts: { sessionId: string; owner: string }): Promise<string | null> {
     const { sessionId, owner } = opts
     if (typeof sessionId !== 'string' || sessionId === '') throw new StoreError('claimSession: sessionId must be a non-empty string', false)

@@ -94,6 +94,10 @@ export function createPostgresStore (opts: PostgresStoreOptions): SessionReposit
         [limit, before ?? null, status ?? null, beforeId ?? null, owner ?? null]))
     },
 
+    async listLapsedSessions ({ limit }) {
+      return toSessionRecords(await one('listLapsedSessions', 'select public.rtb_list_lapsed_sessions($1::int) as r', [limit]))
+    },
+
     async claimSession ({ sessionId, owner }) {
       return await one<string | null>('claimSession', 'select public.rtb_claim_session($1::text, $2::text) as r', [sessionId, owner]) ?? null
     },

@@ -4,7 +4,7 @@ import { wellFormed } from '../text.js'
 import { StoreError, type Acquired, type AppendEvent, type SeqRange, type SessionRecord, type SummaryJob, type SummaryJobCounts, type UserProfile } from './types.js'
 
 /** The schema version supabase-schema.sql declares through rtb_schema_version(). */
-export const SCHEMA_VERSION = 6
+export const SCHEMA_VERSION = 7
 
 export const SCHEMA_HINT = 'apply supabase-schema.sql (psql -v ON_ERROR_STOP=1 -f supabase-schema.sql)'
 

@@ -98,6 +98,10 @@ export function createSupabaseStore (opts: SupabaseStoreOptions): SessionReposit
       }))
     },
 
+    async listLapsedSessions ({ limit }) {
+      return toSessionRecords(await rpc('listLapsedSessions', 'rtb_list_lapsed_sessions', { p_limit: limit }))
+    },
+
     async claimSession ({ sessionId, owner }) {
       return await rpc<string | null>('claimSession', 'rtb_claim_session', { p_session_id: sessionId, p_owner: owner }) ?? null
     },

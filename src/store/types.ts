@@ -112,6 +112,11 @@ export interface SessionRepository {
    */
   listSessions (opts: { limit: number; before?: string; beforeId?: string; status?: SessionStatus; owner?: string }): Promise<SessionRecord[]>
   /**
+   * Active sessions no instance holds: their owner lease expired or was given back (DESIGN §11), the oldest lapse
+   * first. The takeover sweep of every instance takes these, so a dead instance's sessions end even with no socket.
+   */
+  listLapsedSessions (opts: { limit: number }): Promise<SessionRecord[]>
+  /**
    * The owner on record for a session, creating the session row (status active, no events) owned by `owner`
    * when it does not exist. Never changes an existing row: a session created while auth was off keeps a null
    * owner. Atomic: two principals claiming one new id at once get the same answer.

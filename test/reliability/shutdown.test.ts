@@ -39,7 +39,9 @@ describe('SIGTERM', () => {
   it(`during ${TURNS} streaming turns: every turn stored interrupted, every socket closed 1012, nothing lost, exit 0`, async () => {
     server = await startServerProcess({
       STORAGE: 'postgres', DATABASE_URL: db.url, LLM_PROVIDER: 'offline', OFFLINE_TOKEN_DELAY_MS: '40',
-      DISCONNECT_GRACE_MS: '600000', SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS), OFFLINE_FAULT: 'none'
+      DISCONNECT_GRACE_MS: '600000', SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS), OFFLINE_FAULT: 'none',
+      // No drain of running turns: every one is closed interrupted in front of its sockets (the drain: test/cluster).
+      DRAIN_TIMEOUT_MS: '0'
     })
     const ids = Array.from({ length: TURNS }, (_, i) => `shutdown-${process.pid}-${i}`)
     const clients = await Promise.all(ids.map((id) => TestClient.connect(server!.wsUrl(id))))
@@ -90,7 +92,7 @@ describe('SIGTERM', () => {
   }, 60_000)
 
   it('SIGINT does the same (memory store: checked through the frames the clients got)', async () => {
-    server = await startServerProcess({ STORAGE: 'memory', LLM_PROVIDER: 'offline', OFFLINE_TOKEN_DELAY_MS: '40', SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS) })
+    server = await startServerProcess({ STORAGE: 'memory', LLM_PROVIDER: 'offline', OFFLINE_TOKEN_DELAY_MS: '40', SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS), DRAIN_TIMEOUT_MS: '0' })
     const clients = await Promise.all([0, 1, 2].map((i) => TestClient.connect(server!.wsUrl(`sigint-${process.pid}-${i}`))))
     clients.forEach((c) => c.send({ type: 'user_message', content: 'a long story please' }))
     await Promise.all(clients.map((c) => c.waitFor((f) => f.type === 'delta' && f.index === 1, { timeoutMs: 20_000 })))

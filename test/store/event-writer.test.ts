@@ -55,6 +55,7 @@ class FaultyStore implements SessionRepository {
   close = async () => this.inner.close()
   getSession = async (id: string) => this.inner.getSession(id)
   listSessions: SessionRepository['listSessions'] = async (o) => this.inner.listSessions(o)
+  listLapsedSessions: SessionRepository['listLapsedSessions'] = async (o) => this.inner.listLapsedSessions(o)
   listEvents: SessionRepository['listEvents'] = async (id, o) => this.inner.listEvents(id, o)
   reserveSeqs: SessionRepository['reserveSeqs'] = async (o) => this.inner.reserveSeqs(o)
   acquireSession: SessionRepository['acquireSession'] = async (o) => this.inner.acquireSession(o)

@@ -17,7 +17,7 @@ const FUNCTIONS = [
   'rtb_append_events', 'rtb_end_session', 'rtb_claim_summary_jobs', 'rtb_complete_summary_job', 'rtb_fail_summary_job',
   'rtb_get_session', 'rtb_list_sessions', 'rtb_list_events', 'rtb_get_profile', 'rtb_schema_version',
   'rtb_claim_session', 'rtb_add_usage', 'rtb_get_usage', 'rtb_summary_job_counts', 'rtb_remember_approval', 'rtb_is_approval_remembered',
-  'rtb_reserve_seqs', 'rtb_release_seqs', 'rtb_acquire_session', 'rtb_renew_leases'
+  'rtb_reserve_seqs', 'rtb_release_seqs', 'rtb_acquire_session', 'rtb_renew_leases', 'rtb_list_lapsed_sessions'
 ]
 const LIST_SESSIONS_ARGS = 'p_limit integer, p_before timestamp with time zone, p_status text, p_before_id text, p_owner text'
 
@@ -81,7 +81,7 @@ describe.skipIf(!hasServer)('supabase-schema.sql with psql (needs TEST_DATABASE_
       expect(ownerIndex[0].def).toContain('(owner, started_at DESC, id DESC)')
       const profiles = await query<{ user_id: string }>(scratch.url, 'select user_id from public.profiles order by user_id')
       expect(profiles.map((p) => p.user_id)).toEqual(['alice', 'bob', 'demo', 'user-42'])
-      expect(await version(scratch.url)).toBe(6)
+      expect(await version(scratch.url)).toBe(7)
     } finally {
       await scratch.drop()
     }
@@ -100,7 +100,7 @@ describe.skipIf(!hasServer)('supabase-schema.sql with psql (needs TEST_DATABASE_
 
       expect(await psql(scratch.url)).toBe('')
       expect(await psql(scratch.url)).toBe('')
-      expect(await version(scratch.url)).toBe(6)
+      expect(await version(scratch.url)).toBe(7)
       const lists = await query<{ args: string }>(scratch.url, "select pg_get_function_identity_arguments(oid) as args from pg_proc where proname = 'rtb_list_sessions'")
       expect(lists).toEqual([{ args: LIST_SESSIONS_ARGS }])
       const [{ r: kept }] = await query<{ r: Record<string, unknown> }>(scratch.url, "select public.rtb_get_session('v2-a') as r")
@@ -125,7 +125,7 @@ describe.skipIf(!hasServer)('supabase-schema.sql with psql (needs TEST_DATABASE_
       await query(scratch.url, 'select public.rtb_append_events($1::jsonb)', [JSON.stringify([event(1), event(2), event(3)])])
       expect(await psql(scratch.url)).toBe('')
       expect(await psql(scratch.url)).toBe('')
-      expect(await version(scratch.url)).toBe(6)
+      expect(await version(scratch.url)).toBe(7)
       const acquire = async (id: string) =>
         (await query<{ r: unknown }>(scratch.url, "select public.rtb_acquire_session($1, 'inst', 1000, 10, false) as r", [id]))[0].r
       expect(await acquire('v3-a')).toEqual({ epoch: 1, from: 4, to: 13 })
@@ -153,7 +153,7 @@ describe.skipIf(!hasServer)('supabase-schema.sql with psql (needs TEST_DATABASE_
       const lists = await query<{ args: string }>(scratch.url,
         "select pg_get_function_identity_arguments(oid) as args from pg_proc where proname = 'rtb_list_sessions'")
       expect(lists).toEqual([{ args: LIST_SESSIONS_ARGS }])
-      expect(await version(scratch.url)).toBe(6)
+      expect(await version(scratch.url)).toBe(7)
     } finally {
       await scratch.drop()
     }
