@@ -86,3 +86,20 @@ it('sockets on three instances: same frames in the same order; message, busy, ca
   const health = await Promise.all(instances.map(async (i) => (await fetch(`${i.server.address}/health`)).json() as Promise<{ cluster: { bus: string } }>))
   for (const h of health) expect(h.cluster.bus).toBe('up')
 }, 60_000)
+
+it('a session whose sockets are all on its owner publishes nothing, per token or otherwise', async () => {
+  const published = async (i: Instance): Promise<number> => ((await (await fetch(`${i.server.address}/health`)).json()) as { cluster: { links: { published: number } } }).cluster.links.published
+  const id = `local-${process.pid}`
+  const clients = [await TestClient.connect(instances[1].server.wsUrl(id)), await TestClient.connect(instances[1].server.wsUrl(id))]
+  await Promise.all(clients.map((c) => c.waitFor((f) => f.type === 'connected')))
+  // Links of the earlier test wind down (their heartbeats stop once no link is left).
+  await expect.poll(async () => ((await (await fetch(`${instances[1].server.address}/health`)).json()) as { cluster: { links: { forwarded: number; served: number } } }).cluster.links, { timeout: 5_000 }).toEqual(expect.objectContaining({ forwarded: 0, served: 0 }))
+  await new Promise((resolve) => setTimeout(resolve, 1_100))
+  const before = await Promise.all(instances.map(published))
+  clients[0].send({ type: 'user_message', content: 'Only here.', clientId: 'local-1' })
+  const end = await clients[1].waitTurnEnd()
+  expect(end).toMatchObject({ finishReason: 'stop', content: ANSWER })
+  expect(clients[1].ofType('delta').length).toBeGreaterThan(40)
+  expect(await Promise.all(instances.map(published))).toEqual(before)
+  await Promise.all(clients.map((c) => c.close()))
+}, 30_000)

@@ -12,9 +12,9 @@ import { startServerProcess, type ServerProcess } from './server-process.js'
 
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 
-/** A redis-server of the test's own on a free port (for tests that kill or pause it). */
-export async function startRedis (): Promise<{ url: string; child: ChildProcess; port: number; stop: () => Promise<void> }> {
-  const port = await freePort()
+/** A redis-server of the test's own on a free port, or on `port` again (for tests that kill or pause it). */
+export async function startRedis (port?: number): Promise<{ url: string; child: ChildProcess; port: number; stop: () => Promise<void> }> {
+  port ??= await freePort()
   const child = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
   for (let i = 0; i < 100; i++) {
     try {
@@ -26,7 +26,7 @@ export async function startRedis (): Promise<{ url: string; child: ChildProcess;
     url: `redis://127.0.0.1:${port}`,
     child,
     port,
-    stop: async () => { if (child.exitCode === null) { child.kill('SIGKILL'); await once(child, 'exit') } }
+    stop: async () => { if (child.exitCode === null && child.signalCode === null) { child.kill('SIGKILL'); await once(child, 'exit') } }
   }
 }
 
