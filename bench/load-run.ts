@@ -3,6 +3,7 @@ import { mintSessionTokens, type TokenSigner } from './auth-issuer.js'
 import { cpuMeter, machineBusyMs, memInfo } from './proc-stats.js'
 import { openSession, createTally, type BenchSession, type Tally } from './session-client.js'
 import { distribution, type Dist } from './stats.js'
+import WebSocket from 'ws'
 
 export interface LoadJob {
   /** ws://host:port of the server under test. */
@@ -29,6 +30,13 @@ export interface LoadJob {
   }
   /** app-auth: every session presents its own token (its own user), minted before the ramp. */
   auth?: TokenSigner
+  /**
+   * --cluster: each session's first socket opens here (ws://host:port) before the measured one, so the session lives
+   * where its anchor is and the measured socket reaches it from wherever `url` is. Anchors read and drop their frames.
+   */
+  anchorUrl?: string
+  /** --cluster: more server processes whose CPU counts as the server's (the other instances). */
+  extraServerPids?: number[]
 }
 
 export interface LoadResult {
@@ -55,8 +63,10 @@ export interface LoadResult {
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Opens sessions `<prefix>-0…` at `rampPerSec`, at most 256 handshakes in flight; session i presents `tokens[i]` when given. */
-export async function rampSessions ({ url, prefix, count, rampPerSec, tally, tokens }: {
+export async function rampSessions ({ url, prefix, count, rampPerSec, tally, tokens, anchors }: {
   url: string, prefix: string, count: number, rampPerSec: number, tally: Tally, tokens?: readonly string[]
+  /** Opens session i's anchor socket first (--cluster); resolves once it is in the session. */
+  anchors?: (i: number) => Promise<void>
 }): Promise<BenchSession[]> {
   const opened: Array<BenchSession | undefined> = []
   const pending = new Set<Promise<void>>()
@@ -65,8 +75,8 @@ export async function rampSessions ({ url, prefix, count, rampPerSec, tally, tok
     const wait = start + (i * 1000) / rampPerSec - performance.now()
     if (wait > 1) await pause(wait)
     while (pending.size >= 256) await Promise.race(pending)
-    const p: Promise<void> = openSession({ url: `${url}/ws/session/${prefix}-${i}`, tally, timeoutMs: 15_000, ...(tokens ? { token: tokens[i] } : {}) })
-      .then((s) => { opened[i] = s }).finally(() => pending.delete(p))
+    const p: Promise<void> = (anchors ? anchors(i) : Promise.resolve()).then(async () => await openSession({ url: `${url}/ws/session/${prefix}-${i}`, tally, timeoutMs: 15_000, ...(tokens ? { token: tokens[i] } : {}) })
+    ).then((s) => { opened[i] = s }).finally(() => pending.delete(p))
     pending.add(p)
   }
   await Promise.all(pending)
@@ -90,9 +100,10 @@ export async function runLoad (job: LoadJob): Promise<LoadResult> {
   if (job.warmup) await warmUp(job, job.warmup)
   const tally = createTally()
   const tokens = job.auth ? await mintSessionTokens(job.auth, job.prefix, job.sessions) : undefined
-  const sessions = await rampSessions({ url: job.url, prefix: job.prefix, count: job.sessions, rampPerSec: job.rampPerSec, tally, tokens })
+  const anchors = job.anchorUrl === undefined ? undefined : createAnchors(job.anchorUrl, job.prefix)
+  const sessions = await rampSessions({ url: job.url, prefix: job.prefix, count: job.sessions, rampPerSec: job.rampPerSec, tally, tokens, ...(anchors ? { anchors: anchors.open } : {}) })
   const deadline = Date.now() + job.timeoutMs
-  const server = cpuMeter(job.serverPid)
+  const server = cpuMeters([job.serverPid, ...(job.extraServerPids ?? [])])
   const upstream = cpuMeter(job.upstreamPid)
   const self = process.cpuUsage()
   const busy0 = machineBusyMs()
@@ -117,6 +128,7 @@ export async function runLoad (job: LoadJob): Promise<LoadResult> {
   const ownMs = (own.user + own.system) / 1000
   const otherMs = Math.max(0, busyMs - cpu.cpuMs - (up.cpuPct * up.wallMs) / 100 - ownMs)
   await Promise.all(sessions.map((s) => s.close()))
+  anchors?.closeAll()
 
   const expectedTokens = job.sessions * job.turns * job.tokens
   const missingSessions = job.sessions - sessions.length
@@ -148,5 +160,37 @@ export async function runLoad (job: LoadJob): Promise<LoadResult> {
     upstreamCpuPct: up.cpuPct,
     loadgenCpuPct: windowMs > 0 ? (ownMs / windowMs) * 100 : 0,
     otherCpuPct: windowMs > 0 ? (otherMs / windowMs) * 100 : 0
+  }
+}
+
+/** The CPU of several processes as one (the instances of a cluster). */
+function cpuMeters (pids: number[]): () => { cpuMs: number, wallMs: number, cpuPct: number } {
+  const meters = pids.map((pid) => cpuMeter(pid))
+  return () => {
+    const all = meters.map((m) => m())
+    const cpuMs = all.reduce((n, m) => n + m.cpuMs, 0)
+    const wallMs = all[0].wallMs
+    return { cpuMs, wallMs, cpuPct: wallMs > 0 ? (100 * cpuMs) / wallMs : 0 }
+  }
+}
+
+/** --cluster: one plain socket per session on the anchor instance, open before the measured one; frames dropped. */
+function createAnchors (anchorUrl: string, prefix: string): { open: (i: number) => Promise<void>, closeAll: () => void } {
+  const sockets: WebSocket[] = []
+  return {
+    open: (i) => new Promise<void>((resolve, reject) => {
+      const ws = new WebSocket(`${anchorUrl}/ws/session/${prefix}-${i}`, { perMessageDeflate: false })
+      sockets.push(ws)
+      const timer = setTimeout(() => reject(new Error(`anchor ${i}: no connected frame`)), 15_000)
+      const onMessage = (raw: WebSocket.RawData): void => {
+        if (!String(raw).startsWith('{"type":"connected"') && !String(raw).includes('"type":"connected"')) return
+        clearTimeout(timer)
+        ws.off('message', onMessage)
+        resolve()
+      }
+      ws.on('message', onMessage)
+      ws.once('error', (err) => { clearTimeout(timer); reject(err) })
+    }),
+    closeAll: () => { for (const ws of sockets) ws.close() }
   }
 }

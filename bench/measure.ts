@@ -69,7 +69,7 @@ function targetSetup (target: TargetName, { issuer, otlp, base }: TargetContext)
   return { server: { jwksUrl: issuer.jwksUrl }, job: { auth: issuer.signer } }
 }
 
-async function runLoadgen (job: LoadgenJob, timeoutMs: number): Promise<LoadgenReply> {
+export async function runLoadgen (job: LoadgenJob, timeoutMs: number): Promise<LoadgenReply> {
   const child = spawnNode({ label: 'loadgen', args: tsEntry('bench/loadgen.ts'), env: {}, ipc: true })
   try {
     await nextMessage({ child, type: 'ready', timeoutMs: 30_000 })

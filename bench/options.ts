@@ -29,11 +29,17 @@ export const USAGE = `npm run bench -- [options]
                        than this much CPU (% of one core) during it; the machine is shared
   --no-warmup          skip the short unmeasured warm-up load
   --profile DIR        write a V8 CPU profile of every measured server into DIR (profiles cost CPU: not for the table)
-  --out bench/results  where JSON and Markdown go`
+  --out bench/results  where JSON and Markdown go
+  --cluster            cluster mode instead (DATABASE_URL and REDIS_URL, default redis://127.0.0.1:6379): one instance vs
+                       two with each session's sockets split across them (--ladder 100,300 by default), then --takeovers 10
+                       SIGKILLs of an owner mid-turn (takeover time, --lease 3000 ms) and --restarts 10 rolling restarts while
+                       20 sessions chat (events lost)`
 
 const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean)
 
-export function parseOptions (argv: string[]): BenchOptions & { out: string, help: boolean } {
+export interface ClusterFlags { cluster: boolean, takeovers: number, restarts: number, leaseMs: number }
+
+export function parseOptions (argv: string[]): BenchOptions & { out: string, help: boolean } & ClusterFlags {
   const { values: v } = parseArgs({
     args: argv,
     options: {
@@ -60,7 +66,11 @@ export function parseOptions (argv: string[]): BenchOptions & { out: string, hel
       'noise-retries': { type: 'string' },
       out: { type: 'string', default: 'bench/results' },
       profile: { type: 'string' },
-      'base-rev': { type: 'string', default: DEFAULT_BASE_REV }
+      'base-rev': { type: 'string', default: DEFAULT_BASE_REV },
+      cluster: { type: 'boolean', default: false },
+      takeovers: { type: 'string', default: '10' },
+      restarts: { type: 'string', default: '10' },
+      lease: { type: 'string', default: '3000' }
     }
   })
   const q = v.quick
@@ -74,7 +84,7 @@ export function parseOptions (argv: string[]): BenchOptions & { out: string, hel
   const targets = list(v.targets ?? (process.env.DATABASE_URL ? 'relay,relay-raw,app,app-auth,app-nometrics,app-pg' : 'relay,relay-raw,app,app-auth,app-nometrics'))
   for (const t of targets) if (!ALL_TARGETS.includes(t as TargetName)) throw new Error(`--targets: unknown ${t} (${ALL_TARGETS.join(', ')})`)
   if (v['app-entry'] !== 'tsx' && v['app-entry'] !== 'dist') throw new Error('--app-entry: tsx or dist')
-  const ladder = list(v.ladder ?? (q ? '100,300' : '100,200,300,600,1000')).map(Number)
+  const ladder = list(v.ladder ?? (q || v.cluster ? '100,300' : '100,200,300,600,1000')).map(Number)
   if (ladder.length === 0 || ladder.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--ladder: expected positive integers, got ${String(v.ladder)}`)
   return {
     help: v.help,
@@ -100,6 +110,10 @@ export function parseOptions (argv: string[]): BenchOptions & { out: string, hel
     noiseRetries: num('noise-retries', q ? '0' : '2'),
     ...(v.profile ? { profileDir: v.profile } : {}),
     baseRev: v['base-rev'],
+    cluster: v.cluster,
+    takeovers: num('takeovers', '10', 1),
+    restarts: num('restarts', '10', 1),
+    leaseMs: num('lease', '3000', 300),
     log: () => {}
   }
 }

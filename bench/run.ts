@@ -14,6 +14,7 @@ async function main () {
   if (opts.help) { process.stdout.write(`${USAGE}\n`); return 0 }
   const say = (line: string) => process.stdout.write(`${line}\n`)
   const command = ['npm run bench', ...(argv.length > 0 ? ['--', ...argv] : [])].join(' ')
+  if (opts.cluster) return await clusterMain(opts, command, say)
   say(`${command}: targets ${opts.targets.join(', ')}, ladder ${opts.ladder.join(', ')}, ${opts.runs} run(s) each`)
   const report = await runBenchmark({ ...opts, log: say, ...(opts.profileDir ? { profileDir: resolve(ROOT, opts.profileDir) } : {}) })
   const files = writeResults({ report, dir: resolve(ROOT, opts.out), command })
@@ -35,6 +36,16 @@ async function main () {
   const failures = integrityFailures(report)
   if (failures > 0) say(`FAILED: ${failures} lost, duplicated, reordered or mangled tokens, or failed runs`)
   return failures > 0 ? 1 : 0
+}
+
+async function clusterMain (opts: ReturnType<typeof parseOptions>, command: string, say: (line: string) => void): Promise<number> {
+  const { runClusterBench, writeClusterResults } = await import('./cluster.js')
+  say(`${command}: cluster mode, ladder ${opts.ladder.join(', ')}, ${opts.runs} run(s) each, ${opts.takeovers} takeovers, ${opts.restarts} rolling restarts`)
+  const { markdown, json } = await runClusterBench({ ...opts, log: say })
+  say(`\n${markdown}\n`)
+  say(`wrote ${writeClusterResults({ markdown, json, command })}`)
+  const rolling = (json as { rolling: { lost: number, duplicated: number, badTurns: number, conflicts: number } }).rolling
+  return rolling.lost + rolling.duplicated + rolling.badTurns + rolling.conflicts > 0 ? 1 : 0
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

@@ -29,7 +29,7 @@ export interface RunningServer {
 }
 
 /** App settings for a benchmark: limits out of the way, summaries off (their upstream calls would land inside later windows). */
-const appEnv = (upstreamUrl: string): Record<string, string> => ({
+export const appEnv = (upstreamUrl: string): Record<string, string> => ({
   LOG_LEVEL: 'warn',
   STORAGE: 'memory',
   LLM_PROVIDER: 'openai',
