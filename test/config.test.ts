@@ -36,6 +36,15 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ SESSION_LEASE_MS: '10' })).toThrow(/SESSION_LEASE_MS/)
   })
 
+  it('reads REDIS_URL and DRAIN_TIMEOUT_MS: cluster mode needs a shared store, a URL that is not redis is named', () => {
+    const pgEnv = { STORAGE: 'postgres', DATABASE_URL: 'postgres://x@127.0.0.1/db' }
+    expect(loadConfig({ ...pgEnv, REDIS_URL: 'rediss://:pw@cache:6380/2', DRAIN_TIMEOUT_MS: '5000' })).toMatchObject({ REDIS_URL: 'rediss://:pw@cache:6380/2', DRAIN_TIMEOUT_MS: 5000 })
+    expect(loadConfig({}).DRAIN_TIMEOUT_MS).toBe(30_000)
+    expect(() => loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379' })).toThrow(/REDIS_URL: cluster mode needs a shared store: set STORAGE=postgres or STORAGE=supabase/)
+    expect(() => loadConfig({ ...pgEnv, REDIS_URL: 'http://cache:6379' })).toThrow(/REDIS_URL: a redis:\/\/ or rediss:\/\/ URL/)
+    expect(() => loadConfig({ DRAIN_TIMEOUT_MS: '-1' })).toThrow(/DRAIN_TIMEOUT_MS/)
+  })
+
   it('picks openai when a key is set, and reads the service-role key from SUPABASE_KEY too', () => {
     expect(loadConfig({ OPENAI_API_KEY: 'sk-x' }).LLM_PROVIDER).toBe('openai')
     expect(loadConfig({ OPENAI_API_KEY: 'sk-x', LLM_PROVIDER: 'offline' }).LLM_PROVIDER).toBe('offline')
