@@ -272,7 +272,8 @@ export class SessionHub {
     const entry = this.load(record.id, record.owner)
     try {
       await entry.loading
-      this.deps.logger.info({ sessionId: record.id }, recheck ? 'recovered a session left active by the previous run' : 'took over a session whose owner stopped renewing its lease')
+      // Start-up recovery reports its count once; the sweep names each session it takes.
+      if (!recheck) this.deps.logger.info({ sessionId: record.id }, 'recovered a session whose owner stopped renewing its lease')
       this.startGrace(record.id)
     } catch (err) {
       // Another instance holds it: not ours to recover while it lives. Its lease is looked at once more when it

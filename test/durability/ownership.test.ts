@@ -9,6 +9,7 @@ import { TestClient, type Frame } from '../support/app.js'
 import { completion, json, sse, startFakeOpenAI, textChunks, type FakeOpenAI } from '../support/fake-openai.js'
 import { applySchema, createScratchDatabase } from '../support/postgres.js'
 import { startServerProcess, type ServerProcess } from '../support/server-process.js'
+import { TEST_REDIS_URL } from '../support/cluster.js'
 
 let db: { url: string; drop: () => Promise<void> }
 let fake: FakeOpenAI
@@ -25,8 +26,9 @@ afterAll(async () => {
   await db?.drop()
 })
 
-const start = async (instanceId: string, leaseMs = 10_000, graceMs = 600_000): Promise<ServerProcess> => {
+const start = async (instanceId: string, leaseMs = 10_000, graceMs = 600_000, extra: Record<string, string> = {}): Promise<ServerProcess> => {
   const s = await startServerProcess({
+    ...extra,
     STORAGE: 'postgres', DATABASE_URL: db.url, LLM_PROVIDER: 'openai', OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: fake.url,
     LLM_MAX_RETRIES: '0', WRITER_FLUSH_MS: '5', DISCONNECT_GRACE_MS: String(graceMs), INSTANCE_ID: instanceId, SESSION_LEASE_MS: String(leaseMs)
   })
@@ -91,16 +93,20 @@ it('a second instance starting while the first streams changes nothing of the fi
   for (const s of [first, second]) s.child.kill('SIGTERM')
   expect((await first.exited).code).toBe(0)
   expect((await second.exited).code).toBe(0)
-})
+}, 60_000)
 
-it('split brain: an owner paused past its lease writes nothing after the takeover, and steps down', async () => {
+it.each([
+  { mode: 'alone', extra: {} as Record<string, string> },
+  // Cluster mode: the new instance first asks the paused owner over Redis, gets no answer, and waits out its lease.
+  { mode: 'with Redis', extra: { REDIS_URL: TEST_REDIS_URL } }
+])('split brain ($mode): an owner paused past its lease writes nothing after the takeover, and steps down', async ({ extra }) => {
   const id = `split-${Date.now().toString(36)}`
   fake.script(
     sse(textChunks('This answer is cut off when its instance is paused, and must never be stored by it later on, not a word.', { perChunk: 2 }), { delayMs: 40 }),
     sse(textChunks('Here with the new owner.'))
   )
   const leaseMs = 1_000
-  const old = await start('old', leaseMs)
+  const old = await start(`old-${process.pid}`, leaseMs, 600_000, extra)
   const a = await TestClient.connect(old.wsUrl(id))
   a.send({ type: 'user_message', content: 'Say a lot.' })
   const ack = await a.waitFor((f) => f.type === 'user_message')
@@ -108,7 +114,7 @@ it('split brain: an owner paused past its lease writes nothing after the takeove
   const before = await storedEvents(id)
 
   old.child.kill('SIGSTOP')
-  const fresh = await start('new', leaseMs)
+  const fresh = await start(`new-${process.pid}`, leaseMs, 600_000, extra)
   const { client: b } = await connectWhenOwned(fresh, fresh.wsUrl(id, 0))
   const interrupted = await b.waitFor((f) => f.type === 'assistant_message' && f.turnId === ack.turnId)
   expect(interrupted).toMatchObject({ finishReason: 'interrupted' })
@@ -135,7 +141,7 @@ it('split brain: an owner paused past its lease writes nothing after the takeove
   for (const s of [old, fresh]) s.child.kill('SIGTERM')
   expect((await old.exited).code).toBe(0)
   expect((await fresh.exited).code).toBe(0)
-})
+}, 60_000)
 
 it('a run killed under another INSTANCE_ID: its sessions are recovered once their leases lapse, turn interrupted once, summary once', async () => {
   const id = `lapse-${Date.now().toString(36)}`
@@ -173,4 +179,4 @@ it('a run killed under another INSTANCE_ID: its sessions are recovered once thei
   expect(heir.output()).toContain('recovered a session whose owner stopped renewing its lease')
   heir.child.kill('SIGTERM')
   expect((await heir.exited).code).toBe(0)
-})
+}, 60_000)

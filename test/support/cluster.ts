@@ -2,7 +2,7 @@
  * Cluster mode under test (DESIGN §11): real server processes on one Postgres and one Redis, and clients that roam
  * between them the way a plain round-robin load balancer would send them, resuming with `?after` after every close.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import net from 'node:net'
 import pg from 'pg'
@@ -16,18 +16,23 @@ export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6
 export async function startRedis (port?: number): Promise<{ url: string; child: ChildProcess; port: number; stop: () => Promise<void> }> {
   port ??= await freePort()
   const child = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
-  for (let i = 0; i < 100; i++) {
-    try {
-      execFileSync('redis-cli', ['-p', String(port), 'ping'], { stdio: 'pipe' })
-      break
-    } catch { await new Promise((resolve) => setTimeout(resolve, 50)) }
-  }
+  for (let i = 0; i < 100 && !(await answersPing(port)); i++) await new Promise((resolve) => setTimeout(resolve, 50))
   return {
     url: `redis://127.0.0.1:${port}`,
     child,
     port,
     stop: async () => { if (child.exitCode === null && child.signalCode === null) { child.kill('SIGKILL'); await once(child, 'exit') } }
   }
+}
+
+/** True once a Redis on `port` answers PING (spoken over a plain socket: no redis-cli needed). */
+async function answersPing (port: number): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write('PING\r\n'))
+    socket.setTimeout(500, () => { socket.destroy(); resolve(false) })
+    socket.once('data', (data) => { socket.destroy(); resolve(data.toString().startsWith('+PONG')) })
+    socket.once('error', () => resolve(false))
+  })
 }
 
 export async function freePort (): Promise<number> {
