@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import pg from 'pg'
-import { RoamingClient, type Instance } from '../test/support/cluster.js'
+import { canonical, RoamingClient, type Instance } from '../test/support/cluster.js'
 import type { Frame } from '../test/support/app.js'
 import type { LoadResult } from './load-run.js'
 import { runLoadgen } from './measure.js'
@@ -208,8 +208,8 @@ async function compare (clients: RoamingClient[], sent: Map<string, string[]>): 
       const log = (await db.query<{ payload: Frame }>('select payload from session_events where session_id = $1 order by seq', [c.sessionId])).rows.map((r) => r.payload)
       const seqs = log.map((e) => e.seq as number)
       lost += seqs.length === 0 ? 0 : (seqs.at(-1)! - seqs.length) // gaps in the log
-      const view = new Map(c.storedView().map((e) => [e.seq as number, JSON.stringify(e)]))
-      for (const e of log) if ((e.seq as number) <= c.lastSeq && view.get(e.seq as number) !== JSON.stringify(e)) lost++
+      const view = new Map(c.storedView().map((e) => [e.seq as number, canonical(e)]))
+      for (const e of log) if ((e.seq as number) <= c.lastSeq && view.get(e.seq as number) !== canonical(e)) lost++
       for (const s of view.keys()) if (!seqs.includes(s)) lost++
       const users = log.filter((e) => e.type === 'user_message')
       const byClientId = new Map<string, number>()
@@ -222,6 +222,7 @@ async function compare (clients: RoamingClient[], sent: Map<string, string[]>): 
         turns++
       }
       conflicts += c.conflicts.length
+      for (const conflict of c.conflicts.slice(0, 2)) process.stderr.write(`conflict in ${c.sessionId}: ${conflict}\n`)
     }
   } finally {
     await db.end()

@@ -89,7 +89,7 @@ export async function waitForHealth ({ child, url, timeoutMs }: { child: Child, 
 
 /** SIGTERM, then SIGKILL after `timeoutMs`; resolves with the exit code (null when it had to be killed). */
 export async function stopChild (child: Child, timeoutMs = 15_000): Promise<number | null> {
-  if (child.proc.exitCode !== null) return child.proc.exitCode
+  if (child.proc.exitCode !== null || child.proc.signalCode !== null) return child.proc.exitCode
   const exited = once(child.proc, 'exit') as Promise<[number | null]>
   child.proc.kill('SIGTERM')
   const timer = setTimeout(() => child.proc.kill('SIGKILL'), timeoutMs)

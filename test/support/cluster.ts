@@ -43,6 +43,13 @@ export async function freePort (): Promise<number> {
   return port
 }
 
+/** JSON with object keys sorted, so that equal events compare equal as text. */
+export function canonical (value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => v !== null && typeof v === 'object' && !Array.isArray(v)
+    ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    : v)
+}
+
 /** Every stored event of a session, straight from Postgres, in seq order. */
 export async function storedEvents (url: string, sessionId: string): Promise<Frame[]> {
   const client = new pg.Client({ connectionString: url })
@@ -164,7 +171,8 @@ export class RoamingClient {
 
   private observe (frame: Frame): void {
     if (typeof frame.seq === 'number') {
-      const text = JSON.stringify(frame)
+      // Keys sorted: an event replayed from Postgres (jsonb) has its keys in another order than when it was broadcast.
+      const text = canonical(frame)
       const before = this.seen.get(frame.seq)
       if (before !== undefined && before !== text) this.conflicts.push(`seq ${frame.seq}: ${before} then ${text}`)
       if (before === undefined) this.seen.set(frame.seq, text)
