@@ -104,14 +104,18 @@ export function createClusterNode ({ bus, instanceId, heartbeatMs, logger, meter
       log,
       ...(meter?.enabled ? { meter } : {})
     })
-    peer.onClose(() => { if (served.get(m.link)?.peer === peer) served.delete(m.link) })
-    const ready = owner
+    // Served before the owner answers: a refusal closes the peer at once (before attachRemote returns), and that
+    // close must find the entry to take it out, else it stays for as long as the other instance lives.
+    const entry: Served = { from: m.from, peer, ready: Promise.resolve(null), chain: Promise.resolve() }
+    served.set(m.link, entry)
+    peer.onClose(() => { if (served.get(m.link) === entry) served.delete(m.link) })
+    entry.ready = owner
       ? owner.attachRemote({ sessionId: request.sessionId, peer, ...(request.after === undefined ? {} : { after: request.after }), ...(request.principal === undefined ? {} : { principal: request.principal }) })
         .catch((err: unknown) => { log.error({ err }, 'cluster: attach failed'); peer.close(CloseCode.internal, 'internal error'); return null })
       : Promise.resolve(null)
     if (!owner) peer.close(CloseCode.tryAgainLater, 'server starting')
-    served.set(m.link, { from: m.from, peer, ready, chain: ready.then(() => {}) })
-    void ready.then((handle) => { if (handle) log.info({ after: request.after }, 'socket connected through another instance') })
+    entry.chain = entry.ready.then(() => {})
+    void entry.ready.then((handle) => { if (handle) log.info({ after: request.after }, 'socket connected through another instance') })
   }
 
   const onFrame = (m: Message): void => {

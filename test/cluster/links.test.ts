@@ -1,0 +1,51 @@
+/**
+ * DESIGN §11, links between instances under a hostile or unlucky client: a socket the owner refuses through
+ * another instance leaves nothing behind on either.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { eventually, TestClient } from '../support/app.js'
+import { startInstance, TEST_REDIS_URL, type Instance } from '../support/cluster.js'
+import { applySchema, createScratchDatabase } from '../support/postgres.js'
+
+let db: { url: string; drop: () => Promise<void> }
+let a: Instance
+let b: Instance
+
+beforeAll(async () => {
+  db = await createScratchDatabase()
+  await applySchema(db.url)
+  const env = {
+    STORAGE: 'postgres', DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL, LLM_PROVIDER: 'offline', OFFLINE_TOKEN_DELAY_MS: '0',
+    DISCONNECT_GRACE_MS: '600000', SESSION_LEASE_MS: '3000', MAX_SOCKETS_PER_SESSION: '2', WRITER_FLUSH_MS: '5'
+  }
+  ;[a, b] = await Promise.all(['a', 'b'].map((n) => startInstance(`links-${process.pid}-${n}`, env)))
+}, 60_000)
+afterAll(async () => {
+  for (const i of [a, b]) i?.server.child.kill('SIGKILL')
+  await db?.drop()
+})
+
+const links = async (i: Instance): Promise<{ forwarded: number; served: number }> =>
+  ((await (await fetch(`${i.server.address}/health`)).json()) as { cluster: { links: { forwarded: number; served: number } } }).cluster.links
+
+const connected = (f: { type: string }): boolean => f.type === 'connected'
+
+it('sockets refused through another instance leave no link behind on either', async () => {
+  const id = `full-${process.pid}`
+  const owner = await TestClient.connect(a.server.wsUrl(id))
+  await owner.waitFor(connected)
+  const second = await TestClient.connect(b.server.wsUrl(id))
+  await second.waitFor(connected)
+  // Over MAX_SOCKETS_PER_SESSION (2): each is refused by the owner, through b.
+  for (let k = 0; k < 3; k++) {
+    const extra = await TestClient.connect(b.server.wsUrl(id))
+    expect(await extra.waitFor((f) => f.type === 'error')).toMatchObject({ code: 'too_many_sockets' })
+    expect((await extra.closed).code).toBe(1013)
+  }
+  await second.close()
+  await owner.close()
+  await eventually(async () => {
+    const all = await Promise.all([links(a), links(b)])
+    return all.every((l) => l.forwarded === 0 && l.served === 0)
+  }, { timeoutMs: 2_000 }).catch(async () => { throw new Error(`links left: ${JSON.stringify([await links(a), await links(b)])}`) })
+})
