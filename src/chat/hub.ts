@@ -147,8 +147,9 @@ export class SessionHub {
    */
   async attachRemote ({ sessionId, after, peer, principal }: { sessionId: string; after?: number; peer: Peer; principal?: string }): Promise<SessionHandle | null> {
     const entry = this.live.get(sessionId)
-    const session = entry?.session
-    if (!entry || !session || entry.ending || entry.handingOver || session.steppedDown) {
+    // Still loading here (its lease is taken, its log being read): the socket waits for it like a local one would.
+    const session = entry?.session ?? await entry?.loading.catch(() => undefined)
+    if (!entry || !session || this.live.get(sessionId) !== entry || entry.ending || entry.handingOver || session.steppedDown) {
       return this.refuse(peer, 'busy_server', 'the session moved to another server instance; reconnect', CloseCode.restarting)
     }
     // The socket's instance checked the principal against the stored owner; a session created with auth off has none.

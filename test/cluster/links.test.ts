@@ -1,7 +1,9 @@
 /**
  * DESIGN §11, links between instances under a hostile or unlucky client: a socket the owner refuses through
- * another instance leaves nothing behind on either.
+ * another instance leaves nothing behind on either, and a socket that reaches the owner while it is still reading
+ * the session's log joins it (it is not sent away as if the session had moved).
  */
+import pg from 'pg'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { eventually, TestClient } from '../support/app.js'
 import { startInstance, TEST_REDIS_URL, type Instance } from '../support/cluster.js'
@@ -48,4 +50,28 @@ it('sockets refused through another instance leave no link behind on either', as
     const all = await Promise.all([links(a), links(b)])
     return all.every((l) => l.forwarded === 0 && l.served === 0)
   }, { timeoutMs: 2_000 }).catch(async () => { throw new Error(`links left: ${JSON.stringify([await links(a), await links(b)])}`) })
+})
+
+it('a socket that reaches the owner while it reads a long log joins the session', async () => {
+  const id = `long-${process.pid}`
+  const events = 20_000
+  const client = new pg.Client({ connectionString: db.url })
+  await client.connect()
+  try {
+    await client.query(`insert into sessions (id, status, last_seq, seq_reserved) values ($1, 'active', $2, $2)`, [id, events])
+    // Closed turns only (a user_message, then its assistant_message): nothing for the load to close.
+    await client.query(`insert into session_events (session_id, seq, type, turn_id, payload)
+      select $1, g, t.type, 't' || (g + 1) / 2, jsonb_build_object('seq', g, 'ts', '2026-01-01T00:00:00.000Z', 'type', t.type, 'turnId', 't' || (g + 1) / 2, 'content', 'text ' || g)
+        || case when g % 2 = 0 then '{"finishReason": "stop"}'::jsonb else '{}'::jsonb end
+      from generate_series(1, $2::integer) g, lateral (select case when g % 2 = 1 then 'user_message' else 'assistant_message' end as type) t`, [id, events])
+  } finally {
+    await client.end()
+  }
+  // Both at once: whichever instance takes the lease reads 20 pages of log while the other forwards its socket.
+  const [first, other] = await Promise.all([TestClient.connect(a.server.wsUrl(id)), TestClient.connect(b.server.wsUrl(id))])
+  for (const c of [first, other]) {
+    await c.waitFor(connected, { timeoutMs: 10_000 })
+    expect(c.frames.filter((f) => f.type === 'error')).toEqual([])
+  }
+  await Promise.all([first.close(), other.close()])
 })
