@@ -49,7 +49,10 @@ const app = await build(config)
 
 let stopping = false
 async function shutdown (signal: string): Promise<void> {
-  if (stopping) return
+  if (stopping) {
+    app.log.warn({ signal }, 'already draining: signal ignored (the drain is bounded by DRAIN_TIMEOUT_MS and SHUTDOWN_TIMEOUT_MS)')
+    return
+  }
   stopping = true
   // First, before anything closes: a load balancer polling /health/ready stops routing here.
   app.services.readiness.drain()
@@ -70,7 +73,9 @@ async function shutdown (signal: string): Promise<void> {
     process.exit(1)
   }
 }
-process.once('SIGTERM', () => { void shutdown('SIGTERM') })
+// A supervisor may repeat SIGTERM: a second one must not kill the drain (and lose what it had not stored yet).
+// A second Ctrl-C (SIGINT) still stops the process at once.
+process.on('SIGTERM', () => { void shutdown('SIGTERM') })
 process.once('SIGINT', () => { void shutdown('SIGINT') })
 process.on('unhandledRejection', (err) => { app.log.error({ err }, 'unhandled rejection') })
 
