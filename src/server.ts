@@ -5,7 +5,7 @@ import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { LOG_SAFETY } from './logger.js'
 import { StoreError } from './store/types.js'
-import { ClusterUnavailable } from './cluster/errors.js'
+import { ClusterUnavailable, InstanceIdInUse } from './cluster/errors.js'
 
 function readConfig (): Config {
   try {
@@ -37,7 +37,7 @@ async function build (config: Config): Promise<FastifyInstance> {
       process.exit(1)
     }
     if (err instanceof ClusterUnavailable) {
-      process.stderr.write(`Could not start: cluster mode: ${err.message} (check REDIS_URL)\n`)
+      process.stderr.write(`Could not start: cluster mode: ${err.message} (check ${err instanceof InstanceIdInUse ? 'INSTANCE_ID' : 'REDIS_URL'})\n`)
       process.exit(1)
     }
     throw err

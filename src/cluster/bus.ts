@@ -4,9 +4,10 @@
  * messages one connection publishes to one channel, which is all the ordering cluster mode needs: every frame
  * of a session leaves its owner on one connection.
  */
+import { randomUUID } from 'node:crypto'
 import { Redis, type RedisOptions } from 'ioredis'
 import type { Logger } from '../logger.js'
-import { ClusterUnavailable } from './errors.js'
+import { ClusterUnavailable, InstanceIdInUse } from './errors.js'
 
 export interface ClusterBus {
   /** Both connections are ready: publishes can leave and this instance's channel is subscribed. */
@@ -23,8 +24,18 @@ export interface ClusterBus {
 
 export const channelOf = (instanceId: string): string => `rtb:instance:${instanceId}`
 
+/**
+ * Two live processes under one INSTANCE_ID would both read its channel and take each other's leases (the store
+ * grants an instance its own sessions again). Each process claims its id in a key it renews; a claim lapses
+ * `claimMs` after its process stopped renewing it (killed: the restart under the same id waits that long at most).
+ */
+const claimOf = (instanceId: string): string => `rtb:instance-claim:${instanceId}`
+/** Renews the claim when it is this process's (or lapsed); 0 when another process holds it. */
+const RENEW_CLAIM = "local v = redis.call('get', KEYS[1]) if v == false or v == ARGV[1] then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end return 0"
+const DROP_CLAIM = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
 /** Connects both connections (publish, subscribe) or rejects with ClusterUnavailable within `connectTimeoutMs`. */
-export async function createRedisBus ({ url, instanceId, logger, connectTimeoutMs = 5_000 }: { url: string; instanceId: string; logger: Logger; connectTimeoutMs?: number }): Promise<ClusterBus> {
+export async function createRedisBus ({ url, instanceId, logger, connectTimeoutMs = 5_000, claimMs = 3_000 }: { url: string; instanceId: string; logger: Logger; connectTimeoutMs?: number; claimMs?: number }): Promise<ClusterBus> {
   const options: RedisOptions = {
     lazyConnect: true,
     connectTimeout: connectTimeoutMs,
@@ -57,15 +68,34 @@ export async function createRedisBus ({ url, instanceId, logger, connectTimeoutM
     conn.on('end', setState)
   }
   sub.on('message', (_channel: string, message: string) => { for (const fn of messageFns) fn(message) })
+  const claim = randomUUID()
+  const renewClaim = async (): Promise<boolean> => await pub.eval(RENEW_CLAIM, 1, claimOf(instanceId), claim, String(claimMs)) === 1
   try {
     await Promise.all([pub.connect(), sub.connect()])
+    // A process killed a moment ago still holds the claim for up to claimMs: waited out, then refused.
+    const deadline = Date.now() + claimMs + 500
+    while (!await renewClaim()) {
+      if (Date.now() > deadline) throw new InstanceIdInUse(`another running process uses INSTANCE_ID=${instanceId}: give each instance its own`)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
     await sub.subscribe(channelOf(instanceId))
   } catch (err) {
     closing = true
     pub.disconnect()
     sub.disconnect()
+    if (err instanceof InstanceIdInUse) throw err
     throw new ClusterUnavailable(`Redis at REDIS_URL is not reachable: ${lastError || (err as Error).message}`, { cause: err })
   }
+  let claimLost = false
+  const claimTimer = setInterval(() => {
+    if (!up) return
+    renewClaim().then((mine) => {
+      if (mine === !claimLost) return
+      claimLost = !mine
+      if (claimLost) logger.error({ instance: instanceId }, 'another process took this INSTANCE_ID while this one could not renew it: both read one channel; stop one of them')
+    }, (err: unknown) => { lastError = (err as Error).message })
+  }, Math.max(50, Math.floor(claimMs / 3)))
+  claimTimer.unref()
   setState()
   return {
     get up () { return up },
@@ -79,6 +109,9 @@ export async function createRedisBus ({ url, instanceId, logger, connectTimeoutM
     async close () {
       closing = true
       setState()
+      clearInterval(claimTimer)
+      // Let go at once: a restart under the same INSTANCE_ID need not wait for the claim to lapse.
+      await pub.eval(DROP_CLAIM, 1, claimOf(instanceId), claim).catch(() => {})
       await Promise.allSettled([pub.quit(), sub.quit()])
     }
   }
