@@ -52,14 +52,20 @@ export async function createRedisBus ({ url, instanceId, logger, connectTimeoutM
   let up = false
   let closing = false
   let lastError = ''
+  // A Redis that stops answering without closing (paused, cut off by the network) leaves both connections 'ready':
+  // the claim's renewal, unanswered for claimMs, takes the bus down until it is answered again.
+  let stalled = false
+  let answeredAt = Date.now()
   const setState = (): void => {
-    const now = !closing && pub.status === 'ready' && sub.status === 'ready'
+    const now = !closing && !stalled && pub.status === 'ready' && sub.status === 'ready'
     if (now === up) return
     up = now
     if (now) logger.info('cluster bus (Redis) is up')
     else if (!closing) logger.warn({ reason: lastError || 'connection closed' }, 'cluster bus (Redis) is down: sessions keep working on their owners; cross-instance sockets must reconnect')
     for (const fn of stateFns) fn(now)
   }
+  // A new connection answers afresh: a stall is judged from its first renewal on.
+  pub.on('ready', () => { answeredAt = Date.now() })
   for (const conn of [pub, sub]) {
     // ioredis emits an error per failed attempt while it reconnects: remembered, never thrown.
     conn.on('error', (err: Error) => { lastError = err.message })
@@ -86,10 +92,21 @@ export async function createRedisBus ({ url, instanceId, logger, connectTimeoutM
     if (err instanceof InstanceIdInUse) throw err
     throw new ClusterUnavailable(`Redis at REDIS_URL is not reachable: ${lastError || (err as Error).message}`, { cause: err })
   }
+  answeredAt = Date.now()
   let claimLost = false
   const claimTimer = setInterval(() => {
-    if (!up) return
+    if (closing || pub.status !== 'ready') return
+    if (!stalled && Date.now() - answeredAt > claimMs) {
+      stalled = true
+      lastError = `no answer from Redis for ${claimMs} ms`
+      setState()
+    }
     renewClaim().then((mine) => {
+      answeredAt = Date.now()
+      if (stalled) {
+        stalled = false
+        setState()
+      }
       if (mine === !claimLost) return
       claimLost = !mine
       if (claimLost) logger.error({ instance: instanceId }, 'another process took this INSTANCE_ID while this one could not renew it: both read one channel; stop one of them')

@@ -1,0 +1,56 @@
+/**
+ * DESIGN §11 with a Redis that stops answering without closing its connections (SIGSTOP here; a network cut
+ * does the same): the bus is reported down within three heartbeats and up again once Redis answers.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { TestClient } from '../support/app.js'
+import { startInstance, startRedis, type Instance } from '../support/cluster.js'
+import { applySchema, createScratchDatabase } from '../support/postgres.js'
+
+let db: { url: string; drop: () => Promise<void> }
+let redis: Awaited<ReturnType<typeof startRedis>>
+let a: Instance
+let b: Instance
+
+beforeAll(async () => {
+  db = await createScratchDatabase()
+  await applySchema(db.url)
+  redis = await startRedis()
+  // A 3 s lease: heartbeats every 600 ms, a link or the bus silent for 1.8 s is taken for gone.
+  const env = {
+    STORAGE: 'postgres', DATABASE_URL: db.url, REDIS_URL: redis.url, LLM_PROVIDER: 'offline', OFFLINE_TOKEN_DELAY_MS: '0',
+    DISCONNECT_GRACE_MS: '1000', SESSION_LEASE_MS: '3000', WRITER_FLUSH_MS: '5'
+  }
+  ;[a, b] = await Promise.all(['a', 'b'].map((n) => startInstance(`stall-${process.pid}-${n}`, env)))
+}, 60_000)
+afterAll(async () => {
+  for (const i of [a, b]) i?.server.child.kill('SIGKILL')
+  redis?.child.kill('SIGCONT')
+  await redis?.stop()
+  await db?.drop()
+})
+
+interface Health { status: string; cluster: { bus: string; links: { forwarded: number; served: number } } }
+const health = async (i: Instance): Promise<Health> => (await (await fetch(`${i.server.address}/health`)).json()) as Health
+const connected = (f: { type: string }): boolean => f.type === 'connected'
+
+it('Redis paused: the bus is down and /health degraded; resumed: up again', async () => {
+  const [s1, s2] = ['s1', 's2'].map((s) => `${s}-${process.pid}`)
+  const owners = await Promise.all([s1, s2].map(async (id) => { const c = await TestClient.connect(a.server.wsUrl(id)); await c.waitFor(connected); return c }))
+  const remote = await TestClient.connect(b.server.wsUrl(s1))
+  await remote.waitFor(connected)
+
+  redis.child.kill('SIGSTOP')
+  await new Promise((resolve) => setTimeout(resolve, 1_000))
+  const stuck = await TestClient.connect(b.server.wsUrl(s2))
+  expect((await remote.closed).code).toBe(1012)
+  // Before: both connections stayed 'ready', so /health said ok and bus up for as long as Redis was paused.
+  for (const i of [a, b]) {
+    await expect.poll(async () => await health(i), { timeout: 3_000, interval: 100 }).toMatchObject({ status: 'degraded', cluster: { bus: 'down' } })
+  }
+
+  redis.child.kill('SIGCONT')
+  for (const i of [a, b]) await expect.poll(async () => (await health(i)).cluster.bus, { timeout: 3_000, interval: 100 }).toBe('up')
+  await stuck.close()
+  await Promise.all(owners.map(async (c) => { await c.close() }))
+}, 30_000)
