@@ -108,7 +108,13 @@ export function createClusterNode ({ bus, instanceId, heartbeatMs, logger, meter
     // close must find the entry to take it out, else it stays for as long as the other instance lives.
     const entry: Served = { from: m.from, peer, ready: Promise.resolve(null), chain: Promise.resolve() }
     served.set(m.link, entry)
-    peer.onClose(() => { if (served.get(m.link) === entry) served.delete(m.link) })
+    // Closed otherwise than by a drop or a 'd' (those take the entry out first): by the session, or by a flush the bus
+    // refused. The session lets the socket go too, or a stand-in nobody reads would hold it live for good.
+    peer.onClose(() => {
+      if (served.get(m.link) !== entry) return
+      served.delete(m.link)
+      void entry.ready.then((handle) => handle?.detach(peer, 'its server cannot be reached'))
+    })
     entry.ready = owner
       ? owner.attachRemote({ sessionId: request.sessionId, peer, ...(request.after === undefined ? {} : { after: request.after }), ...(request.principal === undefined ? {} : { principal: request.principal }) })
         .catch((err: unknown) => { log.error({ err }, 'cluster: attach failed'); peer.close(CloseCode.internal, 'internal error'); return null })
@@ -142,7 +148,9 @@ export function createClusterNode ({ bus, instanceId, heartbeatMs, logger, meter
 
   const onOut = (m: Message): void => {
     const link = forwarded.get(m.link)
-    if (!link) return
+    // A link dropped here (its owner went silent, the bus down) before the owner's answer came: the owner is told the
+    // socket left, or its stand-in would hold the session live for as long as the two instances are linked.
+    if (!link) { send(m.from, 'd', m.link, 'socket gone'); return }
     link.answered()
     for (const frame of m.body.split('\n')) link.peer.sendRaw(frame)
   }

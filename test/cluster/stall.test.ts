@@ -1,7 +1,9 @@
 /**
  * DESIGN §11 with a Redis that stops answering without closing its connections (SIGSTOP here; a network cut
- * does the same): the bus is reported down within three heartbeats and up again once Redis answers.
+ * does the same): the bus is reported down within three heartbeats and up again once Redis answers, and an
+ * attach request that was stuck in Redis meanwhile leaves no stand-in socket on the owner holding its session.
  */
+import pg from 'pg'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { TestClient } from '../support/app.js'
 import { startInstance, startRedis, type Instance } from '../support/cluster.js'
@@ -34,13 +36,25 @@ interface Health { status: string; cluster: { bus: string; links: { forwarded: n
 const health = async (i: Instance): Promise<Health> => (await (await fetch(`${i.server.address}/health`)).json()) as Health
 const connected = (f: { type: string }): boolean => f.type === 'connected'
 
-it('Redis paused: the bus is down and /health degraded; resumed: up again', async () => {
+async function statusOf (sessionId: string): Promise<string | undefined> {
+  const client = new pg.Client({ connectionString: db.url })
+  await client.connect()
+  try {
+    return (await client.query<{ status: string }>('select status from sessions where id = $1', [sessionId])).rows[0]?.status
+  } finally {
+    await client.end()
+  }
+}
+
+it('Redis paused: the bus is down and /health degraded; resumed: up again, and no stand-in is left of a stuck attach', async () => {
   const [s1, s2] = ['s1', 's2'].map((s) => `${s}-${process.pid}`)
   const owners = await Promise.all([s1, s2].map(async (id) => { const c = await TestClient.connect(a.server.wsUrl(id)); await c.waitFor(connected); return c }))
   const remote = await TestClient.connect(b.server.wsUrl(s1))
   await remote.waitFor(connected)
 
   redis.child.kill('SIGSTOP')
+  // Sent before either side can tell (links are dropped 1.2–2.4 s from now, an attach gives up after 1.8 s): its
+  // request waits in Redis, and b drops the link before the owner's answer can come.
   await new Promise((resolve) => setTimeout(resolve, 1_000))
   const stuck = await TestClient.connect(b.server.wsUrl(s2))
   expect((await remote.closed).code).toBe(1012)
@@ -52,5 +66,13 @@ it('Redis paused: the bus is down and /health degraded; resumed: up again', asyn
   redis.child.kill('SIGCONT')
   for (const i of [a, b]) await expect.poll(async () => (await health(i)).cluster.bus, { timeout: 3_000, interval: 100 }).toBe('up')
   await stuck.close()
-  await Promise.all(owners.map(async (c) => { await c.close() }))
+  // b and a linked again (they exchange heartbeats, so a silent link is not what cleans up).
+  const again = await TestClient.connect(b.server.wsUrl(s1))
+  await again.waitFor(connected)
+  // Before: the owner served the stuck attach once Redis delivered it (b ignored its frames, or the owner could not
+  // publish them yet), and that stand-in held s2 live for good: its grace never began, it never ended.
+  await owners[1].close()
+  await expect.poll(async () => await statusOf(s2), { timeout: 4_000, interval: 100 }).toBe('ended')
+  expect((await health(a)).cluster.links.served).toBe(1)
+  await Promise.all([again.close(), owners[0].close()])
 }, 30_000)
