@@ -109,7 +109,7 @@ export async function createRedisBus ({ url, instanceId, logger, connectTimeoutM
       }
       if (mine === !claimLost) return
       claimLost = !mine
-      if (claimLost) logger.error({ instance: instanceId }, 'another process took this INSTANCE_ID while this one could not renew it: both read one channel; stop one of them')
+      if (claimLost) logger.error('another process took this INSTANCE_ID while this one could not renew it: both read one channel; stop one of them')
     }, (err: unknown) => { lastError = (err as Error).message })
   }, Math.max(50, Math.floor(claimMs / 3)))
   claimTimer.unref()

@@ -187,7 +187,7 @@ export function createClusterNode ({ bus, instanceId, heartbeatMs, logger, meter
     for (const instance of linked) {
       const contact = contacts.get(instance)
       if (contact && now - contact.heard > 3 * heartbeatMs) {
-        logger.warn({ instance }, 'cluster: an instance stopped answering; dropping its links')
+        logger.warn({ silent: instance }, 'cluster: an instance stopped answering; dropping its links')
         drop(instance, 'stopped answering')
         continue
       }
