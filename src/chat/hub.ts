@@ -15,6 +15,8 @@ import { settlesWithin } from '../settles.js'
  */
 export interface RemoteSessions {
   attach (opts: { sessionId: string; after?: number; peer: Peer; principal?: string; holder: string }): Promise<SessionHandle | null | 'unanswered' | 'down'>
+  /** Closes the sockets here attached to sessions other instances own (1012), so they reconnect elsewhere. */
+  leave (why: string): void
 }
 
 export interface HubDeps extends SessionDeps {
@@ -318,6 +320,8 @@ export class SessionHub {
 
   private async drainAll (drainMs: number): Promise<void> {
     this.accepting = false
+    // Sockets here on sessions other instances own have nothing to wait for: they move at once, like the others.
+    this.deps.remote?.leave('server restarting')
     clearInterval(this.sweepTimer)
     for (const timer of this.rechecks) clearTimeout(timer)
     this.rechecks.clear()

@@ -32,6 +32,8 @@ export interface ClusterNode {
   readonly links: { forwarded: number; served: number; published: number }
   /** Forwards a socket to the session's owner `holder`; resolves once the owner answered (or did not in time). */
   attach (opts: { sessionId: string; after?: number; peer: Peer; principal?: string; holder: string }): Promise<RemoteAttach>
+  /** Closes every socket here linked to another owner (1012), telling each owner: the start of a drain. */
+  leave (why: string): void
   /** Starts serving other instances' sockets. */
   serve (owner: OwnerPort): void
   /** Drops every link and stops the heartbeats (the bus is closed by whoever opened it). */
@@ -202,6 +204,14 @@ export function createClusterNode ({ bus, instanceId, heartbeatMs, logger, meter
     get up () { return bus.up },
     get links () { return { forwarded: forwarded.size, served: served.size, published } },
     serve (port) { owner = port },
+    leave (why) {
+      for (const [id, link] of forwarded) {
+        forwarded.delete(id)
+        send(link.owner, 'd', id, why)
+        link.peer.close(CloseCode.restarting, `${why}; reconnect`)
+        link.answered()
+      }
+    },
     async attach ({ sessionId, after, peer, principal, holder }) {
       if (!bus.up) return 'down'
       const id = randomUUID()

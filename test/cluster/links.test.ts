@@ -1,7 +1,8 @@
 /**
  * DESIGN §11, links between instances under a hostile or unlucky client: a socket the owner refuses through
- * another instance leaves nothing behind on either, and a socket that reaches the owner while it is still reading
- * the session's log joins it (it is not sent away as if the session had moved).
+ * another instance leaves nothing behind on either, a socket that reaches the owner while it is still reading
+ * the session's log joins it (it is not sent away as if the session had moved), and a draining instance moves the
+ * sockets it forwards at once.
  */
 import pg from 'pg'
 import { afterAll, beforeAll, expect, it } from 'vitest'
@@ -17,8 +18,10 @@ beforeAll(async () => {
   db = await createScratchDatabase()
   await applySchema(db.url)
   const env = {
-    STORAGE: 'postgres', DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL, LLM_PROVIDER: 'offline', OFFLINE_TOKEN_DELAY_MS: '0',
-    DISCONNECT_GRACE_MS: '600000', SESSION_LEASE_MS: '3000', MAX_SOCKETS_PER_SESSION: '2', WRITER_FLUSH_MS: '5'
+    STORAGE: 'postgres', DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL, LLM_PROVIDER: 'offline',
+    DISCONNECT_GRACE_MS: '600000', SESSION_LEASE_MS: '3000', MAX_SOCKETS_PER_SESSION: '2', WRITER_FLUSH_MS: '5',
+    // Turns of a few seconds: long enough for the last test's drain to still be running one.
+    OFFLINE_TOKEN_DELAY_MS: '50'
   }
   ;[a, b] = await Promise.all(['a', 'b'].map((n) => startInstance(`links-${process.pid}-${n}`, env)))
 }, 60_000)
@@ -75,3 +78,29 @@ it('a socket that reaches the owner while it reads a long log joins the session'
   }
   await Promise.all([first.close(), other.close()])
 })
+
+// Last: b drains and exits.
+it('a draining instance closes the sockets it forwards at once and tells their owner, while its own turn goes on', async () => {
+  const [sa, sb] = ['a', 'b'].map((s) => `drain-${s}-${process.pid}`)
+  const owner = await TestClient.connect(a.server.wsUrl(sa))
+  await owner.waitFor(connected)
+  const proxied = await TestClient.connect(b.server.wsUrl(sa))
+  const proxiedId = (await proxied.waitFor(connected)).connectionId as string
+  const onB = await TestClient.connect(b.server.wsUrl(sb))
+  await onB.waitFor(connected)
+  onB.send({ type: 'user_message', content: 'a long story please' })
+  const ack = await onB.waitFor((f) => f.type === 'user_message')
+  await onB.waitFor((f) => f.type === 'delta')
+
+  b.server.child.kill('SIGTERM')
+  expect((await onB.closed).code).toBe(1012)
+  // b's own session follows its turn through a while b drains it.
+  const follower = await TestClient.connect(a.server.wsUrl(sb, ack.seq as number))
+  expect((await proxied.closed).code).toBe(1012)
+  // Before: b closed the socket it forwarded only once its drain was over, after the turn's end.
+  expect(follower.ofType('assistant_message')).toEqual([])
+  await owner.waitFor((f) => f.type === 'disconnected' && f.connectionId === proxiedId, { timeoutMs: 1_000 })
+  expect(await follower.waitTurnEnd(ack.turnId as string)).toMatchObject({ finishReason: 'stop' })
+  expect((await b.server.exited).code).toBe(0)
+  await Promise.all([owner.close(), follower.close()])
+}, 30_000)
