@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto'
 import { Redis, type RedisOptions } from 'ioredis'
 import type { Logger } from '../logger.js'
+import { settlesWithin } from '../settles.js'
 import { ClusterUnavailable, InstanceIdInUse } from './errors.js'
 
 export interface ClusterBus {
@@ -32,6 +33,8 @@ export const channelOf = (instanceId: string): string => `rtb:instance:${instanc
 const claimOf = (instanceId: string): string => `rtb:instance-claim:${instanceId}`
 /** Renews the claim when it is this process's (or lapsed); 0 when another process holds it. */
 const RENEW_CLAIM = "local v = redis.call('get', KEYS[1]) if v == false or v == ARGV[1] then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end return 0"
+/** At close, how long Redis may take to answer the goodbye before the connections are just dropped. */
+const CLOSE_WAIT_MS = 1_000
 const DROP_CLAIM = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 /** Connects both connections (publish, subscribe) or rejects with ClusterUnavailable within `connectTimeoutMs`. */
@@ -127,9 +130,16 @@ export async function createRedisBus ({ url, instanceId, logger, connectTimeoutM
       closing = true
       setState()
       clearInterval(claimTimer)
-      // Let go at once: a restart under the same INSTANCE_ID need not wait for the claim to lapse.
-      await pub.eval(DROP_CLAIM, 1, claimOf(instanceId), claim).catch(() => {})
-      await Promise.allSettled([pub.quit(), sub.quit()])
+      const bye = (async () => {
+        // Let go at once: a restart under the same INSTANCE_ID need not wait for the claim to lapse.
+        await pub.eval(DROP_CLAIM, 1, claimOf(instanceId), claim).catch(() => {})
+        await Promise.allSettled([pub.quit(), sub.quit()])
+      })()
+      // A Redis that does not answer (paused, cut off) must not hold the shutdown until its timer exits 1.
+      if (!await settlesWithin(bye, CLOSE_WAIT_MS)) {
+        pub.disconnect()
+        sub.disconnect()
+      }
     }
   }
 }

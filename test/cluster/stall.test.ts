@@ -1,7 +1,8 @@
 /**
  * DESIGN §11 with a Redis that stops answering without closing its connections (SIGSTOP here; a network cut
  * does the same): the bus is reported down within three heartbeats and up again once Redis answers, and an
- * attach request that was stuck in Redis meanwhile leaves no stand-in socket on the owner holding its session.
+ * attach request that was stuck in Redis meanwhile leaves no stand-in socket on the owner holding its session;
+ * a SIGTERM while Redis is paused still exits at once.
  */
 import pg from 'pg'
 import { afterAll, beforeAll, expect, it } from 'vitest'
@@ -76,3 +77,16 @@ it('Redis paused: the bus is down and /health degraded; resumed: up again, and n
   expect((await health(a)).cluster.links.served).toBe(1)
   await Promise.all([again.close(), owners[0].close()])
 }, 30_000)
+
+it('SIGTERM while Redis is paused: the instance still stops at once, exit 0', async () => {
+  redis.child.kill('SIGSTOP')
+  try {
+    const t0 = Date.now()
+    b.server.child.kill('SIGTERM')
+    // Before: closing the bus waited for Redis's answer until the shutdown timer exited 1 (about 40 s).
+    expect((await b.server.exited).code).toBe(0)
+    expect(Date.now() - t0).toBeLessThan(5_000)
+  } finally {
+    redis.child.kill('SIGCONT')
+  }
+}, 60_000)
