@@ -79,7 +79,7 @@ export async function createRedisBus ({ url, instanceId, logger, connectTimeoutM
   sub.on('message', (_channel: string, message: string) => { for (const fn of messageFns) fn(message) })
   const claim = randomUUID()
   const renewClaim = async (): Promise<boolean> => await pub.eval(RENEW_CLAIM, 1, claimOf(instanceId), claim, String(claimMs)) === 1
-  try {
+  const start = async (): Promise<void> => {
     await Promise.all([pub.connect(), sub.connect()])
     // A process killed a moment ago still holds the claim for up to claimMs: waited out, then refused.
     const deadline = Date.now() + claimMs + 500
@@ -88,12 +88,22 @@ export async function createRedisBus ({ url, instanceId, logger, connectTimeoutM
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
     await sub.subscribe(channelOf(instanceId))
+  }
+  let startTimer: NodeJS.Timeout | undefined
+  try {
+    // connectTimeout covers the TCP connection only: a server that accepts it and never answers (a paused Redis,
+    // something else on that port) would hold the start until Fastify gives up with a stack trace.
+    await Promise.race([start(), new Promise<never>((_resolve, reject) => {
+      startTimer = setTimeout(() => { reject(new Error(`no answer within ${connectTimeoutMs} ms`)) }, connectTimeoutMs + claimMs + 500)
+    })])
   } catch (err) {
     closing = true
     pub.disconnect()
     sub.disconnect()
     if (err instanceof InstanceIdInUse) throw err
     throw new ClusterUnavailable(`Redis at REDIS_URL is not reachable: ${lastError || (err as Error).message}`, { cause: err })
+  } finally {
+    clearTimeout(startTimer)
   }
   answeredAt = Date.now()
   let claimLost = false

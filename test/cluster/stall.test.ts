@@ -2,13 +2,14 @@
  * DESIGN §11 with a Redis that stops answering without closing its connections (SIGSTOP here; a network cut
  * does the same): the bus is reported down within three heartbeats and up again once Redis answers, and an
  * attach request that was stuck in Redis meanwhile leaves no stand-in socket on the owner holding its session;
- * a SIGTERM while Redis is paused still exits at once.
+ * a SIGTERM while Redis is paused still exits at once, and a start stops with one line.
  */
 import pg from 'pg'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { TestClient } from '../support/app.js'
 import { startInstance, startRedis, type Instance } from '../support/cluster.js'
 import { applySchema, createScratchDatabase } from '../support/postgres.js'
+import { startServerProcess } from '../support/server-process.js'
 
 let db: { url: string; drop: () => Promise<void> }
 let redis: Awaited<ReturnType<typeof startRedis>>
@@ -76,6 +77,17 @@ it('Redis paused: the bus is down and /health degraded; resumed: up again, and n
   await expect.poll(async () => await statusOf(s2), { timeout: 4_000, interval: 100 }).toBe('ended')
   expect((await health(a)).cluster.links.served).toBe(1)
   await Promise.all([again.close(), owners[0].close()])
+}, 30_000)
+
+it('Redis paused at start: the start stops with one line naming REDIS_URL', async () => {
+  redis.child.kill('SIGSTOP')
+  try {
+    // Before: connecting never settled, and Fastify gave up on the services plugin after 10 s with a stack trace.
+    const start = startServerProcess({ STORAGE: 'postgres', DATABASE_URL: db.url, REDIS_URL: redis.url, LLM_PROVIDER: 'offline', SESSION_LEASE_MS: '1000' })
+    await expect(start).rejects.toThrow(/Could not start: cluster mode: Redis at REDIS_URL is not reachable: no answer within \d+ ms \(check REDIS_URL\)\n*$/)
+  } finally {
+    redis.child.kill('SIGCONT')
+  }
 }, 30_000)
 
 it('SIGTERM while Redis is paused: the instance still stops at once, exit 0', async () => {
