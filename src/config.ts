@@ -27,6 +27,19 @@ const isOrigin = (value: string): boolean => {
   }
 }
 
+/**
+ * A Redis URL ioredis can use as given: it throws on one `new URL` refuses (printing it, password and all) and
+ * sends `SELECT` with whatever path follows the host, so only a database number may.
+ */
+const isRedisUrl = (value: string): boolean => {
+  try {
+    const url = new URL(value)
+    return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '' && /^\/?\d*$/.test(url.pathname) && url.search === '' && url.hash === ''
+  } catch {
+    return false
+  }
+}
+
 const optionalString = z
   .string()
   .optional()
@@ -183,7 +196,7 @@ const EnvSchema = z.object({
   /** DESIGN §11: an instance owns each live session under a lease this long, renewed a few times within it. */
   SESSION_LEASE_MS: ms(10_000, 300),
   /** DESIGN §11: cluster mode — Redis carries live frames between instances (needs STORAGE=postgres or supabase). */
-  REDIS_URL: optionalString.pipe(z.string().regex(/^rediss?:\/\/\S+$/, 'a redis:// or rediss:// URL').optional()),
+  REDIS_URL: optionalString.pipe(z.string().refine(isRedisUrl, 'a redis:// or rediss:// URL: [user:password@]host[:port][/db number]').optional()),
   /** SIGTERM: running turns go on this long (their frames reach clients on other instances), then close interrupted. */
   DRAIN_TIMEOUT_MS: ms(30_000, 0, 600_000),
   /** Names this instance in session leases and logs; default: random per start. */

@@ -5,7 +5,7 @@ import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { LOG_SAFETY } from './logger.js'
 import { StoreError } from './store/types.js'
-import { ClusterUnavailable } from './cluster/errors.js'
+import { ClusterUnavailable, InstanceIdInUse } from './cluster/errors.js'
 
 function readConfig (): Config {
   try {
@@ -37,7 +37,7 @@ async function build (config: Config): Promise<FastifyInstance> {
       process.exit(1)
     }
     if (err instanceof ClusterUnavailable) {
-      process.stderr.write(`Could not start: cluster mode: ${err.message} (check REDIS_URL)\n`)
+      process.stderr.write(`Could not start: cluster mode: ${err.message} (check ${err instanceof InstanceIdInUse ? 'INSTANCE_ID' : 'REDIS_URL'})\n`)
       process.exit(1)
     }
     throw err
@@ -49,7 +49,10 @@ const app = await build(config)
 
 let stopping = false
 async function shutdown (signal: string): Promise<void> {
-  if (stopping) return
+  if (stopping) {
+    app.log.warn({ signal }, 'already draining: signal ignored (the drain is bounded by DRAIN_TIMEOUT_MS and SHUTDOWN_TIMEOUT_MS)')
+    return
+  }
   stopping = true
   // First, before anything closes: a load balancer polling /health/ready stops routing here.
   app.services.readiness.drain()
@@ -70,7 +73,9 @@ async function shutdown (signal: string): Promise<void> {
     process.exit(1)
   }
 }
-process.once('SIGTERM', () => { void shutdown('SIGTERM') })
+// A supervisor may repeat SIGTERM: a second one must not kill the drain (and lose what it had not stored yet).
+// A second Ctrl-C (SIGINT) still stops the process at once.
+process.on('SIGTERM', () => { void shutdown('SIGTERM') })
 process.once('SIGINT', () => { void shutdown('SIGINT') })
 process.on('unhandledRejection', (err) => { app.log.error({ err }, 'unhandled rejection') })
 

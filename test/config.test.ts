@@ -94,4 +94,17 @@ describe('loadConfig', () => {
     expect((error as Error).message).toMatch(pattern)
     expect((error as Error).message).not.toContain('\n')
   })
+
+  it('refuses a REDIS_URL Redis could not use, without repeating its password', () => {
+    const base = { STORAGE: 'postgres', DATABASE_URL: 'postgres://x@127.0.0.1/db' }
+    expect(loadConfig({ ...base, REDIS_URL: 'redis://:pw@cache.internal:6380/2' }).REDIS_URL).toBe('redis://:pw@cache.internal:6380/2')
+    expect(loadConfig({ ...base, REDIS_URL: 'rediss://cache.internal' }).REDIS_URL).toBe('rediss://cache.internal')
+    // ioredis threw on the first (a stack trace holding the URL) and sent SELECT abc for the second.
+    for (const bad of ['redis://:s3cret-pw@127.0.0.1:99999', 'redis://127.0.0.1:6379/abc', 'http://127.0.0.1:6379', 'redis://']) {
+      let message = ''
+      try { loadConfig({ ...base, REDIS_URL: bad }) } catch (err) { message = (err as Error).message }
+      expect(message, bad).toMatch(/REDIS_URL/)
+      expect(message).not.toContain('s3cret-pw')
+    }
+  })
 })

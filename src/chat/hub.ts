@@ -15,6 +15,8 @@ import { settlesWithin } from '../settles.js'
  */
 export interface RemoteSessions {
   attach (opts: { sessionId: string; after?: number; peer: Peer; principal?: string; holder: string }): Promise<SessionHandle | null | 'unanswered' | 'down'>
+  /** Closes the sockets here attached to sessions other instances own (1012), so they reconnect elsewhere. */
+  leave (why: string): void
 }
 
 export interface HubDeps extends SessionDeps {
@@ -147,8 +149,9 @@ export class SessionHub {
    */
   async attachRemote ({ sessionId, after, peer, principal }: { sessionId: string; after?: number; peer: Peer; principal?: string }): Promise<SessionHandle | null> {
     const entry = this.live.get(sessionId)
-    const session = entry?.session
-    if (!entry || !session || entry.ending || entry.handingOver || session.steppedDown) {
+    // Still loading here (its lease is taken, its log being read): the socket waits for it like a local one would.
+    const session = entry?.session ?? await entry?.loading.catch(() => undefined)
+    if (!entry || !session || this.live.get(sessionId) !== entry || entry.ending || entry.handingOver || session.steppedDown) {
       return this.refuse(peer, 'busy_server', 'the session moved to another server instance; reconnect', CloseCode.restarting)
     }
     // The socket's instance checked the principal against the stored owner; a session created with auth off has none.
@@ -318,6 +321,8 @@ export class SessionHub {
 
   private async drainAll (drainMs: number): Promise<void> {
     this.accepting = false
+    // Sockets here on sessions other instances own have nothing to wait for: they move at once, like the others.
+    this.deps.remote?.leave('server restarting')
     clearInterval(this.sweepTimer)
     for (const timer of this.rechecks) clearTimeout(timer)
     this.rechecks.clear()

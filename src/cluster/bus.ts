@@ -4,9 +4,11 @@
  * messages one connection publishes to one channel, which is all the ordering cluster mode needs: every frame
  * of a session leaves its owner on one connection.
  */
+import { randomUUID } from 'node:crypto'
 import { Redis, type RedisOptions } from 'ioredis'
 import type { Logger } from '../logger.js'
-import { ClusterUnavailable } from './errors.js'
+import { settlesWithin } from '../settles.js'
+import { ClusterUnavailable, InstanceIdInUse } from './errors.js'
 
 export interface ClusterBus {
   /** Both connections are ready: publishes can leave and this instance's channel is subscribed. */
@@ -23,8 +25,20 @@ export interface ClusterBus {
 
 export const channelOf = (instanceId: string): string => `rtb:instance:${instanceId}`
 
+/**
+ * Two live processes under one INSTANCE_ID would both read its channel and take each other's leases (the store
+ * grants an instance its own sessions again). Each process claims its id in a key it renews; a claim lapses
+ * `claimMs` after its process stopped renewing it (killed: the restart under the same id waits that long at most).
+ */
+const claimOf = (instanceId: string): string => `rtb:instance-claim:${instanceId}`
+/** Renews the claim when it is this process's (or lapsed); 0 when another process holds it. */
+const RENEW_CLAIM = "local v = redis.call('get', KEYS[1]) if v == false or v == ARGV[1] then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end return 0"
+/** At close, how long Redis may take to answer the goodbye before the connections are just dropped. */
+const CLOSE_WAIT_MS = 1_000
+const DROP_CLAIM = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
 /** Connects both connections (publish, subscribe) or rejects with ClusterUnavailable within `connectTimeoutMs`. */
-export async function createRedisBus ({ url, instanceId, logger, connectTimeoutMs = 5_000 }: { url: string; instanceId: string; logger: Logger; connectTimeoutMs?: number }): Promise<ClusterBus> {
+export async function createRedisBus ({ url, instanceId, logger, connectTimeoutMs = 5_000, claimMs = 3_000 }: { url: string; instanceId: string; logger: Logger; connectTimeoutMs?: number; claimMs?: number }): Promise<ClusterBus> {
   const options: RedisOptions = {
     lazyConnect: true,
     connectTimeout: connectTimeoutMs,
@@ -41,14 +55,20 @@ export async function createRedisBus ({ url, instanceId, logger, connectTimeoutM
   let up = false
   let closing = false
   let lastError = ''
+  // A Redis that stops answering without closing (paused, cut off by the network) leaves both connections 'ready':
+  // the claim's renewal, unanswered for claimMs, takes the bus down until it is answered again.
+  let stalled = false
+  let answeredAt = Date.now()
   const setState = (): void => {
-    const now = !closing && pub.status === 'ready' && sub.status === 'ready'
+    const now = !closing && !stalled && pub.status === 'ready' && sub.status === 'ready'
     if (now === up) return
     up = now
     if (now) logger.info('cluster bus (Redis) is up')
     else if (!closing) logger.warn({ reason: lastError || 'connection closed' }, 'cluster bus (Redis) is down: sessions keep working on their owners; cross-instance sockets must reconnect')
     for (const fn of stateFns) fn(now)
   }
+  // A new connection answers afresh: a stall is judged from its first renewal on.
+  pub.on('ready', () => { answeredAt = Date.now() })
   for (const conn of [pub, sub]) {
     // ioredis emits an error per failed attempt while it reconnects: remembered, never thrown.
     conn.on('error', (err: Error) => { lastError = err.message })
@@ -57,15 +77,55 @@ export async function createRedisBus ({ url, instanceId, logger, connectTimeoutM
     conn.on('end', setState)
   }
   sub.on('message', (_channel: string, message: string) => { for (const fn of messageFns) fn(message) })
-  try {
+  const claim = randomUUID()
+  const renewClaim = async (): Promise<boolean> => await pub.eval(RENEW_CLAIM, 1, claimOf(instanceId), claim, String(claimMs)) === 1
+  const start = async (): Promise<void> => {
     await Promise.all([pub.connect(), sub.connect()])
+    // A process killed a moment ago still holds the claim for up to claimMs: waited out, then refused.
+    const deadline = Date.now() + claimMs + 500
+    while (!await renewClaim()) {
+      if (Date.now() > deadline) throw new InstanceIdInUse(`another running process uses INSTANCE_ID=${instanceId}: give each instance its own`)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
     await sub.subscribe(channelOf(instanceId))
+  }
+  let startTimer: NodeJS.Timeout | undefined
+  try {
+    // connectTimeout covers the TCP connection only: a server that accepts it and never answers (a paused Redis,
+    // something else on that port) would hold the start until Fastify gives up with a stack trace.
+    await Promise.race([start(), new Promise<never>((_resolve, reject) => {
+      startTimer = setTimeout(() => { reject(new Error(`no answer within ${connectTimeoutMs} ms`)) }, connectTimeoutMs + claimMs + 500)
+    })])
   } catch (err) {
     closing = true
     pub.disconnect()
     sub.disconnect()
+    if (err instanceof InstanceIdInUse) throw err
     throw new ClusterUnavailable(`Redis at REDIS_URL is not reachable: ${lastError || (err as Error).message}`, { cause: err })
+  } finally {
+    clearTimeout(startTimer)
   }
+  answeredAt = Date.now()
+  let claimLost = false
+  const claimTimer = setInterval(() => {
+    if (closing || pub.status !== 'ready') return
+    if (!stalled && Date.now() - answeredAt > claimMs) {
+      stalled = true
+      lastError = `no answer from Redis for ${claimMs} ms`
+      setState()
+    }
+    renewClaim().then((mine) => {
+      answeredAt = Date.now()
+      if (stalled) {
+        stalled = false
+        setState()
+      }
+      if (mine === !claimLost) return
+      claimLost = !mine
+      if (claimLost) logger.error('another process took this INSTANCE_ID while this one could not renew it: both read one channel; stop one of them')
+    }, (err: unknown) => { lastError = (err as Error).message })
+  }, Math.max(50, Math.floor(claimMs / 3)))
+  claimTimer.unref()
   setState()
   return {
     get up () { return up },
@@ -79,7 +139,17 @@ export async function createRedisBus ({ url, instanceId, logger, connectTimeoutM
     async close () {
       closing = true
       setState()
-      await Promise.allSettled([pub.quit(), sub.quit()])
+      clearInterval(claimTimer)
+      const bye = (async () => {
+        // Let go at once: a restart under the same INSTANCE_ID need not wait for the claim to lapse.
+        await pub.eval(DROP_CLAIM, 1, claimOf(instanceId), claim).catch(() => {})
+        await Promise.allSettled([pub.quit(), sub.quit()])
+      })()
+      // A Redis that does not answer (paused, cut off) must not hold the shutdown until its timer exits 1.
+      if (!await settlesWithin(bye, CLOSE_WAIT_MS)) {
+        pub.disconnect()
+        sub.disconnect()
+      }
     }
   }
 }

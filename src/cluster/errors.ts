@@ -2,3 +2,8 @@
 export class ClusterUnavailable extends Error {
   override name = 'ClusterUnavailable'
 }
+
+/** Another running process already uses this INSTANCE_ID on the cluster's Redis: the server stops with one line naming it. */
+export class InstanceIdInUse extends ClusterUnavailable {
+  override name = 'InstanceIdInUse'
+}

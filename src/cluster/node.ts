@@ -32,6 +32,8 @@ export interface ClusterNode {
   readonly links: { forwarded: number; served: number; published: number }
   /** Forwards a socket to the session's owner `holder`; resolves once the owner answered (or did not in time). */
   attach (opts: { sessionId: string; after?: number; peer: Peer; principal?: string; holder: string }): Promise<RemoteAttach>
+  /** Closes every socket here linked to another owner (1012), telling each owner: the start of a drain. */
+  leave (why: string): void
   /** Starts serving other instances' sockets. */
   serve (owner: OwnerPort): void
   /** Drops every link and stops the heartbeats (the bus is closed by whoever opened it). */
@@ -104,14 +106,24 @@ export function createClusterNode ({ bus, instanceId, heartbeatMs, logger, meter
       log,
       ...(meter?.enabled ? { meter } : {})
     })
-    peer.onClose(() => { if (served.get(m.link)?.peer === peer) served.delete(m.link) })
-    const ready = owner
+    // Served before the owner answers: a refusal closes the peer at once (before attachRemote returns), and that
+    // close must find the entry to take it out, else it stays for as long as the other instance lives.
+    const entry: Served = { from: m.from, peer, ready: Promise.resolve(null), chain: Promise.resolve() }
+    served.set(m.link, entry)
+    // Closed otherwise than by a drop or a 'd' (those take the entry out first): by the session, or by a flush the bus
+    // refused. The session lets the socket go too, or a stand-in nobody reads would hold it live for good.
+    peer.onClose(() => {
+      if (served.get(m.link) !== entry) return
+      served.delete(m.link)
+      void entry.ready.then((handle) => handle?.detach(peer, 'its server cannot be reached'))
+    })
+    entry.ready = owner
       ? owner.attachRemote({ sessionId: request.sessionId, peer, ...(request.after === undefined ? {} : { after: request.after }), ...(request.principal === undefined ? {} : { principal: request.principal }) })
         .catch((err: unknown) => { log.error({ err }, 'cluster: attach failed'); peer.close(CloseCode.internal, 'internal error'); return null })
       : Promise.resolve(null)
     if (!owner) peer.close(CloseCode.tryAgainLater, 'server starting')
-    served.set(m.link, { from: m.from, peer, ready, chain: ready.then(() => {}) })
-    void ready.then((handle) => { if (handle) log.info({ after: request.after }, 'socket connected through another instance') })
+    entry.chain = entry.ready.then(() => {})
+    void entry.ready.then((handle) => { if (handle) log.info({ after: request.after }, 'socket connected through another instance') })
   }
 
   const onFrame = (m: Message): void => {
@@ -138,7 +150,9 @@ export function createClusterNode ({ bus, instanceId, heartbeatMs, logger, meter
 
   const onOut = (m: Message): void => {
     const link = forwarded.get(m.link)
-    if (!link) return
+    // A link dropped here (its owner went silent, the bus down) before the owner's answer came: the owner is told the
+    // socket left, or its stand-in would hold the session live for as long as the two instances are linked.
+    if (!link) { send(m.from, 'd', m.link, 'socket gone'); return }
     link.answered()
     for (const frame of m.body.split('\n')) link.peer.sendRaw(frame)
   }
@@ -175,7 +189,7 @@ export function createClusterNode ({ bus, instanceId, heartbeatMs, logger, meter
     for (const instance of linked) {
       const contact = contacts.get(instance)
       if (contact && now - contact.heard > 3 * heartbeatMs) {
-        logger.warn({ instance }, 'cluster: an instance stopped answering; dropping its links')
+        logger.warn({ silent: instance }, 'cluster: an instance stopped answering; dropping its links')
         drop(instance, 'stopped answering')
         continue
       }
@@ -190,6 +204,14 @@ export function createClusterNode ({ bus, instanceId, heartbeatMs, logger, meter
     get up () { return bus.up },
     get links () { return { forwarded: forwarded.size, served: served.size, published } },
     serve (port) { owner = port },
+    leave (why) {
+      for (const [id, link] of forwarded) {
+        forwarded.delete(id)
+        send(link.owner, 'd', id, why)
+        link.peer.close(CloseCode.restarting, `${why}; reconnect`)
+        link.answered()
+      }
+    },
     async attach ({ sessionId, after, peer, principal, holder }) {
       if (!bus.up) return 'down'
       const id = randomUUID()

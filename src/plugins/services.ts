@@ -165,8 +165,9 @@ async function services (app: FastifyInstance, { config, deps = {} }: { config: 
   if (config.REDIS_URL !== undefined) {
     const [{ createRedisBus }, { createClusterNode }] = await Promise.all([import('../cluster/bus.js'), import('../cluster/node.js')])
     const clusterLog = log.child({ component: 'cluster', instance: config.INSTANCE_ID })
-    bus = await createRedisBus({ url: config.REDIS_URL, instanceId: config.INSTANCE_ID, logger: clusterLog })
-    cluster = createClusterNode({ bus, instanceId: config.INSTANCE_ID, heartbeatMs: clusterHeartbeatMs(config.SESSION_LEASE_MS), logger: clusterLog, meter })
+    const heartbeatMs = clusterHeartbeatMs(config.SESSION_LEASE_MS)
+    bus = await createRedisBus({ url: config.REDIS_URL, instanceId: config.INSTANCE_ID, logger: clusterLog, claimMs: 3 * heartbeatMs })
+    cluster = createClusterNode({ bus, instanceId: config.INSTANCE_ID, heartbeatMs, logger: clusterLog, meter })
   }
   hub = new SessionHub({
     store,

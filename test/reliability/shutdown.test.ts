@@ -107,4 +107,18 @@ describe('SIGTERM', () => {
     }
     server = undefined
   }, 30_000)
+
+  it('a second SIGTERM during the drain changes nothing: the turn finishes, exit 0', async () => {
+    server = await startServerProcess({ STORAGE: 'memory', LLM_PROVIDER: 'offline', OFFLINE_TOKEN_DELAY_MS: '5', SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS), DRAIN_TIMEOUT_MS: '10000' })
+    const client = await TestClient.connect(server.wsUrl(`sigterm2-${process.pid}`))
+    client.send({ type: 'user_message', content: 'a long story please' })
+    await client.waitFor((f) => f.type === 'delta' && f.index === 1, { timeoutMs: 20_000 })
+    server.child.kill('SIGTERM')
+    expect((await client.closed).code).toBe(1012)
+    server.child.kill('SIGTERM')
+    // Before: the first signal's handler was a once, so the second killed the process mid-drain.
+    expect(await server.exited).toEqual({ code: 0, signal: null })
+    expect(server.output()).toContain('already draining')
+    server = undefined
+  }, 30_000)
 })
