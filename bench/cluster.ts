@@ -175,6 +175,7 @@ async function rollingRestarts ({ upstreamUrl, redisUrl, opts }: { upstreamUrl: 
         for (;;) {
           const hit = await c.waitFor((f) => (f.type === 'user_message' && f.clientId === clientId) || (f.type === 'error' && f.code !== 'busy') || f.type === 'session', { from, timeoutMs: 60_000 })
           if (hit.type === 'user_message') { await c.waitFor((f) => f.type === 'assistant_message' && f.turnId === hit.turnId, { timeoutMs: 60_000 }); break }
+          if (hit.type === 'error') await new Promise((resolve) => setTimeout(resolve, typeof hit.retryAfterMs === 'number' ? hit.retryAfterMs : 200))
           from = c.frames.length
           c.send({ type: 'user_message', content: `T=60 R=120 F=5 ${n}`, clientId })
         }

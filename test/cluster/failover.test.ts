@@ -24,7 +24,9 @@ beforeAll(async () => {
   env = {
     STORAGE: 'postgres', DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL, LLM_PROVIDER: 'openai', OPENAI_API_KEY: 'sk-test',
     OPENAI_BASE_URL: fake.url, LLM_MAX_RETRIES: '0', WRITER_FLUSH_MS: '5', DISCONNECT_GRACE_MS: '600000',
-    SESSION_LEASE_MS: String(LEASE_MS), DRAIN_TIMEOUT_MS: '15000', RATE_MESSAGES_PER_MIN: '600'
+    SESSION_LEASE_MS: String(LEASE_MS), DRAIN_TIMEOUT_MS: '15000', RATE_MESSAGES_PER_MIN: '600',
+    // Every client here comes from 127.0.0.1: the per-address limits would throttle the 20 sessions as one.
+    RATE_MESSAGES_PER_MIN_PER_IP: '100000', RATE_CONNECTIONS_PER_MIN_PER_IP: '100000', MAX_NEW_SESSIONS_PER_IP_PER_MIN: '100000'
   }
 })
 afterAll(async () => {
@@ -143,7 +145,9 @@ it('a rolling restart of every instance while 20 sessions chat: nothing lost or 
           await c.waitFor((f) => f.type === 'assistant_message' && f.turnId === hit.turnId, { timeoutMs: 30_000 })
           break
         }
-        // Refused (the instance drains) or reconnected before the ack: the same clientId again, answered once.
+        // Refused (the instance drains) or reconnected before the ack: the same clientId again, answered once, after
+        // the wait the refusal asked for.
+        if (hit.type === 'error') await new Promise((resolve) => setTimeout(resolve, typeof hit.retryAfterMs === 'number' ? hit.retryAfterMs : 200))
         from = c.frames.length
         c.send({ type: 'user_message', content: `turn ${n}`, clientId })
       }
