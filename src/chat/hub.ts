@@ -348,6 +348,9 @@ export class SessionHub {
   private async handOver (entry: LiveEntry, session: ChatSession): Promise<void> {
     entry.handingOver = true
     const peers = session.detachAll('server restarting')
+    // Numbering stops here; a turn admitted meanwhile is stopped (its close is the next owner's to store).
+    session.retire()
+    await session.stopTurn('interrupted')
     // The next owner reads the log from the store: everything must be there before the lease is let go.
     if (await this.deps.writer.flush(this.deps.config.SHUTDOWN_TIMEOUT_MS)) await this.releaseSeqsOf(session)
     for (const peer of peers) peer.close(CloseCode.restarting, 'server restarting; reconnect')

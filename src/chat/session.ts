@@ -75,6 +75,8 @@ export class ChatSession {
   private epochValue: number
   /** Lost the lease (another instance owns the session): nothing more is written or sent. */
   private fenced = false
+  /** Being handed over (a drain): nothing more is numbered, stored or sent; the next owner numbers on from the store. */
+  private retired = false
   private readonly onFenced: (session: ChatSession) => void
   /** Sockets that resent a message (same clientId) while it waited for the store: they get its outcome too. */
   private readonly resentWhilePending = new Map<number, Set<Peer>>()
@@ -141,6 +143,13 @@ export class ChatSession {
     this.onFenced(this)
   }
   get storedSeq (): number { return this.lastSeq }
+
+  /**
+   * A drain lets the session go: from now on nothing is numbered, stored or sent (a socket that finishes its replay
+   * late, a message admitted late), so every event it numbered is covered by the writer's flush before the lease is
+   * given back, and no seq a client saw is numbered again by the next owner.
+   */
+  retire (): void { this.retired = true }
 
   /** Closes a turn left open by a crash (a user_message with no assistant_message) as interrupted. */
   closeOrphanTurn (): void {
@@ -432,7 +441,7 @@ export class ChatSession {
    */
   private append (input: NewEvent, acked: boolean, sender?: Peer): { event: StoredEvent; durable: Promise<boolean> } {
     // A session that stepped down writes nothing: the new owner numbers and stores from here.
-    if (this.fenced) return { event: { ...input, seq: 0, ts: new Date().toISOString() } as StoredEvent, durable: Promise.resolve(false) }
+    if (this.fenced || this.retired) return { event: { ...input, seq: 0, ts: new Date().toISOString() } as StoredEvent, durable: Promise.resolve(false) }
     const seq = this.lastSeq + 1
     const event = { ...input, seq, ts: new Date().toISOString() } as StoredEvent
     // Serialise before the seq is taken: a value JSON cannot carry must fail here, not leave a gap.

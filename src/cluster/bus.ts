@@ -76,7 +76,12 @@ export async function createRedisBus ({ url, instanceId, logger, connectTimeoutM
     conn.on('close', setState)
     conn.on('end', setState)
   }
-  sub.on('message', (_channel: string, message: string) => { for (const fn of messageFns) fn(message) })
+  // A throw here would be thrown inside ioredis's parser callback, that is, out of the process: logged instead.
+  sub.on('message', (_channel: string, message: string) => {
+    for (const fn of messageFns) {
+      try { fn(message) } catch (err) { logger.error({ err }, 'cluster: a bus message could not be handled') }
+    }
+  })
   const claim = randomUUID()
   const renewClaim = async (): Promise<boolean> => await pub.eval(RENEW_CLAIM, 1, claimOf(instanceId), claim, String(claimMs)) === 1
   const start = async (): Promise<void> => {

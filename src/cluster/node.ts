@@ -51,7 +51,11 @@ export function createClusterNode ({ bus, instanceId, heartbeatMs, logger, meter
   logger: Logger
   meter?: Meter
 }): ClusterNode {
-  const run = randomUUID().slice(0, 8)
+  /**
+   * This process's run, renewed whenever the bus goes down: links dropped here then are dropped by the other side too
+   * (a new run reads as a restart), even where heartbeats never went silent (a brief, one-sided Redis reset).
+   */
+  let run = randomUUID().slice(0, 8)
   const forwarded = new Map<string, Forwarded>()
   const served = new Map<string, Served>()
   /** Per linked instance: its run (a change means it restarted) and when it was last heard. */
@@ -94,9 +98,14 @@ export function createClusterNode ({ bus, instanceId, heartbeatMs, logger, meter
     try {
       request = JSON.parse(m.body) as AttachRequest
     } catch {
+      request = null as unknown as AttachRequest
+    }
+    if (typeof request !== 'object' || request === null || typeof request.sessionId !== 'string' || typeof request.connectionId !== 'string') {
       logger.warn({ from: m.from }, 'cluster: unreadable attach request')
       return
     }
+    // Alive and on it: the session may take a while to load (a long log), which is not silence.
+    send(m.from, 'k', m.link)
     const log = logger.child({ sessionId: request.sessionId, connectionId: request.connectionId, principal: request.principal ?? null, via: m.from })
     const peer = createRemotePeer({
       publish: (kind, body) => send(m.from, kind, m.link, body),
@@ -174,12 +183,17 @@ export function createClusterNode ({ bus, instanceId, heartbeatMs, logger, meter
       case 'a': onAttach(m); break
       case 'f': onFrame(m); break
       case 'd': onLeft(m); break
+      case 'k': forwarded.get(m.link)?.answered(); break
       case 'o': onOut(m); break
       case 'c': onClosed(m); break
       case 'h': break
     }
   })
-  bus.onState((up) => { if (!up) drop(null, 'lost its link to this one (Redis down)') })
+  bus.onState((up) => {
+    if (up) return
+    drop(null, 'lost its link to this one (Redis down)')
+    run = randomUUID().slice(0, 8)
+  })
 
   const timer = setInterval(() => {
     const now = Date.now()

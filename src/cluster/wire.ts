@@ -5,9 +5,10 @@
  */
 
 /** a: attach (body: AttachRequest JSON) · f: a client frame · d: the socket left (body: why) — proxy → owner.
- *  o: frames for the socket (body: one per line) · c: close (body: `code reason`) — owner → proxy.
+ *  k: attach received (the owner is alive; its session may take a while to load) · o: frames for the socket (body:
+ *  one per line) · c: close (body: `code reason`) — owner → proxy.
  *  h: heartbeat, either way (link `-`). */
-export type Kind = 'a' | 'f' | 'd' | 'o' | 'c' | 'h'
+export type Kind = 'a' | 'f' | 'd' | 'k' | 'o' | 'c' | 'h'
 
 export interface Message {
   kind: Kind
@@ -28,7 +29,7 @@ export interface AttachRequest {
   connectionId: string
 }
 
-const KINDS = new Set<string>(['a', 'f', 'd', 'o', 'c', 'h'])
+const KINDS = new Set<string>(['a', 'f', 'd', 'k', 'o', 'c', 'h'])
 
 export function encode (kind: Kind, from: string, run: string, link: string, body = ''): string {
   return `${kind} ${from} ${run} ${link}\n${body}`

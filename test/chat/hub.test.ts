@@ -60,3 +60,23 @@ describe('session hub', () => {
     server = undefined
   })
 })
+
+describe('a session being handed over (drain)', () => {
+  it('numbers, stores and sends nothing once retired: a late join or message leaves no seq the next owner could reuse', async () => {
+    server = await startApp()
+    const client = await TestClient.connect(server.wsUrl('retired'))
+    const joined = await client.waitFor((f) => f.type === 'connected')
+    const session = server.app.services.hub.session('retired')!
+    session.retire()
+    expect(session.record({ type: 'connected', connectionId: 'late' }).seq).toBe(0)
+    client.send({ type: 'user_message', content: 'too late', clientId: 'late-1' })
+    const late = await TestClient.connect(server.wsUrl('retired', 0))
+    await late.waitFor((f) => f.type === 'session')
+    await server.app.services.writer.flush()
+    const stored = (await server.app.services.store.listEvents('retired', { after: 0, limit: 100 })).map((e) => e.seq)
+    expect(stored).toEqual([joined.seq])
+    expect(session.storedSeq).toBe(joined.seq)
+    expect(client.frames.filter((f) => typeof f.seq === 'number').map((f) => f.seq)).toEqual([joined.seq])
+    await Promise.all([client.close(), late.close()])
+  })
+})

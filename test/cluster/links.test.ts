@@ -4,9 +4,11 @@
  * the session's log joins it (it is not sent away as if the session had moved), and a draining instance moves the
  * sockets it forwards at once.
  */
+import { Redis } from 'ioredis'
 import pg from 'pg'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { eventually, TestClient } from '../support/app.js'
+import { channelOf } from '../../src/cluster/bus.js'
 import { startInstance, TEST_REDIS_URL, type Instance } from '../support/cluster.js'
 import { applySchema, createScratchDatabase } from '../support/postgres.js'
 
@@ -53,6 +55,28 @@ it('sockets refused through another instance leave no link behind on either', as
     const all = await Promise.all([links(a), links(b)])
     return all.every((l) => l.forwarded === 0 && l.served === 0)
   }, { timeoutMs: 2_000 }).catch(async () => { throw new Error(`links left: ${JSON.stringify([await links(a), await links(b)])}`) })
+})
+
+it('junk published on an instance\'s channel is logged and dropped, never fatal', async () => {
+  const redis = new Redis(TEST_REDIS_URL)
+  try {
+    for (const junk of ['a x y z\nnull', 'a x y z\n{"sessionId":1}', 'a x y z\n[]', 'no header at all', 'f x y unknown\n{}', 'k x y z\n', 'c x y z\nnot a code']) {
+      await redis.publish(channelOf(a.id), junk)
+    }
+  } finally {
+    redis.disconnect()
+  }
+  // Still up and serving: a socket through b reaches a session a owns.
+  const id = `junk-${process.pid}`
+  const owner = await TestClient.connect(a.server.wsUrl(id))
+  await owner.waitFor(connected)
+  const remote = await TestClient.connect(b.server.wsUrl(id))
+  await remote.waitFor(connected)
+  remote.send({ type: 'ping' })
+  await remote.waitFor((f) => f.type === 'pong')
+  expect(a.server.child.exitCode).toBeNull()
+  expect(a.server.output()).toContain('cluster: unreadable attach request')
+  await Promise.all([owner.close(), remote.close()])
 })
 
 it('a socket that reaches the owner while it reads a long log joins the session', async () => {
