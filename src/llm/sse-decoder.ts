@@ -57,6 +57,7 @@ export class SseJsonDecoder {
     if (this.buf.length + this.data.length > MAX_SSE_EVENT_CHARS) {
       this.buf = ''
       this.data = ''
+      this.hasData = false
       throw new SyntaxError(`an event of the stream is over ${MAX_SSE_EVENT_CHARS} characters`)
     }
   }
