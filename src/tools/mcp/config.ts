@@ -28,7 +28,13 @@ const ServerName = z.string().max(32, 'a server name is at most 32 characters (i
   .regex(/^[A-Za-z0-9-]+(_[A-Za-z0-9-]+)*$/, 'a server name may hold letters, digits, - and single _')
 
 export const McpConfigFile = z.object({
-  mcpServers: z.record(ServerName, z.union([StdioServer, HttpServer]))
+  // Names checked apart: a record's key schema reports only "Invalid key in record", never the rule broken.
+  mcpServers: z.record(z.string(), z.union([StdioServer, HttpServer])).superRefine((servers, ctx) => {
+    for (const name of Object.keys(servers)) {
+      const checked = ServerName.safeParse(name)
+      if (!checked.success) ctx.addIssue({ code: 'custom', path: [name], message: checked.error.issues[0].message })
+    }
+  })
 })
 
 export type McpServerConfig = z.infer<typeof StdioServer> | z.infer<typeof HttpServer>
