@@ -5,8 +5,10 @@ export default defineConfig({
   test: {
     include: [
       'test/auth/api-keys.test.ts',
+      'test/auth/authenticator.test.ts',
       'test/auth/credentials.test.ts',
       'test/auth/hardening.test.ts',
+      'test/auth/jwt.test.ts',
       'test/auth/session-access.test.ts',
       'test/auth/verify.test.ts',
       'test/chat/event-log.test.ts',
@@ -21,6 +23,7 @@ export default defineConfig({
       'test/quota/turn-slots.test.ts',
       'test/store/memory-lease.test.ts',
       'test/store/sql-codec.test.ts',
+      'test/tools/mcp-config.test.ts',
       'test/tools/mcp-result.test.ts',
       'test/tools/registry-sources.test.ts',
       'test/tools/registry.test.ts'

@@ -171,6 +171,7 @@ describe('EventLog: turns, context and gaps', () => {
     expect(log.lastSeq).toBe(9)
     expect([log.lost(4), log.lost(5), log.lost(9), log.lost(10)]).toEqual([false, true, true, false])
     log.skipTo(7)
+    expect([log.lastSeq, log.lost(8)]).toEqual([9, true])
     log.skipTo(9)
     expect(log.lastSeq).toBe(9)
     log.add(connected(10))

@@ -129,6 +129,9 @@ describe('tool-call fragments', () => {
     expect(step.text).toBe('mine')
     expect(step.state.finishReason).toBeNull()
     expect(accumulateChunk(emptyAccumulator(), { choices: [{ delta: { content: 'x' }, finish_reason: 'stop' }] }).state).toMatchObject({ text: 'x', finishReason: 'stop' })
+    // A null choice (a broken proxy) reads as an empty one instead of failing the stream.
+    const withNull = { choices: [null, { index: 1, delta: { content: 'y' } }] } as unknown as ChunkLike
+    expect(accumulateChunk(emptyAccumulator(), withNull)).toMatchObject({ text: '', state: { chunks: 1, text: '' } })
   })
 
   it('keeps the last finish reason and usage when later chunks carry none; fills totals that are missing', () => {
@@ -138,6 +141,7 @@ describe('tool-call fragments', () => {
     ])
     expect(state).toMatchObject({ finishReason: 'stop', usage: { promptTokens: 2, completionTokens: 0, totalTokens: 2 } })
     expect(fold([{ usage: { completion_tokens: 5, total_tokens: 9 } }]).state.usage).toEqual({ promptTokens: 0, completionTokens: 5, totalTokens: 9 })
+    expect(fold([{ usage: { prompt_tokens: 7, completion_tokens: 3 } }]).state.usage).toEqual({ promptTokens: 7, completionTokens: 3, totalTokens: 10 })
   })
 
   it('orders completed calls by index, not by arrival', () => {

@@ -84,6 +84,14 @@ describe('SseJsonDecoder', () => {
     expect(out).toEqual([{ after: 1 }])
   })
 
+  it('counts only the event in progress against the cap, not one already handed out', () => {
+    const d = new SseJsonDecoder()
+    const out: unknown[] = []
+    d.push(enc(`data: "${'a'.repeat(1_000)}"\n\n`), out)
+    d.push(enc(`data: "${'x'.repeat(MAX_SSE_EVENT_CHARS - 7)}`), out) // at the cap, with no end yet
+    expect(out).toEqual(['a'.repeat(1_000)])
+  })
+
   it('keeps a multi-byte character split across pushes', () => {
     const bytes = enc('data: {"t":"é🚀"}\n\n')
     const d = new SseJsonDecoder()

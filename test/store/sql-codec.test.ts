@@ -1,8 +1,9 @@
 /** The SQL stores' shared codec: the schema check, the append argument (text Postgres can hold) and rtb_* answers mapped to the port's types. */
+import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import type { StoredEvent } from '../../src/protocol.js'
 import {
-  appendEventsJson, checkSchemaVersion, pgText, SCHEMA_VERSION, toAcquired, toEvents, toProfile, toSeqRange,
+  appendEventsJson, checkSchemaVersion, CONFLICT_SQLSTATE, FENCED_SQLSTATE, pgText, SCHEMA_HINT, SCHEMA_VERSION, toAcquired, toEvents, toProfile, toSeqRange,
   toSessionRecord, toSessionRecords, toSummaryJob, toSummaryJobCounts, toUsage
 } from '../../src/store/sql-codec.js'
 import { StoreError } from '../../src/store/types.js'
@@ -152,7 +153,24 @@ describe('answers mapped to the port', () => {
       const err = thrown(() => toAcquired(bad))
       expect(err).toBeInstanceOf(StoreError)
       expect(err.message).toBe(`acquireSession: unexpected answer ${JSON.stringify(bad)}`)
+      expect((err as StoreError).retryable).toBe(false)
     }
     expect(() => toAcquired({ epoch: 4, from: 1 })).toThrow('reserveSeqs: unexpected answer')
+  })
+})
+
+describe('what the code and supabase-schema.sql must agree on', () => {
+  const schema = readFileSync(new URL('../../supabase-schema.sql', import.meta.url), 'utf8')
+
+  it('the schema declares the version the code expects, and the hint names that file and how to apply it', () => {
+    expect(schema).toMatch(new RegExp(`rtb_schema_version\\(\\) returns integer[^$]*\\$\\$ select ${SCHEMA_VERSION} \\$\\$`))
+    expect(SCHEMA_HINT).toBe('apply supabase-schema.sql (psql -v ON_ERROR_STOP=1 -f supabase-schema.sql)')
+  })
+
+  it('the SQLSTATEs the code maps are the ones the functions raise: fenced for a stale epoch, conflict for another event', () => {
+    const raised = (code: string) => [...schema.matchAll(new RegExp(`raise exception '([a-z_]+):[^']*'[^;]*errcode = '${code}'`, 'g'))].map((m) => m[1])
+    expect(raised(FENCED_SQLSTATE)).toEqual(['rtb_append_events', 'rtb_reserve_seqs', 'rtb_end_session'])
+    expect(raised(CONFLICT_SQLSTATE)).toEqual(['rtb_append_events'])
+    expect(schema.match(new RegExp(`errcode = '${FENCED_SQLSTATE}'`, 'g'))).toHaveLength(3)
   })
 })

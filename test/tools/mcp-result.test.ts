@@ -99,6 +99,8 @@ describe('safeError', () => {
     expect(safeError(new Error('connect to https://bob:s3cret@mcp.example:8443/x failed; also HTTP://tok@h/'))).toBe(
       'connect to https://[redacted]@mcp.example:8443/x failed; also HTTP://[redacted]@h/')
     expect(safeError(new Error('git+ssh://me@host and https://plain.example/@notcreds'))).toBe('git+ssh://[redacted]@host and https://plain.example/@notcreds')
+    expect(safeError(new Error('https://u:p@h/ at the start'))).toBe('https://[redacted]@h/ at the start')
+    expect(safeError('s3://AKIA:key@bucket and x://tok@host')).toBe('s3://[redacted]@bucket and x://[redacted]@host')
     expect(safeError('a string thrown')).toBe('a string thrown')
     expect(safeError(42)).toBe('42')
   })
