@@ -1,6 +1,6 @@
 /** MCP answers mapped for the model: results and errors, cut or refused when too large; input schemas; error texts. */
 import { describe, expect, it } from 'vitest'
-import { MAX_MCP_RESULT_CHARS, resultOf, safeError, validSchema } from '../../src/tools/mcp/result.js'
+import { chooseTools, MAX_MCP_RESULT_CHARS, MAX_MCP_TOOLS_PER_SERVER, resultOf, safeError, validSchema } from '../../src/tools/mcp/result.js'
 
 const text = (t: unknown) => ({ type: 'text', text: t })
 const CUT = `… [cut: ${MAX_MCP_RESULT_CHARS + 1} characters, at most ${MAX_MCP_RESULT_CHARS}]`
@@ -91,6 +91,44 @@ describe('validSchema', () => {
       { type: 'object', additionalProperties: null },
       { type: 'object', additionalProperties: [] }
     ]) expect(validSchema(bad)).toBe(false)
+  })
+})
+
+describe('chooseTools', () => {
+  const obj = { type: 'object' }
+  const nameOf = (t: string) => `srv__${t.replace(/[^A-Za-z0-9_-]/g, '_')}`
+  const names = (r: { chosen: Array<{ name: string }> }) => r.chosen.map((t) => t.name)
+
+  it('offers tools in name order whatever the listed order, keeping each one as listed', () => {
+    const b = { name: 'b', inputSchema: obj, extra: 1 }
+    const r = chooseTools([b, { name: 'a', inputSchema: obj }, { name: 'c', inputSchema: obj }], { nameOf })
+    expect(names(r)).toEqual(['a', 'b', 'c'])
+    expect(r.chosen[1]).toBe(b)
+    expect(r.skipped).toEqual([])
+  })
+
+  it('only the allow-listed ones, when a list is given; the others are not skipped, just not wanted', () => {
+    const r = chooseTools(['a', 'b', 'c'].map((name) => ({ name, inputSchema: obj })), { nameOf, allowed: ['c', 'a', 'zz'] })
+    expect(names(r)).toEqual(['a', 'c'])
+    expect(r.skipped).toEqual([])
+    expect(names(chooseTools([{ name: 'a', inputSchema: obj }], { nameOf, allowed: [] }))).toEqual([])
+  })
+
+  it('skips a schema the model API refuses, and the later of two names that map to one', () => {
+    const r = chooseTools([
+      { name: 'del_ete', inputSchema: obj }, { name: 'bad', inputSchema: { type: 'string' } }, { name: 'del.ete', inputSchema: obj }
+    ], { nameOf })
+    expect(names(r)).toEqual(['del.ete'])
+    expect(r.skipped).toEqual(['bad', 'del_ete'])
+  })
+
+  it('offers at most MAX_MCP_TOOLS_PER_SERVER, skipping the rest by name, and cuts skipped names to 64', () => {
+    const listed = Array.from({ length: MAX_MCP_TOOLS_PER_SERVER + 2 }, (_, i) => ({ name: `t${String(i).padStart(3, '0')}`, inputSchema: obj }))
+    const r = chooseTools([...listed, { name: 'z'.repeat(80), inputSchema: obj }], { nameOf })
+    expect(r.chosen).toHaveLength(MAX_MCP_TOOLS_PER_SERVER)
+    expect(r.chosen.at(-1)?.name).toBe(`t${String(MAX_MCP_TOOLS_PER_SERVER - 1).padStart(3, '0')}`)
+    expect(r.skipped).toEqual(['t064', 't065', 'z'.repeat(64)])
+    expect(chooseTools(listed.slice(0, MAX_MCP_TOOLS_PER_SERVER), { nameOf }).skipped).toEqual([])
   })
 })
 

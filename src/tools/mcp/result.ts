@@ -37,6 +37,33 @@ export function validSchema (schema: unknown): schema is Record<string, unknown>
     (s.additionalProperties === undefined || typeof s.additionalProperties === 'boolean' || objectish(s.additionalProperties))
 }
 
+/** Tools one server may offer (OpenAI refuses a request with more than 128 tools: one server must not break every turn). */
+export const MAX_MCP_TOOLS_PER_SERVER = 64
+
+/**
+ * The listed tools a server offers: the allow-listed ones with a schema the model API takes, one per name (two
+ * names that map to one `<server>__<tool>` keep only the first, by name order so it never depends on list order),
+ * at most MAX_MCP_TOOLS_PER_SERVER. `skipped`: the names (cut to 64) left out for a schema, a name or the cap.
+ */
+export function chooseTools<T extends { name: string; inputSchema: unknown }> (listed: readonly T[], { allowed, nameOf }: {
+  allowed?: readonly string[]
+  nameOf: (tool: string) => string
+}): { chosen: T[]; skipped: string[] } {
+  const only = allowed ? new Set(allowed) : undefined
+  const byName = new Map<string, T>()
+  const skipped: string[] = []
+  for (const tool of [...listed].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    if (only && !only.has(tool.name)) continue
+    const name = nameOf(tool.name)
+    if (!validSchema(tool.inputSchema) || byName.has(name) || byName.size >= MAX_MCP_TOOLS_PER_SERVER) {
+      skipped.push(tool.name.slice(0, 64))
+      continue
+    }
+    byName.set(name, tool)
+  }
+  return { chosen: [...byName.values()], skipped }
+}
+
 /** An error's text with URL credentials hidden: /health and the logs must not show a configured password. */
 export function safeError (err: unknown): string {
   const text = err instanceof Error ? err.message : String(err)

@@ -6,7 +6,7 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
 import type { Logger } from '../../logger.js'
 import type { ExternalTool } from '../types.js'
 import { isStdio, mcpToolName, type McpServerConfig } from './config.js'
-import { resultOf, safeError, validSchema } from './result.js'
+import { chooseTools, MAX_MCP_TOOLS_PER_SERVER, resultOf, safeError } from './result.js'
 
 export type McpServerState = 'connecting' | 'ready' | 'down' | 'closed'
 
@@ -25,8 +25,6 @@ export interface McpServerStatus {
 /** The longest wait between reconnection attempts. */
 const MAX_BACKOFF_MS = 30_000
 const CLIENT_INFO = { name: 'realtime-ai-backend', version: '1' }
-/** Tools one server may offer (OpenAI refuses a request with more than 128 tools: one server must not break every turn). */
-export const MAX_MCP_TOOLS_PER_SERVER = 64
 
 export interface McpServerOptions {
   name: string
@@ -160,25 +158,14 @@ export class McpServer {
     this.timer.unref()
   }
 
-  /**
-   * The tools this server offers: the allow-listed ones with a schema the model API takes, one per name (two names
-   * that map to one `<server>__<tool>` keep only the first, by name order so it never depends on list order), at
-   * most MAX_MCP_TOOLS_PER_SERVER. What is left out is logged.
-   */
+  /** The tools this server offers (see chooseTools); what is left out is logged. */
   private offer (client: Client, listed: Array<{ name: string; description?: string; inputSchema: Record<string, unknown> }>): ExternalTool[] {
-    const allowed = this.opts.config.tools ? new Set(this.opts.config.tools) : undefined
-    const byName = new Map<string, ExternalTool>()
-    const skipped: string[] = []
-    for (const tool of [...listed].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
-      if (allowed && !allowed.has(tool.name)) continue
-      const external = this.external(client, tool)
-      if (!validSchema(tool.inputSchema) || byName.has(external.name) || byName.size >= MAX_MCP_TOOLS_PER_SERVER) { skipped.push(tool.name.slice(0, 64)); continue }
-      byName.set(external.name, external)
-    }
+    const { name: server, config } = this.opts
+    const { chosen, skipped } = chooseTools(listed, { allowed: config.tools, nameOf: (tool) => mcpToolName(server, tool) })
     if (skipped.length > 0) {
       this.log.warn({ skipped: skipped.length, examples: skipped.slice(0, 5) }, `mcp server ${this.opts.name}: tools left out (invalid input schema, a name taken by another tool, or over ${MAX_MCP_TOOLS_PER_SERVER})`)
     }
-    return [...byName.values()]
+    return chosen.map((tool) => this.external(client, tool))
   }
 
   private setTools (tools: ExternalTool[]): void {
