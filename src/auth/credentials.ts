@@ -32,12 +32,16 @@ export function redactUrl (url: string): string {
     // Stryker disable next-line EqualityOperator: at 0 the name is '', which is not access_token either
     if (eq < 0) return part
     const rawName = part.slice(0, eq)
-    let name: string | undefined
-    try {
-      name = decodeURIComponent(rawName.replace(/\+/g, ' '))
-      // Stryker disable next-line BlockStatement: name is still undefined when decoding throws
-    } catch { name = undefined }
+    const name = queryName(rawName)
     return name === undefined || name.trim().toLowerCase() === 'access_token' ? `${rawName}=[redacted]` : part
   })
   return `${url.slice(0, start + 1)}${query.join('')}`
+}
+
+/** A query parameter's name as the parser reads it (+ is a space); undefined when it does not decode. */
+function queryName (raw: string): string | undefined {
+  try {
+    return decodeURIComponent(raw.replace(/\+/g, ' '))
+  } catch { /* not a name the parser can read */ }
+  return undefined
 }

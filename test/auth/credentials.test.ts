@@ -58,7 +58,8 @@ describe('redactUrl', () => {
     // Names as the parser reads them: + is a space, and spaces around the name do not make another one.
     ['/x?access_to+ken=keep', '/x?access_to+ken=keep'],
     ['/x?+access_token+=secret', '/x?+access_token+=[redacted]'],
-    ['/x?access_tokenX&y=1', '/x?access_tokenX&y=1']
+    ['/x?access_tokenX&y=1', '/x?access_tokenX&y=1'],
+    ['access_token=abc', 'access_token=abc']
   ])('%s → %s', (url, logged) => {
     expect(redactUrl(url)).toBe(logged)
   })

@@ -179,6 +179,48 @@ describe('createTurnSlots: the fair queue', () => {
     expect(slots.stats().lowRunning).toBe(0)
   })
 
+  it('no turn is granted past the limit while a summary holds a slot, even when the queue moves', async () => {
+    const slots = createTurnSlots({ limit: 2, maxQueued: 10, lowLimit: 1 })
+    const a = queued(slots, 'a')
+    const low = await slots.acquireLow(signal())
+    const [b, c] = ['b', 'c'].map((k) => queued(slots, k))
+    c.ac.abort()
+    await settle()
+    expect([b.got, c.got]).toEqual([undefined, false])
+    expect(slots.stats()).toMatchObject({ running: 1, lowRunning: 1, queued: 1 })
+    a.release()
+    await settle()
+    expect(b.got).toBe(true)
+    low()
+  })
+
+  it('no summary starts past the limit either, however many may run', async () => {
+    const slots = createTurnSlots({ limit: 2, maxQueued: 10, lowLimit: 2 })
+    const a = queued(slots, 'a')
+    const first = await slots.acquireLow(signal())
+    let second = false
+    const next = slots.acquireLow(signal()).then((release) => { second = true; return release })
+    await settle()
+    expect(second).toBe(false)
+    expect(slots.stats()).toMatchObject({ running: 1, lowRunning: 1 })
+    a.release()
+    ;(await next)()
+    first()
+    expect(slots.stats()).toMatchObject({ running: 0, lowRunning: 0 })
+  })
+
+  it('a summary wait that is aborted leaves no listener behind', async () => {
+    const slots = createTurnSlots({ limit: 1, maxQueued: 10, lowLimit: 1 })
+    const a = queued(slots, 'a')
+    const ac = new AbortController()
+    const waiting = slots.acquireLow(ac.signal)
+    ac.abort(new Error('stop'))
+    await expect(waiting).rejects.toThrow('stop')
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0)
+    a.release()
+    expect(slots.stats()).toMatchObject({ running: 0, lowRunning: 0 })
+  })
+
   it('an already aborted summary wait rejects at once with the reason', async () => {
     const slots = createTurnSlots({ limit: 1, maxQueued: 10, lowLimit: 1 })
     await expect(slots.acquireLow(AbortSignal.abort(new Error('gone')))).rejects.toThrow('gone')

@@ -88,6 +88,8 @@ describe('acquireSession', () => {
       const err = await refusal(store.acquireSession({ ...opts, create: true } as never))
       expect(err.retryable).toBe(false)
     }
+    expect((await refusal(store.acquireSession({ sessionId: '', instanceId: 'a', leaseMs: 1, count: 1, create: true }))).message)
+      .toBe('acquireSession: sessionId and instanceId must be non-empty strings')
     expect((await refusal(store.acquireSession({ sessionId: 's', instanceId: 'a', leaseMs: 0, count: 2, create: true }))).message)
       .toBe('acquireSession: count and leaseMs must be positive, got 2 and 0')
     expect(await store.getSession('s')).toBeNull()

@@ -39,7 +39,7 @@ describe('loadMcpConfig', () => {
 
   it('a file that breaks a rule names MCP_CONFIG, the path and the rule', () => {
     expect(() => load({ servers: {} })).toThrow(/^MCP_CONFIG: .*c\d+\.json is not a valid mcpServers file:\n.*mcpServers/s)
-    expect(() => load({ mcpServers: { 'a__b': stdio } })).toThrow('a server name may hold letters, digits, - and single _')
+    expect(() => load({ mcpServers: { 'a__b': stdio } })).toThrow('a server name may hold letters, digits, - and single _\n  → at mcpServers.a__b')
     expect(() => load({ mcpServers: { ['s'.repeat(33)]: stdio } })).toThrow('a server name is at most 32 characters (its tools are named <server>__<tool> in 64)')
   })
 })
@@ -60,7 +60,7 @@ describe('a server entry', () => {
 
   it('http: an http or https URL, string headers; nothing else', () => {
     expect(valid({ s: { url: 'http://h/mcp' } })).toBe(true)
-    for (const url of ['ftp://h/mcp', 'ws://h/mcp', 'not a url', 'file:///etc/passwd']) expect(valid({ s: { url } })).toBe(false)
+    for (const url of ['ftp://h/mcp', 'ws://h/mcp', 'not a url', 'file:///etc/passwd', 'xhttp://h/mcp', 'httpx://h/mcp']) expect(valid({ s: { url } })).toBe(false)
     expect(valid({ s: { ...http, headers: { a: 1 } } })).toBe(false)
     expect(valid({ s: { ...http, command: 'node' } })).toBe(false)
   })

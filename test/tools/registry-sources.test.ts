@@ -79,6 +79,22 @@ describe('external tools', () => {
     expect(reg.names()).toEqual([])
   })
 
+  it('tells versions apart by source: (1, 11) then (11, 1) is a change', () => {
+    let versions = [1, 11]
+    const at = (i: number, tools: ExternalTool[]): ToolSource => ({ get version () { return versions[i] }, tools: () => tools })
+    let second = [external('b1')]
+    const reg = createToolRegistry({ tools: [], sources: [at(0, [external('a')]), { get version () { return versions[1] }, tools: () => second }], timeoutMs: 1_000 })
+    expect(reg.names()).toEqual(['a', 'b1'])
+    versions = [11, 1]
+    second = [external('b2')]
+    expect(reg.names()).toEqual(['a', 'b2'])
+  })
+
+  it('a taken name with no logger is skipped quietly', () => {
+    const reg = createToolRegistry({ tools: [echo], sources: [source([external('echo'), external('x')])], timeoutMs: 1_000 })
+    expect(reg.names()).toEqual(['echo', 'x'])
+  })
+
   it('names() is a copy: changing it changes nothing', () => {
     const reg = createToolRegistry({ tools: [echo], timeoutMs: 1_000 })
     reg.names().push('ghost')
@@ -133,6 +149,18 @@ describe('needsApproval', () => {
 })
 
 describe('run', () => {
+  it('a timed-out handler\'s signal says why; a cancelled call is failure cancelled', async () => {
+    let reason: unknown
+    const slow = defineTool({ name: 'slow', description: 's', parameters: z.object({}), timeoutMs: 20, handler: async (_a, c) => { await new Promise((resolve) => c.signal.addEventListener('abort', resolve)); reason = c.signal.reason; return 1 } })
+    const reg = createToolRegistry({ tools: [slow], timeoutMs: 60_000 })
+    expect(await reg.run({ name: 'slow', arguments: '{}' }, ctx())).toMatchObject({ ok: false, failure: 'timeout' })
+    expect((reason as Error).message).toBe('timed out after 20 ms')
+    const ac = new AbortController()
+    const cancelled = reg.run({ name: 'slow', arguments: '{}' }, ctx(ac.signal))
+    ac.abort()
+    expect(await cancelled).toMatchObject({ ok: false, error: 'cancelled', failure: 'cancelled' })
+  })
+
   it('a call whose turn was cancelled before it started is not started', async () => {
     let started = 0
     const count = defineTool({ name: 'count', description: 'c', parameters: z.object({}), handler: async () => { started++; return started } })

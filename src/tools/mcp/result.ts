@@ -33,8 +33,7 @@ export function validSchema (schema: unknown): schema is Record<string, unknown>
   const s = schema as Record<string, unknown>
   const objectish = (v: unknown) => v === undefined || (v !== null && typeof v === 'object' && !Array.isArray(v))
   return s.type === 'object' && objectish(s.properties) && (s.required === undefined || Array.isArray(s.required)) &&
-    // Stryker disable next-line ConditionalExpression: objectish accepts undefined too
-    (s.additionalProperties === undefined || typeof s.additionalProperties === 'boolean' || objectish(s.additionalProperties))
+    (typeof s.additionalProperties === 'boolean' || objectish(s.additionalProperties))
 }
 
 /** Tools one server may offer (OpenAI refuses a request with more than 128 tools: one server must not break every turn). */
