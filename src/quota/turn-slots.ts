@@ -78,11 +78,14 @@ export function createTurnSlots ({ limit, maxQueued, lowLimit }: { limit: number
       moved = true
       w.grant()
     }
-    while (queued === 0 && running + lowRunning < limit && lowRunning < lowLimit && lowWaiters.length > 0) {
+    // Summaries only when no turn waits.
+    // Stryker disable next-line ConditionalExpression: after the loop above a waiting turn means no slot is free, which the loop checks too
+    const noTurnWaits = queued === 0
+    while (noTurnWaits && running + lowRunning < limit && lowRunning < lowLimit && lowWaiters.length > 0) {
       lowRunning++
       lowWaiters.shift()!()
     }
-    // Stryker disable next-line ConditionalExpression: as above
+    // Stryker disable next-line ConditionalExpression: renumbering a queue that did not move tells nobody anything
     if (moved) renumber()
   }
 

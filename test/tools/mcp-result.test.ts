@@ -107,6 +107,20 @@ describe('chooseTools', () => {
     expect(r.skipped).toEqual([])
   })
 
+  it('of two tools listed under one name, the first listed is offered', () => {
+    const first = { name: 'dup', inputSchema: obj, n: 1 }
+    const r = chooseTools([first, { name: 'dup', inputSchema: obj, n: 2 }], { nameOf })
+    expect(r.chosen).toEqual([first])
+    expect(r.skipped).toEqual(['dup'])
+  })
+
+  it('sorts a long list listed in any order (runs merged, not only inserted)', () => {
+    const all = Array.from({ length: 200 }, (_, i) => `t${String(i).padStart(3, '0')}`)
+    // A fixed shuffle: reversed halves interleaved, so the sort has runs to merge.
+    const listed = all.slice(0, 100).reverse().flatMap((name, i) => [name, all[199 - i]]).map((name) => ({ name, inputSchema: obj }))
+    expect(names(chooseTools(listed, { nameOf }))).toEqual(all.slice(0, MAX_MCP_TOOLS_PER_SERVER))
+  })
+
   it('only the allow-listed ones, when a list is given; the others are not skipped, just not wanted', () => {
     const r = chooseTools(['a', 'b', 'c'].map((name) => ({ name, inputSchema: obj })), { nameOf, allowed: ['c', 'a', 'zz'] })
     expect(names(r)).toEqual(['a', 'c'])

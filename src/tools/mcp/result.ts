@@ -49,18 +49,25 @@ export function chooseTools<T extends { name: string; inputSchema: unknown }> (l
   nameOf: (tool: string) => string
 }): { chosen: T[]; skipped: string[] } {
   const only = allowed ? new Set(allowed) : undefined
-  const byName = new Map<string, T>()
+  const offered = new Map<string, T>()
   const skipped: string[] = []
-  for (const tool of [...listed].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+  for (const tool of [...listed].sort(byName)) {
     if (only && !only.has(tool.name)) continue
     const name = nameOf(tool.name)
-    if (!validSchema(tool.inputSchema) || byName.has(name) || byName.size >= MAX_MCP_TOOLS_PER_SERVER) {
+    if (!validSchema(tool.inputSchema) || offered.has(name) || offered.size >= MAX_MCP_TOOLS_PER_SERVER) {
       skipped.push(tool.name.slice(0, 64))
       continue
     }
-    byName.set(name, tool)
+    offered.set(name, tool)
   }
-  return { chosen: [...byName.values()], skipped }
+  return { chosen: [...offered.values()], skipped }
+}
+
+/** Tools by name in code-unit order (not the locale's): the same offer whatever order the server lists them in. */
+function byName (a: { name: string }, b: { name: string }): number {
+  if (a.name < b.name) return -1
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: V8's sort only tells an answer below 0 from the rest, so 0 and 1 sort alike
+  return a.name > b.name ? 1 : 0
 }
 
 /** An error's text with URL credentials hidden: /health and the logs must not show a configured password. */
