@@ -36,6 +36,7 @@ export function createAuthenticator (config: AuthConfig): Authenticator {
     async authenticate (credential) {
       if (credential === undefined || credential === '') throw new AuthError('a credential is required (Authorization: Bearer, or access_token for sockets)', 'invalid')
       if (credential.length > MAX_CREDENTIAL_CHARS) throw new AuthError('credential too long', 'invalid')
+      // Stryker disable next-line ConditionalExpression,EqualityOperator: matching against no keys finds none either; the test saves the hashing
       const keyName = config.apiKeys.length > 0 ? matchKey(credential) : undefined
       if (keyName !== undefined) return principal(`apikey:${keyName}`, null)
       if (!verifyJwt || !JWT_SHAPE.test(credential)) throw new AuthError('invalid credential', 'invalid')

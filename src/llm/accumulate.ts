@@ -60,6 +60,7 @@ const toUsage = (u: NonNullable<ChunkLike['usage']>): Usage => {
  */
 export function accumulateChunk (state: StreamAccumulator, chunk: ChunkLike): { state: StreamAccumulator; text: string; reasoning: string } {
   const usage = chunk.usage ? toUsage(chunk.usage) : state.usage
+  // Stryker disable next-line ArrayDeclaration: a string in place of a choice has no delta and no finish_reason either
   const choices = Array.isArray(chunk.choices) ? chunk.choices : []
   const choice = choices.find((c) => (c?.index ?? 0) === 0)
   const delta = choice?.delta ?? undefined

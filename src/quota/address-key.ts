@@ -10,9 +10,11 @@ export function addressKey (ip: string): string {
   const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip)
   if (mapped) return mapped[1]
   if (!isIPv6(ip)) return ip
-  const [head, tail = ''] = ip.toLowerCase().split('::')
+  const [head, tail] = ip.toLowerCase().split('::')
   const front = head === '' ? [] : head.split(':')
-  const back = tail === '' ? [] : tail.split(':')
+  // No '::' (tail undefined) or one at the end (tail ''): nothing after the zeros.
+  // Stryker disable next-line ArrayDeclaration: one group more after the zeros never reaches the first four
+  const back = tail ? tail.split(':') : []
   const groups = [...front, ...Array<string>(Math.max(0, 8 - front.length - back.length)).fill('0'), ...back]
   return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`
 }

@@ -54,7 +54,9 @@ export function createTurnSlots ({ limit, maxQueued, lowLimit }: { limit: number
 
   const remove = (w: Waiter): boolean => {
     const list = queues.get(w.key)
+    // Stryker disable next-line OptionalChaining,UnaryOperator: a waiter not yet granted is always in its key's list
     const at = list?.indexOf(w) ?? -1
+    // Stryker disable next-line ConditionalExpression,LogicalOperator,BooleanLiteral: as above
     if (!list || at < 0) return false
     list.splice(at, 1)
     if (list.length === 0) queues.delete(w.key)
@@ -64,6 +66,7 @@ export function createTurnSlots ({ limit, maxQueued, lowLimit }: { limit: number
 
   /** Hands freed slots to the next turns, then to summaries when no turn waits. */
   const pump = (): void => {
+    // Stryker disable next-line BooleanLiteral: renumbering a queue that did not move tells nobody anything
     let moved = false
     while (running + lowRunning < limit && queued > 0) {
       const [key, list] = queues.entries().next().value as [string, Waiter[]]
@@ -75,10 +78,14 @@ export function createTurnSlots ({ limit, maxQueued, lowLimit }: { limit: number
       moved = true
       w.grant()
     }
-    while (queued === 0 && running + lowRunning < limit && lowRunning < lowLimit && lowWaiters.length > 0) {
+    // Summaries only when no turn waits.
+    // Stryker disable next-line ConditionalExpression: after the loop above a waiting turn means no slot is free, which the loop checks too
+    const noTurnWaits = queued === 0
+    while (noTurnWaits && running + lowRunning < limit && lowRunning < lowLimit && lowWaiters.length > 0) {
       lowRunning++
       lowWaiters.shift()!()
     }
+    // Stryker disable next-line ConditionalExpression: renumbering a queue that did not move tells nobody anything
     if (moved) renumber()
   }
 
@@ -93,6 +100,7 @@ export function createTurnSlots ({ limit, maxQueued, lowLimit }: { limit: number
         if (held) { running--; pump() } else if (waiter && remove(waiter)) { renumber(); pump() }
       }
       if (signal.aborted) return { type: 'waiting', granted: Promise.resolve(false), release }
+      // Stryker disable next-line ConditionalExpression: pump() fills a free slot from the queue at once, so a free slot never meets waiters here
       if (running + lowRunning < limit && queued === 0) {
         running++
         held = true
@@ -122,6 +130,7 @@ export function createTurnSlots ({ limit, maxQueued, lowLimit }: { limit: number
         const take = (): void => { signal.removeEventListener('abort', onAbort); resolve() }
         const onAbort = (): void => {
           const at = lowWaiters.indexOf(take)
+          // Stryker disable next-line ConditionalExpression: take() removes this listener before the waiter leaves the list
           if (at >= 0) lowWaiters.splice(at, 1)
           reject(signal.reason)
         }

@@ -1,15 +1,12 @@
 /** REST: a session's record, its event log, the caller's sessions and who the caller is — each only for its owner (DESIGN §10). */
 import type { FastifyInstance } from 'fastify'
+import { listedOwner, mayRead } from '../auth/session-access.js'
 import { principalOf, requireAuth } from '../auth/rest.js'
 import type { Principal } from '../auth/types.js'
 import { BadRequest, SessionNotFound } from '../errors.js'
 import type { SessionRecord } from '../store/types.js'
 import { getSessionSchema, listEventsSchema, listSessionsSchema, meSchema } from './schemas.js'
 import { decodeCursor, encodeCursor } from './session-cursor.js'
-
-/** With auth on, a session is visible to its owner and to admins; another's answers 404, as if it did not exist. */
-const visible = (record: SessionRecord, principal: Principal | null): boolean =>
-  principal === null || principal.admin || record.owner === principal.id
 
 export default async function sessionRoutes (app: FastifyInstance): Promise<void> {
   const { store, auth, budget } = app.services
@@ -19,7 +16,7 @@ export default async function sessionRoutes (app: FastifyInstance): Promise<void
   /** The session when the caller may see it; 404 otherwise. */
   const readable = async (id: string, principal: Principal | null): Promise<SessionRecord> => {
     const record = await store.getSession(id)
-    if (!record || !visible(record, principal)) throw new SessionNotFound(id)
+    if (!record || !mayRead(record, principal)) throw new SessionNotFound(id)
     return record
   }
 
@@ -41,8 +38,7 @@ export default async function sessionRoutes (app: FastifyInstance): Promise<void
   app.get<{ Querystring: { limit: number; before?: string; owner?: string } }>('/api/sessions', { schema: listSessionsSchema }, async (request) => {
     const { limit, before } = request.query
     const principal = principalOf(request)
-    // Only admins (or anyone on an open server) choose whose sessions; everyone else sees their own.
-    const owner = principal && !principal.admin ? principal.id : request.query.owner
+    const owner = listedOwner(principal, request.query.owner)
     const cursor = before === undefined ? {} : decodeCursor(before)
     if (!cursor) throw new BadRequest(`querystring/before ${before} is not a date`)
     const sessions = await store.listSessions({ limit, ...cursor, ...(owner === undefined ? {} : { owner }) })

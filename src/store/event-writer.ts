@@ -287,8 +287,9 @@ export class EventWriter {
 
   private clearTimers (): void {
     if (this.flushTimer !== null) {
-      clearTimeout(this.flushTimer)
-      clearImmediate(this.flushTimer as unknown as NodeJS.Immediate)
+      // Each handle to its own clear: clearImmediate on anything but an Immediate miscounts Node's pending immediates.
+      if (this.opts.flushMs > 0) clearTimeout(this.flushTimer)
+      else clearImmediate(this.flushTimer as unknown as NodeJS.Immediate)
       this.flushTimer = null
     }
     if (this.wakeRetry !== null) this.wakeRetry()

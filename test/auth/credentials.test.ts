@@ -11,9 +11,14 @@ describe('bearerToken / socketCredential', () => {
     ['Bearer', undefined],
     ['Bearer a b', undefined],
     ['abc', undefined],
+    ['NotBearer abc', undefined],
     [undefined, undefined]
   ])('Authorization %j → %j', (header, token) => {
     expect(bearerToken(header === undefined ? {} : { authorization: header })).toBe(token)
+  })
+
+  it('a header that is not one string gives no token', () => {
+    expect(bearerToken({ authorization: ['Bearer abc'] as unknown as string })).toBeUndefined()
   })
 
   it('a socket takes the header over the query, the query when there is no Bearer header, nothing from an array or empty value', () => {
@@ -45,7 +50,16 @@ describe('redactUrl', () => {
     ['/ws/session/x?a=1#access_token=secret', '/ws/session/x?a=1#access_token=[redacted]'],
     // Not a query at all, but still never logged or echoed in clear.
     ['/ws/session/x;access_token=secret', '/ws/session/x;access_token=[redacted]'],
-    ['/nope#access_token=secret', '/nope#access_token=[redacted]']
+    ['/nope#access_token=secret', '/nope#access_token=[redacted]'],
+    // Only what follows the path is query: a path segment that looks like one is kept.
+    ['/access_token=abc/x?y=1', '/access_token=abc/x?y=1'],
+    ['/access_token=abc', '/access_token=abc'],
+    ['?access_token=s3cret', '?access_token=[redacted]'],
+    // Names as the parser reads them: + is a space, and spaces around the name do not make another one.
+    ['/x?access_to+ken=keep', '/x?access_to+ken=keep'],
+    ['/x?+access_token+=secret', '/x?+access_token+=[redacted]'],
+    ['/x?access_tokenX&y=1', '/x?access_tokenX&y=1'],
+    ['access_token=abc', 'access_token=abc']
   ])('%s → %s', (url, logged) => {
     expect(redactUrl(url)).toBe(logged)
   })

@@ -1,8 +1,9 @@
 /** createAuthenticator against a real local JWKS issuer, HS256 secrets and API keys; the AUTH_* config rules (DESIGN §10). */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAuthenticator } from '../../src/auth/authenticator.js'
-import { AuthError, type Authenticator } from '../../src/auth/types.js'
+import type { Authenticator } from '../../src/auth/types.js'
 import { ConfigError, isLoopbackHost, testConfig } from '../../src/config.js'
+import { refusal } from '../support/auth-refusal.js'
 import { deadUrl, signEs256, signHs256, startJwksIssuer, unsecuredToken, type IssuerKey, type JwksIssuer } from '../support/jwks-issuer.js'
 
 const SECRET = 'hs256-shared-secret-0123456789-abcdefghij'
@@ -23,12 +24,6 @@ beforeAll(async () => {
 })
 afterAll(async () => { await issuer.close() })
 
-/** The AuthError a credential is refused with (fails the test when it is accepted or something else is thrown). */
-async function refusal (auth: Authenticator, credential: string | undefined): Promise<AuthError> {
-  const outcome = await auth.authenticate(credential).then((p) => p, (err: unknown) => err)
-  if (!(outcome instanceof AuthError)) throw new Error(`expected an AuthError, got ${JSON.stringify(outcome)}`)
-  return outcome
-}
 
 describe('JWTs from a JWKS (ES256)', () => {
   it('accepts a valid token: principal = sub, expiresAt = exp * 1000, admin from AUTH_ADMINS', async () => {

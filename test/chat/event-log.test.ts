@@ -94,3 +94,96 @@ describe('EventLog', () => {
     expect([log.firstSeq, log.lastSeq, log.events.length]).toEqual([1, 0, 0])
   })
 })
+
+describe('EventLog: turns, context and gaps', () => {
+  const toolCall = (seq: number, turnId: string): StoredEvent => ({ type: 'tool_call', seq, ts, turnId, callId: `c${seq}`, name: 'f', arguments: '{}' })
+  const toolResult = (seq: number, turnId: string): StoredEvent => ({ type: 'tool_result', seq, ts, turnId, callId: `c${seq - 1}`, name: 'f', ok: true, result: 1, durationMs: 1 })
+
+  it('a later turn still has the earlier turns\' tool steps in its context', () => {
+    const log = new EventLog(50)
+    log.add(user(1, 't1'))
+    log.add(toolCall(2, 't1'))
+    log.add(toolResult(3, 't1'))
+    log.add(answer(4, 't1'))
+    log.add(connected(5))
+    log.add(user(6, 't2'))
+    expect(log.context.map((e) => `${e.seq}:${e.type}`)).toEqual(['1:user_message', '2:tool_call', '3:tool_result', '4:assistant_message', '6:user_message'])
+  })
+
+  it('only an assistant_message closes a turn; a tool step does not', () => {
+    const log = new EventLog(50)
+    log.add(user(1, 't1'))
+    log.add(toolCall(2, 't1'))
+    log.add(toolResult(3, 't1'))
+    expect(log.openTurns).toEqual(['t1'])
+    log.add(user(4, 't2'))
+    log.add(answer(5, 't1'))
+    expect(log.openTurns).toEqual(['t2'])
+  })
+
+  it('a message without a clientId records none', () => {
+    const log = new EventLog(10)
+    log.add(user(1, 't1'))
+    log.add({ ...user(2, 't2'), clientId: '' } as StoredEvent)
+    expect(log.clientSeq('')).toBeUndefined()
+  })
+
+  it('a refused message whose clientId was sent again later keeps the later seq', async () => {
+    const log = new EventLog(10)
+    let refuse!: (ok: boolean) => void
+    log.add(user(1, 't1', 'k'), new Promise<boolean>((resolve) => { refuse = resolve }))
+    log.add(user(2, 't2', 'k'), Promise.resolve(true))
+    refuse(false)
+    await tick()
+    expect(log.clientSeq('k')).toBe(2)
+    expect(seqs(log)).toEqual([2])
+  })
+
+  it('a refusal of an event already trimmed from the context leaves the context alone', async () => {
+    const log = new EventLog(4)
+    let refuse!: (ok: boolean) => void
+    log.add(connected(1), new Promise<boolean>((resolve) => { refuse = resolve }))
+    for (let seq = 2; seq <= 9; seq++) log.add(user(seq, `t${seq}`))
+    const before = log.context.map((e) => e.seq)
+    refuse(false)
+    await tick()
+    expect(log.context.map((e) => e.seq)).toEqual(before)
+    expect(seqs(log)).toEqual([2, 3, 4, 5, 6, 7, 8, 9])
+  })
+
+  it('trims the context to keep once it holds a quarter more, in one step', () => {
+    const log = new EventLog(8)
+    for (let seq = 1; seq <= 9; seq++) log.add(user(seq, `t${seq}`))
+    expect(log.context).toHaveLength(9)
+    log.add(user(10, 't10'))
+    expect(log.context.map((e) => e.seq)).toEqual([3, 4, 5, 6, 7, 8, 9, 10])
+    const small = new EventLog(2)
+    for (let seq = 1; seq <= 3; seq++) small.add(connected(seq))
+    expect(seqs(small)).toEqual([2, 3])
+  })
+
+  it('a seq that skips ahead leaves a gap that is lost; skipTo reserves one; neither goes back', () => {
+    const log = new EventLog(10)
+    log.add(connected(1))
+    log.add(connected(4))
+    expect([log.lost(1), log.lost(2), log.lost(3), log.lost(4)]).toEqual([false, true, true, false])
+    log.skipTo(9)
+    expect(log.lastSeq).toBe(9)
+    expect([log.lost(4), log.lost(5), log.lost(9), log.lost(10)]).toEqual([false, true, true, false])
+    log.skipTo(7)
+    expect([log.lastSeq, log.lost(8)]).toEqual([9, true])
+    log.skipTo(9)
+    expect(log.lastSeq).toBe(9)
+    log.add(connected(10))
+    expect(log.lost(10)).toBe(false)
+    expect(log.firstSeq).toBe(1)
+  })
+
+  it('finds every seq of a long log by binary search, and none between or beyond', () => {
+    const log = new EventLog(100)
+    const present = Array.from({ length: 60 }, (_, i) => i * 2 + 1)
+    for (const seq of present) log.add(connected(seq))
+    for (const seq of present) expect(log.at(seq)?.seq).toBe(seq)
+    for (const seq of [0, 2, 60, 120, 121]) expect(log.at(seq)).toBeUndefined()
+  })
+})

@@ -3,6 +3,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createMemoryStore } from '../../src/store/memory.js'
 import { startApp, storedEvents, TestClient, type RunningApp } from '../support/app.js'
 
+/** Messages the store holds until the test lets them through, then refuses: the test orders what happens meanwhile. */
+const held = new Map<string, { arrive: () => void; gate: Promise<void> }>()
+function hold (content: string): { reached: Promise<void>; refuse: () => void } {
+  let arrive!: () => void
+  let refuse!: () => void
+  const reached = new Promise<void>((resolve) => { arrive = resolve })
+  held.set(content, { arrive, gate: new Promise<void>((resolve) => { refuse = resolve }) })
+  return { reached, refuse }
+}
+
 let server: RunningApp
 beforeAll(async () => {
   const store = createMemoryStore()
@@ -10,9 +20,11 @@ beforeAll(async () => {
   // Refused for good (not a StoreError marked retryable): what a check constraint does on Postgres.
   store.appendEvents = async (batch) => {
     if (batch.some(({ event }) => event.type === 'user_message' && event.content === 'refuse me')) throw new Error('check_violation')
-    // Refused after a while: the refusal comes while resends or a cancel are already in.
-    if (batch.some(({ event }) => event.type === 'user_message' && event.content === 'refuse me slowly')) {
-      await new Promise((resolve) => setTimeout(resolve, 300))
+    // Refused when the test says so: resends or a cancel come in while the store still has it.
+    const slow = batch.map(({ event }) => event.type === 'user_message' ? held.get(event.content) : undefined).find(Boolean)
+    if (slow) {
+      slow.arrive()
+      await slow.gate
       throw new Error('check_violation')
     }
     await append(batch)
@@ -57,9 +69,15 @@ describe('a refused message', () => {
     const b = await TestClient.connect(server.wsUrl(id))
     await a.waitFor((f) => f.type === 'connected')
     await b.waitFor((f) => f.type === 'connected')
+    const store = hold('refuse me slowly')
     a.send({ type: 'user_message', content: 'refuse me slowly', clientId: 'slow-1' })
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await store.reached
+    // b resends while the store still has it; b's pong says the resend was handled (a socket's frames go in order).
     b.send({ type: 'user_message', content: 'refuse me slowly', clientId: 'slow-1' })
+    b.send({ type: 'ping' })
+    await b.waitFor((f) => f.type === 'pong')
+    expect(b.ofType('error')).toEqual([])
+    store.refuse()
     for (const c of [a, b]) {
       const err = await c.waitFor((f) => f.type === 'error')
       expect(err).toMatchObject({ code: 'store_unavailable', retryable: false, message: 'storage refused the message; it was not run' })
@@ -72,8 +90,15 @@ describe('a refused message', () => {
   it('tells the sender of a refusal that comes after it cancelled the turn (cancelled while being stored)', async () => {
     const a = await TestClient.connect(server.wsUrl('refused-3'))
     await a.waitFor((f) => f.type === 'connected')
-    a.send({ type: 'user_message', content: 'refuse me slowly', clientId: 'slow-2' })
+    const store = hold('refuse me later')
+    a.send({ type: 'user_message', content: 'refuse me later', clientId: 'slow-2' })
     a.send({ type: 'cancel' })
+    // The pong says the cancel was handled; only then does the store answer.
+    a.send({ type: 'ping' })
+    await a.waitFor((f) => f.type === 'pong')
+    await store.reached
+    expect(a.ofType('error')).toEqual([])
+    store.refuse()
     const end = await a.waitFor((f) => f.type === 'assistant_message')
     expect(end.finishReason).toBe('cancelled')
     const err = await a.waitFor((f) => f.type === 'error')

@@ -136,12 +136,13 @@ describe('openai model: failures', () => {
   })
 
   it('slow response headers beyond LLM_TIMEOUT_MS → llm_unavailable (SDK timeout), upstream aborted', async () => {
-    fake.script(sse(textChunks('too late'), { headersDelayMs: 1_500 }))
+    fake.script(sse(textChunks('too late'), { headersDelayMs: 5_000 }))
     const n = fake.requests.length
     const started = Date.now()
     const events = await collect(model({ timeoutMs: 200 }).stream({ messages: user('x'), tools: [], signal: new AbortController().signal }))
     expect(events).toEqual([{ type: 'error', code: 'llm_unavailable', retryable: true, message: 'model endpoint timed out after 200 ms' }])
-    expect(Date.now() - started).toBeLessThan(1_400)
+    // Well before the headers would come: the 200 ms timeout ended it, whatever the load on the machine.
+    expect(Date.now() - started).toBeLessThan(4_000)
     await fake.clientClosed(n)
   })
 

@@ -1,5 +1,5 @@
 /** EventWriter against the real memory store behind a fault-injecting wrapper: batching, timing, order, outages, end, bounds, flush/close. */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { Logger } from '../../src/logger.js'
 import type { StoredEvent } from '../../src/protocol.js'
 import { EventWriter, type EventWriterOptions } from '../../src/store/event-writer.js'
@@ -103,6 +103,7 @@ const unhandled: unknown[] = []
 const onUnhandled = (reason: unknown) => { unhandled.push(reason) }
 beforeAll(() => { process.on('unhandledRejection', onUnhandled) })
 afterEach(async () => {
+  vi.useRealTimers()
   await Promise.all(writers.splice(0).map((w) => w.close(1_000)))
 })
 afterAll(() => {
@@ -135,31 +136,34 @@ describe('EventWriter', () => {
     }
   })
 
+  // Timers are faked (setTimeout only: setImmediate and microtasks run as usual), so each test says when
+  // flushMs has passed instead of bounding wall-clock time.
   it('stores a lone event flushMs after it was queued (and on the next tick with flushMs 0)', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
     const { store, writer } = setup({ batchSize: 100, flushMs: 40 })
-    const t0 = performance.now()
-    await writer.append('lone', conn(1))
-    const waited = performance.now() - t0
-    expect(waited).toBeGreaterThanOrEqual(38)
-    expect(waited).toBeLessThan(40 + 150)
+    const lone = tracked(writer.append('lone', conn(1)))
+    await vi.advanceTimersByTimeAsync(39)
+    expect(store.appendCalls).toBe(0)
+    expect(lone.done).toBe(false)
+    await vi.advanceTimersByTimeAsync(1)
+    expect(await lone.p).toBe(true)
     expect(store.appendCalls).toBe(1)
     expect((await store.inner.getSession('lone'))?.lastSeq).toBe(1)
 
+    // No timer to advance: only the next turn of the event loop can store these.
     const fast = setup({ batchSize: 100, flushMs: 0 })
-    const t1 = performance.now()
     await Promise.all([fast.writer.append('tick', conn(1)), fast.writer.append('tick', conn(2))])
-    expect(performance.now() - t1).toBeLessThan(30)
     expect(fast.store.batchSizes).toEqual([2])
   })
 
   it('sends an urgent event on the next tick, with the events queued beside it, without waiting for flushMs', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
     const { store, writer } = setup({ batchSize: 100, flushMs: 10_000 })
     void writer.append('u', conn(1))
-    const t0 = performance.now()
     const urgent = writer.append('u', conn(2), { urgent: true })
     void writer.append('u', conn(3))
+    // The flush timer never fires here (fake time stands still): the urgent path alone stores them.
     expect(await urgent).toBe(true)
-    expect(performance.now() - t0).toBeLessThan(100)
     expect(store.batchSizes).toEqual([3])
   })
 

@@ -8,7 +8,7 @@ import { Server } from '@modelcontextprotocol/sdk/server/index.js'
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { MAX_MCP_RESULT_CHARS, MAX_MCP_TOOLS_PER_SERVER } from '../../src/tools/mcp/server.js'
+import { MAX_MCP_RESULT_CHARS, MAX_MCP_TOOLS_PER_SERVER } from '../../src/tools/mcp/result.js'
 import { eventually, startApp, TestClient, type RunningApp } from '../support/app.js'
 import { sse, startFakeOpenAI, textChunks, toolCallChunks, type FakeOpenAI } from '../support/fake-openai.js'
 

@@ -79,6 +79,9 @@ describe('tool registry', () => {
     const out = await createToolRegistry({ tools: [slow], timeoutMs: 10_000 }).run({ name: 'slow', arguments: '{}' }, ctx())
     expect(out).toMatchObject({ ok: false, error: 'Tool "slow" timed out after 50 ms' })
     expect(out.durationMs).toBeGreaterThanOrEqual(45)
+    // Milliseconds of this call, to two decimals (a loose upper bound: only a wrong formula gets near it).
+    expect(out.durationMs).toBeLessThan(10_000)
+    expect(out.durationMs * 100).toBeCloseTo(Math.round(out.durationMs * 100), 6)
     expect(handlerSignal?.aborted).toBe(true)
   })
 

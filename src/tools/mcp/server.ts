@@ -3,10 +3,10 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
-import { clip } from '../../text.js'
 import type { Logger } from '../../logger.js'
 import type { ExternalTool } from '../types.js'
 import { isStdio, mcpToolName, type McpServerConfig } from './config.js'
+import { chooseTools, MAX_MCP_TOOLS_PER_SERVER, resultOf, safeError } from './result.js'
 
 export type McpServerState = 'connecting' | 'ready' | 'down' | 'closed'
 
@@ -25,48 +25,6 @@ export interface McpServerStatus {
 /** The longest wait between reconnection attempts. */
 const MAX_BACKOFF_MS = 30_000
 const CLIENT_INFO = { name: 'realtime-ai-backend', version: '1' }
-
-interface McpContent { type: string; text?: string; [key: string]: unknown }
-
-/**
- * A result is stored, sent to every socket of the session and read by the model: one server's 8 MB answer closed
- * every socket as too slow and rode along in every later request. Text is cut to this; other content this large fails.
- */
-export const MAX_MCP_RESULT_CHARS = 100_000
-/** Tools one server may offer (OpenAI refuses a request with more than 128 tools: one server must not break every turn). */
-export const MAX_MCP_TOOLS_PER_SERVER = 64
-
-const cut = (text: string): string => text.length <= MAX_MCP_RESULT_CHARS
-  ? text
-  : `${clip(text, MAX_MCP_RESULT_CHARS)}… [cut: ${text.length} characters, at most ${MAX_MCP_RESULT_CHARS}]`
-
-/** The result the model reads: text-only content as its text, anything else as the content list (plus structured content). */
-function resultOf (res: Record<string, unknown>): { ok: true; result: unknown } | { ok: false; error: string } {
-  const content = Array.isArray(res.content) ? res.content as McpContent[] : []
-  const texts = content.every((c) => c.type === 'text') ? content.map((c) => String(c.text ?? '')) : undefined
-  if (res.isError === true) return { ok: false, error: cut(texts ? texts.join('\n') || 'the tool reported an error' : JSON.stringify(content)) }
-  const result = res.structuredContent !== undefined ? res.structuredContent : texts ? cut(texts.join('\n')) : content
-  if (typeof result !== 'string') {
-    const size = JSON.stringify(result)?.length ?? 0
-    if (size > MAX_MCP_RESULT_CHARS) return { ok: false, error: `the result is too large (${size} characters of JSON; at most ${MAX_MCP_RESULT_CHARS})` }
-  }
-  return { ok: true, result }
-}
-
-/** An input schema the model API takes: a JSON Schema object whose `properties`, when present, is an object. */
-function validSchema (schema: unknown): schema is Record<string, unknown> {
-  if (schema === null || typeof schema !== 'object' || Array.isArray(schema)) return false
-  const s = schema as Record<string, unknown>
-  const objectish = (v: unknown) => v === undefined || (v !== null && typeof v === 'object' && !Array.isArray(v))
-  return s.type === 'object' && objectish(s.properties) && (s.required === undefined || Array.isArray(s.required)) &&
-    (s.additionalProperties === undefined || typeof s.additionalProperties === 'boolean' || objectish(s.additionalProperties))
-}
-
-/** An error's text with URL credentials hidden: /health and the logs must not show a configured password. */
-export function safeError (err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err)
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi, '$1[redacted]@').slice(0, 500)
-}
 
 export interface McpServerOptions {
   name: string
@@ -200,25 +158,14 @@ export class McpServer {
     this.timer.unref()
   }
 
-  /**
-   * The tools this server offers: the allow-listed ones with a schema the model API takes, one per name (two names
-   * that map to one `<server>__<tool>` keep only the first, by name order so it never depends on list order), at
-   * most MAX_MCP_TOOLS_PER_SERVER. What is left out is logged.
-   */
+  /** The tools this server offers (see chooseTools); what is left out is logged. */
   private offer (client: Client, listed: Array<{ name: string; description?: string; inputSchema: Record<string, unknown> }>): ExternalTool[] {
-    const allowed = this.opts.config.tools ? new Set(this.opts.config.tools) : undefined
-    const byName = new Map<string, ExternalTool>()
-    const skipped: string[] = []
-    for (const tool of [...listed].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
-      if (allowed && !allowed.has(tool.name)) continue
-      const external = this.external(client, tool)
-      if (!validSchema(tool.inputSchema) || byName.has(external.name) || byName.size >= MAX_MCP_TOOLS_PER_SERVER) { skipped.push(tool.name.slice(0, 64)); continue }
-      byName.set(external.name, external)
-    }
+    const { name: server, config } = this.opts
+    const { chosen, skipped } = chooseTools(listed, { allowed: config.tools, nameOf: (tool) => mcpToolName(server, tool) })
     if (skipped.length > 0) {
       this.log.warn({ skipped: skipped.length, examples: skipped.slice(0, 5) }, `mcp server ${this.opts.name}: tools left out (invalid input schema, a name taken by another tool, or over ${MAX_MCP_TOOLS_PER_SERVER})`)
     }
-    return [...byName.values()]
+    return chosen.map((tool) => this.external(client, tool))
   }
 
   private setTools (tools: ExternalTool[]): void {
