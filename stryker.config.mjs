@@ -22,7 +22,7 @@ export default {
     'src/store/sql-codec.ts',
     // The owner lease, seq reservation and fencing of the memory store (claimSession … releaseSeqs); the
     // Postgres store's twin of this logic is SQL, exercised by test/store/postgres.test.ts.
-    'src/store/memory.ts:154-221',
+    'src/store/memory.ts:162-229',
     'src/tools/mcp/config.ts',
     'src/tools/mcp/result.ts',
     'src/tools/registry.ts'
