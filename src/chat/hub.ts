@@ -384,7 +384,6 @@ export class SessionHub {
       loading: this.acquire(sessionId).then(async (lease) => {
         const log = await this.readLog(sessionId)
         // Seqs a run that died had reserved may have reached clients: numbering goes on past them (DESIGN §11).
-        // A new session takes its lease on its first event (no row for a socket that leaves before that).
         log.skipTo(lease.from - 1)
         const session = new ChatSession(sessionId, owner, log, this.deps, { epoch: lease.epoch, reservedTo: lease.to, onFenced: (s) => { this.forget(s) } })
         session.closeOrphanTurn()
@@ -400,7 +399,9 @@ export class SessionHub {
 
   private async acquire (sessionId: string): Promise<{ epoch: number; from: number; to: number }> {
     const { config, store } = this.deps
-    const got = await store.acquireSession({ sessionId, instanceId: config.INSTANCE_ID, leaseMs: config.SESSION_LEASE_MS, count: SEQ_BLOCK, create: false })
+    // A new session's row is created with its lease, in one statement: two instances that load one brand-new id at
+    // once must not both number its first events (the one without a lease would write them unfenced).
+    const got = await store.acquireSession({ sessionId, instanceId: config.INSTANCE_ID, leaseMs: config.SESSION_LEASE_MS, count: SEQ_BLOCK, create: true })
     if (got.type === 'held') throw new HeldElsewhere(got.instance, got.until)
     this.startRenewing()
     return got

@@ -13,6 +13,7 @@ import type { Logger } from '../logger.js'
 import type { Meter } from '../metrics/meter.js'
 import { CloseCode } from '../protocol.js'
 import type { ClusterBus } from './bus.js'
+import { createOutbox } from './outbox.js'
 import { createRemotePeer, type RemotePeer } from './remote-peer.js'
 import { decode, decodeClose, encode, type AttachRequest, type Kind, type Message } from './wire.js'
 
@@ -63,6 +64,7 @@ export function createClusterNode ({ bus, instanceId, heartbeatMs, logger, meter
   let owner: OwnerPort | null = null
 
   let published = 0
+  const outbox = createOutbox((to, body) => send(to, 'o', '-', body))
   const send = (to: string, kind: Kind, link: string, body = ''): boolean => {
     published++
     return bus.publish(to, encode(kind, instanceId, run, link, body))
@@ -108,7 +110,8 @@ export function createClusterNode ({ bus, instanceId, heartbeatMs, logger, meter
     send(m.from, 'k', m.link)
     const log = logger.child({ sessionId: request.sessionId, connectionId: request.connectionId, principal: request.principal ?? null, via: m.from })
     const peer = createRemotePeer({
-      publish: (kind, body) => send(m.from, kind, m.link, body),
+      send: (frame) => { outbox.push(m.from, m.link, frame) },
+      close: (code, reason) => { outbox.flush(); return send(m.from, 'c', m.link, `${code} ${reason}`) },
       via: m.from,
       connectionId: request.connectionId,
       ...(request.address === undefined ? {} : { address: request.address }),
@@ -158,12 +161,21 @@ export function createClusterNode ({ bus, instanceId, heartbeatMs, logger, meter
   }
 
   const onOut = (m: Message): void => {
-    const link = forwarded.get(m.link)
-    // A link dropped here (its owner went silent, the bus down) before the owner's answer came: the owner is told the
-    // socket left, or its stand-in would hold the session live for as long as the two instances are linked.
-    if (!link) { send(m.from, 'd', m.link, 'socket gone'); return }
-    link.answered()
-    for (const frame of m.body.split('\n')) link.peer.sendRaw(frame)
+    let gone: Set<string> | undefined
+    for (const line of m.body.split('\n')) {
+      const tab = line.indexOf('\t')
+      const id = line.slice(0, tab)
+      const link = tab > 0 ? forwarded.get(id) : undefined
+      if (link) {
+        link.answered()
+        link.peer.sendRaw(line.slice(tab + 1))
+      } else if (tab > 0 && !(gone ??= new Set()).has(id)) {
+        // A link dropped here (its owner went silent, the bus down) before the owner's answer came: the owner is told
+        // the socket left, or its stand-in would hold the session live for as long as the two instances are linked.
+        gone.add(id)
+        send(m.from, 'd', id, 'socket gone')
+      }
+    }
   }
 
   const onClosed = (m: Message): void => {

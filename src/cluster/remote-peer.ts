@@ -10,17 +10,15 @@ export interface RemotePeer extends Peer {
   gone (): void
 }
 
-/** Most characters in one bus message: a replay of thousands of events leaves in several. */
-const MAX_MESSAGE_CHARS = 256 * 1024
-
 /**
- * Frames are gathered per event-loop turn, like a local socket's, and leave as one bus message (a line each):
- * a token costs one publish per instance that holds a socket of the session, never one for a session whose
- * sockets are all on its owner (no RemotePeer exists then).
+ * Its frames go to the node's outbox (one bus message per instance per loop turn); a session whose sockets are all
+ * on its owner has no RemotePeer, so it publishes nothing.
  */
-export function createRemotePeer ({ publish, via, connectionId, address, log, meter }: {
-  /** Publishes one message's body of the given kind to the socket's instance; false when the bus is down. */
-  publish: (kind: 'o' | 'c', body: string) => boolean
+export function createRemotePeer ({ send, close, via, connectionId, address, log, meter }: {
+  /** Queues one frame for the socket. */
+  send: (frame: string) => void
+  /** Sends the frames queued so far, then the close; false when the bus is down. */
+  close: (code: number, reason: string) => boolean
   /** The socket's instance. */
   via: string
   connectionId: string
@@ -29,33 +27,12 @@ export function createRemotePeer ({ publish, via, connectionId, address, log, me
   meter?: Meter
 }): RemotePeer {
   let closed = false
-  let queue: string[] = []
   const closeFns = new Set<() => void>()
   const gone = (): void => {
     if (closed) return
     closed = true
-    queue = []
     for (const fn of [...closeFns]) fn()
     closeFns.clear()
-  }
-  const flush = (): void => {
-    const frames = queue
-    queue = []
-    if (closed || frames.length === 0) return
-    let start = 0
-    let chars = 0
-    for (let i = 0; i <= frames.length; i++) {
-      if (i === frames.length || (i > start && chars + frames[i].length > MAX_MESSAGE_CHARS)) {
-        if (!publish('o', frames.slice(start, i).join('\n'))) {
-          log.warn('cluster bus down: dropping a socket on another instance (it resumes)')
-          gone()
-          return
-        }
-        start = i
-        chars = 0
-      }
-      if (i < frames.length) chars += frames[i].length + 1
-    }
   }
   const peer: RemotePeer = {
     connectionId,
@@ -65,8 +42,7 @@ export function createRemotePeer ({ publish, via, connectionId, address, log, me
     log,
     get open () { return !closed },
     sendRaw (data) {
-      if (closed) return
-      if (queue.push(data) === 1) setImmediate(flush)
+      if (!closed) send(data)
     },
     send (frame: ServerFrame) {
       if (frame.type === 'error') meter?.error(frame.code)
@@ -74,8 +50,7 @@ export function createRemotePeer ({ publish, via, connectionId, address, log, me
     },
     close (code, reason) {
       if (closed) return
-      flush()
-      publish('c', `${code} ${reason}`)
+      close(code, reason)
       gone()
     },
     onClose (fn) {

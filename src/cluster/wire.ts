@@ -5,8 +5,8 @@
  */
 
 /** a: attach (body: AttachRequest JSON) · f: a client frame · d: the socket left (body: why) — proxy → owner.
- *  k: attach received (the owner is alive; its session may take a while to load) · o: frames for the socket (body:
- *  one per line) · c: close (body: `code reason`) — owner → proxy.
+ *  k: attach received (the owner is alive; its session may take a while to load) · o: frames for sockets of the
+ *  receiving instance (link `-`; body: `link<TAB>frame` a line) · c: close (body: `code reason`) — owner → proxy.
  *  h: heartbeat, either way (link `-`). */
 export type Kind = 'a' | 'f' | 'd' | 'k' | 'o' | 'c' | 'h'
 
