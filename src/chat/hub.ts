@@ -70,8 +70,7 @@ export class SessionHub {
 
   get liveCount (): number { return this.live.size }
 
-  /** Turns running now (read at scrape time: a walk over the live sessions, nothing counted on the way). */
-  /** Turns running now: holding the model (a queued turn waits, it does not run). */
+  /** Turns holding the model now (a queued turn waits, it does not run): a walk at scrape time, nothing counted on the way. */
   get runningTurns (): number {
     let n = 0
     for (const entry of this.live.values()) if (entry.session?.turnRunning) n++
@@ -357,13 +356,13 @@ export class SessionHub {
     if (this.live.get(session.id) === entry) this.live.delete(session.id)
   }
 
+  /** Stops renewing leases (shutdown, after the release): what is left lapses within SESSION_LEASE_MS. */
+  stopRenewing (): void { clearInterval(this.renewTimer) }
+
   /**
    * After the writer flushed at shutdown: gives back each live session's unused reserved seqs, so a clean
    * restart leaves no gap (only a crash does).
    */
-  /** Stops renewing leases (shutdown, after the release): what is left lapses within SESSION_LEASE_MS. */
-  stopRenewing (): void { clearInterval(this.renewTimer) }
-
   async releaseSeqs (): Promise<void> {
     await Promise.all([...this.live.values()].map(async (entry) => { if (entry.session) await this.releaseSeqsOf(entry.session) }))
   }
@@ -371,7 +370,7 @@ export class SessionHub {
   private async releaseSeqsOf (session: ChatSession): Promise<void> {
     try {
       if (session.steppedDown) return
-      await this.deps.store.releaseSeqs({ sessionId: session.id, used: session.storedSeq, ...(session.epoch > 0 ? { epoch: session.epoch } : {}) })
+      await this.deps.store.releaseSeqs({ sessionId: session.id, used: session.storedSeq, epoch: session.epoch })
     } catch (err) {
       // Harmless: the next visit numbers past the reservation, a gap where nothing was sent.
       this.deps.logger.warn({ err, sessionId: session.id }, 'could not release reserved seqs')
@@ -414,7 +413,7 @@ export class SessionHub {
     this.renewTimer = setInterval(() => {
       if (this.renewing) return
       const sessions = new Map<string, ChatSession>()
-      for (const entry of this.live.values()) if (entry.session && entry.session.epoch > 0) sessions.set(entry.session.id, entry.session)
+      for (const entry of this.live.values()) if (entry.session) sessions.set(entry.session.id, entry.session)
       if (sessions.size === 0) return
       this.renewing = true
       store.renewLeases({ instanceId: config.INSTANCE_ID, leaseMs: config.SESSION_LEASE_MS, leases: [...sessions.values()].map((s) => ({ sessionId: s.id, epoch: s.epoch })) })
@@ -478,7 +477,7 @@ export class SessionHub {
     entry.ending = (async () => {
       await session.stopTurn('cancelled')
       if (session.steppedDown) return
-      const ended = await this.deps.writer.end(sessionId, new Date().toISOString(), session.epoch > 0 ? session.epoch : undefined)
+      const ended = await this.deps.writer.end(sessionId, new Date().toISOString(), session.epoch)
       if (ended) this.deps.onSessionEnded(sessionId)
       // Every event is stored (the end came after them): the next visit numbers on with no gap.
       await this.releaseSeqsOf(session)

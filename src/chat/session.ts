@@ -21,7 +21,7 @@ import { Approvals } from './approvals.js'
 export interface SessionDeps {
   writer: EventWriter
   /** Where a resume reads the events that have left memory, "always" approvals are remembered, and seqs are reserved before they are sent. */
-  store: Pick<SessionRepository, 'listEvents' | 'rememberApproval' | 'isApprovalRemembered' | 'reserveSeqs' | 'acquireSession'>
+  store: Pick<SessionRepository, 'listEvents' | 'rememberApproval' | 'isApprovalRemembered' | 'reserveSeqs'>
   model: ChatModel
   tools: ToolRegistry
   config: Config
@@ -71,8 +71,8 @@ export class ChatSession {
    */
   private reserved: number
   private reserving = false
-  /** The owner lease's fencing token (0: a new session that has no row yet; its first reservation takes the lease). */
-  private epochValue: number
+  /** The owner lease's fencing token, taken when the session was loaded: every write carries it. */
+  readonly epoch: number
   /** Lost the lease (another instance owns the session): nothing more is written or sent. */
   private fenced = false
   /** Being handed over (a drain): nothing more is numbered, stored or sent; the next owner numbers on from the store. */
@@ -94,7 +94,7 @@ export class ChatSession {
     lease: { epoch: number; reservedTo: number; onFenced: (session: ChatSession) => void }
   ) {
     this.reserved = lease.reservedTo
-    this.epochValue = lease.epoch
+    this.epoch = lease.epoch
     this.onFenced = lease.onFenced
     this.lastSeq = recent.lastSeq
     this.sentSeq = this.lastSeq
@@ -123,8 +123,6 @@ export class ChatSession {
   get turnDone (): Promise<void> | undefined { return this.turn?.done }
   /** A turn holds the model now (admitted and not queued or waiting for the store). */
   get turnRunning (): boolean { return this.turn?.running === true }
-  /** The lease epoch this session writes under (0 before its first write). */
-  get epoch (): number { return this.epochValue }
   get steppedDown (): boolean { return this.fenced }
 
   /**
@@ -134,7 +132,7 @@ export class ChatSession {
   stepDown (why: string): void {
     if (this.fenced) return
     this.fenced = true
-    this.log.warn({ sessionId: this.id, epoch: this.epochValue, why }, 'lost the session lease: stepping down')
+    this.log.warn({ sessionId: this.id, epoch: this.epoch, why }, 'lost the session lease: stepping down')
     const turn = this.turn
     if (turn) { turn.stopReason ??= 'interrupted'; turn.abort.abort() }
     for (const peer of [...this.peers, ...this.joining]) peer.close(CloseCode.restarting, 'session moved to another instance; reconnect')
@@ -448,7 +446,7 @@ export class ChatSession {
     const data = JSON.stringify(event)
     this.lastSeq = seq
     if (input.type === 'error') this.meter.error(input.code)
-    const durable = this.deps.writer.append(this.id, event, { urgent: acked, ...(this.epochValue > 0 ? { epoch: this.epochValue } : {}) })
+    const durable = this.deps.writer.append(this.id, event, { urgent: acked, epoch: this.epoch })
     this.recent.add(event, durable)
     if (seq + SEQ_BLOCK / 2 > this.reserved) this.reserveMore()
     if (acked || this.outbox.length > 0 || seq > this.reserved) {
@@ -493,15 +491,8 @@ export class ChatSession {
       for (let attempt = 1; ; attempt++) {
         if (this.fenced) return
         try {
-          const { config, store } = this.deps
-          // A new session takes its lease (and creates its row) with its first block of seqs.
-          const got = this.epochValue === 0
-            ? await store.acquireSession({ sessionId: this.id, instanceId: config.INSTANCE_ID, leaseMs: config.SESSION_LEASE_MS, count: SEQ_BLOCK, create: true })
-            : { type: 'owned' as const, epoch: this.epochValue, ...await store.reserveSeqs({ sessionId: this.id, count: SEQ_BLOCK, epoch: this.epochValue }) }
-          if (got.type === 'held') { this.stepDown(`instance ${got.instance} holds it`); return }
-          // Past the reservation is expected where events numbered here were stored before the first block came back.
-          if (got.from <= this.reserved || got.from - 1 > Math.max(this.reserved, this.lastSeq)) this.log.error({ sessionId: this.id, from: got.from, reserved: this.reserved }, 'seq reservation moved under this session')
-          this.epochValue = got.epoch
+          const got = await this.deps.store.reserveSeqs({ sessionId: this.id, count: SEQ_BLOCK, epoch: this.epoch })
+          if (got.from !== this.reserved + 1) this.log.error({ sessionId: this.id, from: got.from, reserved: this.reserved }, 'seq reservation moved under this session')
           this.reserved = Math.max(this.reserved, got.to)
           break
         } catch (err) {

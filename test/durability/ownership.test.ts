@@ -9,7 +9,7 @@ import { TestClient, type Frame } from '../support/app.js'
 import { completion, json, sse, startFakeOpenAI, textChunks, type FakeOpenAI } from '../support/fake-openai.js'
 import { applySchema, createScratchDatabase } from '../support/postgres.js'
 import { startServerProcess, type ServerProcess } from '../support/server-process.js'
-import { TEST_REDIS_URL } from '../support/cluster.js'
+import { storedEvents, TEST_REDIS_URL, whenReady } from '../support/cluster.js'
 
 let db: { url: string; drop: () => Promise<void> }
 let fake: FakeOpenAI
@@ -36,24 +36,6 @@ const start = async (instanceId: string, leaseMs = 10_000, graceMs = 600_000, ex
   return s
 }
 
-async function storedEvents (sessionId: string): Promise<Frame[]> {
-  const client = new pg.Client({ connectionString: db.url })
-  await client.connect()
-  try {
-    return (await client.query<{ payload: Frame }>('select payload from session_events where session_id = $1 order by seq', [sessionId])).rows.map((r) => r.payload)
-  } finally {
-    await client.end()
-  }
-}
-
-/** Resolves once GET /health/ready answers 200: start-up recovery is done. */
-async function ready (server: ServerProcess): Promise<void> {
-  for (;;) {
-    if ((await fetch(`${server.address}/health/ready`)).status === 200) return
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
-}
-
 /** Connects until the instance accepts the session (it refuses with 1013 while another instance's lease is live). */
 async function connectWhenOwned (server: ServerProcess, url: string): Promise<{ client: TestClient; refusals: number }> {
   for (let refusals = 0; ; refusals++) {
@@ -77,7 +59,7 @@ it('a second instance starting while the first streams changes nothing of the fi
   await a.waitFor((f) => f.type === 'delta' && f.index === 2)
 
   const second = await start('second')
-  await ready(second)
+  await whenReady(second)
   // The session is the first instance's: the second refuses a socket for it rather than touching it.
   const b = await TestClient.connect(second.wsUrl(id, 0))
   expect(await b.waitFor((f) => f.type === 'error')).toMatchObject({ code: 'busy_server' })
@@ -86,7 +68,7 @@ it('a second instance starting while the first streams changes nothing of the fi
   const done = await a.waitTurnEnd(ack.turnId as string)
   expect(done).toMatchObject({ finishReason: 'stop', content: answer })
   await a.close()
-  const stored = await storedEvents(id)
+  const stored = await storedEvents(db.url, id)
   expect(stored.filter((e) => e.type === 'assistant_message')).toEqual([done])
   expect(stored.some((e) => e.finishReason === 'interrupted')).toBe(false)
   expect(a.stored().filter((f) => f.type !== 'disconnected')).toEqual(stored.filter((e) => e.type !== 'disconnected'))
@@ -111,7 +93,7 @@ it.each([
   a.send({ type: 'user_message', content: 'Say a lot.' })
   const ack = await a.waitFor((f) => f.type === 'user_message')
   await a.waitFor((f) => f.type === 'delta' && f.index === 2)
-  const before = await storedEvents(id)
+  const before = await storedEvents(db.url, id)
 
   old.child.kill('SIGSTOP')
   const fresh = await start(`new-${process.pid}`, leaseMs, 600_000, extra)
@@ -126,7 +108,7 @@ it.each([
   const next = await b.waitFor((f) => f.type === 'assistant_message' && f.turnId !== ack.turnId)
   expect(next).toMatchObject({ finishReason: 'stop', content: 'Here with the new owner.' })
 
-  const stored = await storedEvents(id)
+  const stored = await storedEvents(db.url, id)
   // What the old owner stored before the pause, then only the new owner's events: every one of them b saw.
   expect(stored.slice(0, before.length)).toEqual(before)
   const later = stored.slice(before.length)
@@ -174,7 +156,7 @@ it('a run killed under another INSTANCE_ID: its sessions are recovered once thei
   }
   expect(row).toMatchObject({ status: 'ended', version: 1, summary_status: 'ready' })
   expect(Date.now() - started).toBeLessThan(leaseMs + 5_000 + 5_000)
-  const stored = await storedEvents(id)
+  const stored = await storedEvents(db.url, id)
   expect(stored.filter((e) => e.type === 'assistant_message')).toEqual([expect.objectContaining({ turnId: ack.turnId, finishReason: 'interrupted' })])
   // Taken once the lease lapsed: by the recheck or the sweep, or by start-up recovery when the heir started later.
   expect(heir.output()).toMatch(/recovered a session whose owner stopped renewing its lease|recovering active sessions left by the previous run/)
